@@ -1,0 +1,134 @@
+/**
+ * The event-store port. Commands and projections see only this; the PostgreSQL and
+ * EventStoreDB adapters implement it and translate their vendor errors into ours.
+ *
+ * Positions and revisions are bigint end to end: EventStoreDB positions are 64-bit and
+ * PostgreSQL positions here are large too, so a JavaScript number would lose precision.
+ */
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+/** What a writer expects the stream to be before its append. */
+export type ExpectedRevision =
+  | 'no_stream' // the stream must not exist
+  | 'stream_exists' // the stream must exist, any revision
+  | 'any' // no check
+  | bigint; // the stream's last event must have exactly this revision (0-based)
+
+export interface EventToAppend {
+  id: string; // uuid, chosen by the writer (idempotency and audit)
+  type: string;
+  data: JsonObject;
+  metadata: JsonObject;
+  occurredAt: Date;
+}
+
+export interface RecordedEvent {
+  id: string;
+  streamId: string;
+  type: string;
+  revision: bigint; // 0-based position within its stream
+  position: bigint; // global position; global order is the numeric order of positions
+  occurredAt: Date;
+  data: JsonObject;
+  metadata: JsonObject;
+}
+
+export interface AppendResult {
+  /** Revision of the last event appended: pass it as the next expected revision. */
+  nextExpectedRevision: bigint;
+  /** Global position of the last event appended (for read-your-writes waits). */
+  position: bigint;
+}
+
+export interface ReadStreamOptions {
+  /** Inclusive. Forwards: from this revision up; backwards: from this revision down. */
+  fromRevision?: bigint;
+  maxCount?: number;
+  direction?: 'forwards' | 'backwards';
+}
+
+export interface ReadAllOptions {
+  /** Exclusive: events strictly after this position. Omitted: from the start. */
+  after?: bigint;
+  maxCount: number;
+  /** Only these event types (all when omitted or empty). */
+  types?: readonly string[];
+}
+
+export interface SubscribeOptions {
+  /** Exclusive: deliver events strictly after this position. Omitted: from the start. */
+  after?: bigint;
+  types?: readonly string[];
+  /** Largest batch handed to the handler at once. */
+  batchSize?: number;
+}
+
+/**
+ * A catch-up subscription: delivers every committed event after `after`, in global
+ * order, exactly once per subscription, in batches; then follows live appends. The
+ * handler is awaited before the next batch (back-pressure). If the handler throws, the
+ * subscription stops and `done` rejects with that error; store outages are retried
+ * inside the subscription with backoff and do not end it.
+ */
+export interface Subscription {
+  stop(): Promise<void>;
+  readonly done: Promise<void>;
+}
+
+export type BatchHandler = (events: RecordedEvent[]) => Promise<void>;
+
+export interface EventStore {
+  readonly kind: 'postgres' | 'eventstoredb';
+  appendToStream(
+    streamId: string,
+    events: readonly EventToAppend[],
+    options: { expectedRevision: ExpectedRevision },
+  ): Promise<AppendResult>;
+  /** Events of one stream; [] when the stream does not exist. */
+  readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /** Events of all streams in global order. */
+  readAll(options: ReadAllOptions): Promise<RecordedEvent[]>;
+  subscribeToAll(handler: BatchHandler, options?: SubscribeOptions): Subscription;
+  /** Position of the newest committed event visible to subscribers (0n when empty). */
+  headPosition(): Promise<bigint>;
+  /** Throws StoreUnavailableError when the store cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Expected revision did not match: another writer won. Command handlers retry or give up. */
+export class ConcurrencyConflictError extends Error {
+  readonly code = 'concurrency_conflict' as const;
+  readonly streamId: string;
+  readonly expected: ExpectedRevision;
+  readonly actual: bigint | 'no_stream' | 'unknown';
+  constructor(
+    streamId: string,
+    expected: ExpectedRevision,
+    actual: bigint | 'no_stream' | 'unknown',
+    options?: { cause?: unknown },
+  ) {
+    super(`concurrency conflict on ${streamId}: expected ${String(expected)}, actual ${String(actual)}`, options);
+    this.name = 'ConcurrencyConflictError';
+    this.streamId = streamId;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** The store cannot be reached or failed for a reason that is not the caller's. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'unavailable' as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export const isConcurrencyConflict = (e: unknown): e is ConcurrencyConflictError =>
+  e instanceof Error && (e as { code?: unknown }).code === 'concurrency_conflict';
+
+export const isStoreUnavailable = (e: unknown): e is StoreUnavailableError =>
+  e instanceof Error && (e as { code?: unknown }).code === 'unavailable';

@@ -1,0 +1,278 @@
+/**
+ * A minimal SQL client port shared by the PostgreSQL event store and the read models,
+ * with two adapters: a `pg` pool (a PostgreSQL server) and PGlite (embedded PostgreSQL,
+ * the zero-configuration default). Both return int8 columns as bigint and timestamptz
+ * as Date, so code above this layer never sees a driver difference.
+ */
+import pg from 'pg';
+import { StoreUnavailableError } from '../eventstore/port.js';
+
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+export interface SqlExecutor {
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface Sql extends SqlExecutor {
+  readonly kind: 'server' | 'pglite';
+  /** Runs `fn` in one transaction (READ COMMITTED); commits if it resolves, rolls back if it throws. */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Subscribes to NOTIFY on `channel`; resolves to an unsubscribe function. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /** Runs several statements (no parameters), e.g. a migration. */
+  exec(text: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EAI_AGAIN',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000', '08003', '08006', '08001', '08004', // connection exceptions
+  '53300', // too_many_connections
+]);
+
+/** True when an error means "the database is not reachable right now", not "your SQL is wrong". */
+export function isConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end|terminating connection/i.test(
+    error.message,
+  );
+}
+
+/** Re-throws connection failures as StoreUnavailableError; everything else unchanged. */
+export function translateError(error: unknown, what: string): never {
+  if (error instanceof StoreUnavailableError) throw error;
+  if (isConnectionError(error)) throw new StoreUnavailableError(`${what} unavailable`, { cause: error });
+  throw error;
+}
+
+// ---------------------------------------------------------------------------------------
+// pg (PostgreSQL server)
+
+const types = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') => {
+    if (oid === 20) return (v: string) => BigInt(v); // int8
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return pg.types.getTypeParser(oid, format as any);
+  },
+} as unknown as pg.CustomTypesConfig;
+
+export interface PgSqlOptions {
+  connectionString: string;
+  max?: number;
+  /** Name shown in pg_stat_activity. */
+  applicationName?: string;
+  connectionTimeoutMillis?: number;
+  statementTimeoutMillis?: number;
+}
+
+export class PgSql implements Sql {
+  readonly kind = 'server' as const;
+  readonly pool: pg.Pool;
+  #listener: pg.Client | undefined;
+  #listeners = new Map<string, Set<(payload: string) => void>>();
+  #closed = false;
+
+  constructor(options: PgSqlOptions) {
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.max ?? 10,
+      application_name: options.applicationName ?? 'authstream',
+      connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5000,
+      statement_timeout: options.statementTimeoutMillis ?? 30000,
+      idleTimeoutMillis: 30000,
+      types,
+    });
+    // An idle client losing its connection must not crash the process.
+    this.pool.on('error', () => {});
+  }
+
+  async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    try {
+      const r = await this.pool.query(text, params as unknown[] | undefined);
+      return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+    } catch (e) {
+      translateError(e, 'database');
+    }
+  }
+
+  async exec(text: string): Promise<void> {
+    await this.query(text);
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      translateError(e, 'database');
+    }
+    const tx: SqlExecutor = {
+      query: async <R>(text: string, params?: readonly unknown[]) => {
+        try {
+          const r = await client.query(text, params as unknown[] | undefined);
+          return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+        } catch (e) {
+          translateError(e, 'database');
+        }
+      },
+    };
+    let broken = false;
+    try {
+      await tx.query('BEGIN');
+      const result = await fn(tx);
+      await tx.query('COMMIT');
+      return result;
+    } catch (e) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw e;
+    } finally {
+      client.release(broken ? true : undefined);
+    }
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    let set = this.#listeners.get(channel);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(channel, set);
+      const client = await this.#listenClient();
+      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    }
+    set.add(onNotify);
+    return async () => {
+      set.delete(onNotify);
+    };
+  }
+
+  async #listenClient(): Promise<pg.Client> {
+    if (this.#listener) return this.#listener;
+    const client = new pg.Client({ connectionString: this.pool.options.connectionString, types });
+    client.on('notification', (msg) => {
+      for (const cb of this.#listeners.get(msg.channel) ?? []) cb(msg.payload ?? '');
+    });
+    client.on('error', () => {
+      // The connection dropped: forget it; the next listen() or reconnect() makes a new one.
+      if (this.#listener === client) this.#listener = undefined;
+      void this.#reconnectListener();
+    });
+    client.on('end', () => {
+      if (this.#listener === client) this.#listener = undefined;
+      if (!this.#closed) void this.#reconnectListener();
+    });
+    try {
+      await client.connect();
+    } catch (e) {
+      translateError(e, 'database');
+    }
+    this.#listener = client;
+    return client;
+  }
+
+  #reconnecting = false;
+  async #reconnectListener(): Promise<void> {
+    if (this.#reconnecting || this.#closed || this.#listeners.size === 0) return;
+    this.#reconnecting = true;
+    try {
+      for (let delay = 100; !this.#closed; delay = Math.min(delay * 2, 5000)) {
+        try {
+          const client = await this.#listenClient();
+          for (const channel of this.#listeners.keys()) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+          // Anything may have been missed while disconnected: wake every listener once.
+          for (const set of this.#listeners.values()) for (const cb of set) cb('');
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    } finally {
+      this.#reconnecting = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const listener = this.#listener;
+    this.#listener = undefined;
+    if (listener) await listener.end().catch(() => {});
+    await this.pool.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// PGlite (embedded)
+
+type PGliteLike = {
+  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }>;
+  exec(text: string): Promise<unknown>;
+  transaction<T>(fn: (tx: { query<R>(text: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }> }) => Promise<T>): Promise<T>;
+  listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+};
+
+export class PgliteSql implements Sql {
+  readonly kind = 'pglite' as const;
+  readonly #db: PGliteLike;
+  #closed = false;
+
+  private constructor(db: PGliteLike) {
+    this.#db = db;
+  }
+
+  /** `dataDir` undefined: in memory. */
+  static async open(dataDir?: string): Promise<PgliteSql> {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const db = (await PGlite.create(dataDir)) as unknown as PGliteLike;
+    return new PgliteSql(db);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new StoreUnavailableError('embedded database closed');
+  }
+
+  async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    this.#check();
+    const r = await this.#db.query<R>(text, params as unknown[] | undefined);
+    return { rows: r.rows, rowCount: r.affectedRows || r.rows.length };
+  }
+
+  async exec(text: string): Promise<void> {
+    this.#check();
+    await this.#db.exec(text);
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    this.#check();
+    return this.#db.transaction(async (inner) =>
+      fn({
+        query: async <R>(text: string, params?: readonly unknown[]) => {
+          const r = await inner.query<R>(text, params as unknown[] | undefined);
+          return { rows: r.rows, rowCount: r.affectedRows || r.rows.length };
+        },
+      }),
+    );
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    this.#check();
+    return this.#db.listen(channel, onNotify);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#db.close();
+  }
+}
