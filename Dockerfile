@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+
+# ---- build: all dependencies, compile TypeScript to dist/ -------------------------------
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY bench ./bench
+RUN npm run build
+
+# ---- runtime: production dependencies and the compiled output only ----------------------
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=3000 \
+    DATA_DIR=/app/data
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# Read at run time next to the compiled module (src/policy/commonPasswords.ts → dist/src/policy/).
+COPY src/policy/common-passwords.txt ./dist/src/policy/common-passwords.txt
+# DATA_DIR holds the embedded database and a generated master key when MASTER_KEY is unset.
+RUN mkdir -p /app/data && chown node:node /app/data
+USER node
+EXPOSE 3000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:3000/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "dist/src/main.js"]

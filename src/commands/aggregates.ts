@@ -1,0 +1,26 @@
+/** The aggregates commands fold, bound to their event types. */
+import type { IdentifierEvent, LoginEvent, SessionEvent, SettingsChanged, UserEvent } from '../domain/events.js';
+import { evolveReservation, initialReservation, type Reservation } from '../domain/identifier.js';
+import { evolveSession, initialSession, type Session } from '../domain/session.js';
+import { evolveSettings, type Settings } from '../domain/settings.js';
+import { evolveUser, initialUser, type User } from '../domain/user.js';
+import type { SettingsValues } from '../domain/events.js';
+import type { Aggregate } from './handle.js';
+
+export const UserAggregate: Aggregate<User, UserEvent> = { initial: initialUser, evolve: evolveUser };
+export const SessionAggregate: Aggregate<Session, SessionEvent> = { initial: initialSession, evolve: evolveSession };
+export const ReservationAggregate: Aggregate<Reservation, IdentifierEvent> = {
+  initial: initialReservation,
+  evolve: evolveReservation,
+};
+
+export const settingsAggregate = (defaults: SettingsValues): Aggregate<Settings, SettingsChanged> => ({
+  initial: () => ({ ...defaults, revision: null }),
+  evolve: evolveSettings,
+});
+
+/** Failed logins: only their times matter for throttling. */
+export const LoginFailuresAggregate: Aggregate<Date[], LoginEvent> = {
+  initial: () => [],
+  evolve: (times, e) => [...times, e.occurredAt],
+};

@@ -1,0 +1,130 @@
+/**
+ * The one generic command runner: read a stream, fold it, decide, append with the
+ * expected revision; on a concurrency conflict, read again and decide again (bounded).
+ * Commands see only ports: the event store, the codec (encryption), the password
+ * hasher, secrets, the clock and id generation.
+ */
+import { randomUUID } from 'node:crypto';
+import { ConflictError } from '../domain/errors.js';
+import type { DomainEvent, Recorded } from '../domain/events.js';
+import { isConcurrencyConflict, type EventStore, type ExpectedRevision } from '../eventstore/port.js';
+import type { Decoded, EventCodec, EventContext } from '../infra/eventCodec.js';
+import type { KeyStore } from '../infra/keyStore.js';
+import type { PasswordHasher } from '../infra/passwordHasher.js';
+import type { Secrets } from '../infra/secrets.js';
+import type { ThrottlePolicy } from '../domain/loginThrottle.js';
+import type { SettingsValues } from '../domain/events.js';
+
+export interface CommandDeps {
+  store: EventStore;
+  codec: EventCodec;
+  keys: KeyStore;
+  hasher: PasswordHasher;
+  secrets: Secrets;
+  newId: () => string;
+  /** The effective run-time settings (token lifetimes…). */
+  settings: () => SettingsValues;
+  throttle: ThrottlePolicy;
+  isCommonPassword: (lowerCased: string) => boolean;
+  /** Active session ids of a user, from the sessions read model (caught up by the caller). */
+  sessionIdsOfUser: (userId: string) => Promise<string[]>;
+  /** Called with session ids this instance has just revoked (in-memory revocation). */
+  onSessionsRevoked?: (sessionIds: string[]) => void;
+  /** Called with a user id this instance has just erased (drop cached keys). */
+  onUserErased?: (userId: string) => void;
+}
+
+export interface Aggregate<S, E extends DomainEvent> {
+  initial: () => S;
+  evolve: (state: S, event: Recorded<E>) => S;
+}
+
+export interface Handled<S, E extends DomainEvent> {
+  state: S;
+  /** Events appended by this call ([] when the decision was to do nothing). */
+  events: E[];
+  /** Revision of the stream after the call (null: the stream does not exist). */
+  revision: bigint | null;
+  /** Global position of the last appended event (null when nothing was appended). */
+  position: bigint | null;
+}
+
+export const MAX_ATTEMPTS = 4;
+
+export async function load<S, E extends DomainEvent>(
+  deps: Pick<CommandDeps, 'store' | 'codec'>,
+  streamId: string,
+  aggregate: Aggregate<S, E>,
+): Promise<{ state: S; revision: bigint | null; events: Decoded<E>[] }> {
+  const raw = await deps.store.readStream(streamId);
+  const events = (await deps.codec.decodeAll(raw)) as Decoded<E>[];
+  let state = aggregate.initial();
+  for (const e of events) state = aggregate.evolve(state, e);
+  const last = raw[raw.length - 1];
+  return { state, revision: last ? last.revision : null, events };
+}
+
+/**
+ * Runs `decide` against the current state of `streamId` and appends what it returns.
+ * `decide` may be async (password hashing runs inside it) and is re-run on conflict.
+ * With `retries: false` a conflict is not retried but thrown as ConflictError.
+ */
+export async function handle<S, E extends DomainEvent>(
+  deps: CommandDeps,
+  streamId: string,
+  aggregate: Aggregate<S, E>,
+  decide: (state: S, revision: bigint | null) => E[] | Promise<E[]>,
+  context: EventContext | ((state: S) => EventContext),
+  options: { retries?: boolean } = {},
+): Promise<Handled<S, E>> {
+  const attempts = options.retries === false ? 1 : MAX_ATTEMPTS;
+  for (let attempt = 1; ; attempt++) {
+    const { state, revision } = await load(deps, streamId, aggregate);
+    const events = await decide(state, revision);
+    if (events.length === 0) return { state, events, revision, position: null };
+    const ctx = typeof context === 'function' ? context(state) : context;
+    try {
+      const toAppend = await Promise.all(events.map((e) => deps.codec.encode(e, ctx, randomUUID())));
+      const expected: ExpectedRevision = revision === null ? 'no_stream' : revision;
+      const result = await deps.store.appendToStream(streamId, toAppend, { expectedRevision: expected });
+      let next = state;
+      let rev = revision ?? -1n;
+      for (const [i, e] of events.entries()) {
+        rev += 1n;
+        const a = toAppend[i];
+        next = aggregate.evolve(next, {
+          ...e, id: a?.id ?? '', streamId, revision: rev, position: result.position, occurredAt: ctx.now,
+        } as Recorded<E>);
+      }
+      return { state: next, events, revision: result.nextExpectedRevision, position: result.position };
+    } catch (e) {
+      if (!isConcurrencyConflict(e)) throw e;
+      if (attempt >= attempts) throw new ConflictError('the resource was changed concurrently; try again');
+    }
+  }
+}
+
+/** The newer of two positions (null counts as nothing). */
+export function later(a: bigint | null, b: bigint | null): bigint | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return a > b ? a : b;
+}
+
+/** Derives a context for an event caused by another (same request, new causation). */
+export function causedBy(ctx: EventContext, causationId: string | null): EventContext {
+  return { ...ctx, causationId: causationId ?? ctx.causationId };
+}
+
+/** Appends events to a stream with no decision to make (e.g. a failed login). */
+export async function record<E extends DomainEvent>(
+  deps: Pick<CommandDeps, 'store' | 'codec'>,
+  streamId: string,
+  events: E[],
+  ctx: EventContext,
+  expectedRevision: ExpectedRevision = 'any',
+): Promise<bigint> {
+  const toAppend = await Promise.all(events.map((e) => deps.codec.encode(e, ctx, randomUUID())));
+  const result = await deps.store.appendToStream(streamId, toAppend, { expectedRevision });
+  return result.position;
+}

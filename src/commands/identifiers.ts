@@ -1,0 +1,67 @@
+/**
+ * Claiming and releasing identifier reservations. A claim held by another user is taken
+ * over only when stale: its owner is erased, or no longer holds the identifier (a
+ * registration or change that crashed half-way) and the claim is older than the grace
+ * period. Everything is decided on the reservation and user streams.
+ */
+import { IdentifierTakenError } from '../domain/errors.js';
+import { identifierStream, userStream, type IdentifierKind } from '../domain/events.js';
+import { CLAIM_GRACE_MS, decideClaim, decideRelease, type Reservation } from '../domain/identifier.js';
+import type { EventContext } from '../infra/eventCodec.js';
+import { ReservationAggregate, UserAggregate } from './aggregates.js';
+import { handle, load, type CommandDeps } from './handle.js';
+
+export interface Identifier {
+  kind: IdentifierKind;
+  value: string; // normalised
+}
+
+export const reservationStreamOf = (deps: Pick<CommandDeps, 'secrets'>, id: Identifier): string =>
+  identifierStream(deps.secrets.identifierHash(id.kind, id.value));
+
+/** The user currently holding an identifier, per its reservation stream. */
+export async function holderOf(deps: CommandDeps, id: Identifier): Promise<string | null> {
+  const { state } = await load(deps, reservationStreamOf(deps, id), ReservationAggregate);
+  return state.status === 'claimed' ? state.userId : null;
+}
+
+async function ownerIsStale(deps: CommandDeps, id: Identifier, state: Reservation, now: Date): Promise<boolean> {
+  if (state.status !== 'claimed') return false;
+  const { state: owner } = await load(deps, userStream(state.userId), UserAggregate);
+  if (owner.status === 'erased') return true;
+  const holds = owner.status !== 'none' && (id.kind === 'email' ? owner.email : owner.phone) === id.value;
+  return !holds && now.getTime() - state.claimedAt.getTime() > CLAIM_GRACE_MS;
+}
+
+/** Claims `id` for `userId`; throws IdentifierTakenError when another user holds it. */
+export async function claimIdentifier(deps: CommandDeps, id: Identifier, userId: string, ctx: EventContext): Promise<bigint | null> {
+  try {
+    const r = await handle(deps, reservationStreamOf(deps, id), ReservationAggregate, async (state) =>
+      decideClaim(state, {
+        userId,
+        kind: id.kind,
+        ownerIsStale: state.status === 'claimed' && state.userId !== userId && (await ownerIsStale(deps, id, state, ctx.now)),
+      }), ctx);
+    return r.position;
+  } catch (e) {
+    // Lost every retry to concurrent claims: someone else holds it now.
+    if (e instanceof Error && (e as { code?: string }).code === 'conflict') throw new IdentifierTakenError(id.kind);
+    throw e;
+  }
+}
+
+export async function releaseIdentifier(deps: CommandDeps, id: Identifier, userId: string, ctx: EventContext): Promise<bigint | null> {
+  const r = await handle(deps, reservationStreamOf(deps, id), ReservationAggregate, (state) => decideRelease(state, userId), ctx);
+  return r.position;
+}
+
+/** Releases claims made earlier in a command that then failed; never throws. */
+export async function releaseQuietly(deps: CommandDeps, ids: Identifier[], userId: string, ctx: EventContext): Promise<void> {
+  for (const id of ids) {
+    try {
+      await releaseIdentifier(deps, id, userId, ctx);
+    } catch {
+      // A claim left behind becomes stale after the grace period and can be taken over.
+    }
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * RotateRefresh: decided on the session stream (and the user stream for status and
+ * password-change cut-offs). The new token is appended with the expected revision, so of
+ * N concurrent refreshes of one token exactly one wins; the losers get invalid_token and
+ * change nothing. A token presented after it was rotated is theft: the session is revoked
+ * and the answer is token_reused.
+ */
+import { InvalidTokenError, TokenReusedError } from '../domain/errors.js';
+import { sessionStream, userStream } from '../domain/events.js';
+import { decideRotate } from '../domain/session.js';
+import { userAllowsSession } from '../domain/user.js';
+import type { EventContext } from '../infra/eventCodec.js';
+import { SessionAggregate, UserAggregate } from './aggregates.js';
+import { handle, load, type CommandDeps } from './handle.js';
+import type { IssuedTokens } from './sessions.js';
+
+export async function rotateRefresh(deps: CommandDeps, refreshToken: string, ctx: EventContext): Promise<IssuedTokens> {
+  const parsed = deps.secrets.parseRefreshToken(refreshToken);
+  if (!parsed) throw new InvalidTokenError();
+  const next = deps.secrets.newRefreshToken(parsed.sessionId);
+  const newExpiresAt = new Date(ctx.now.getTime() + deps.settings().refresh_token_ttl_seconds * 1000);
+
+  let result;
+  try {
+    result = await handle(deps, sessionStream(parsed.sessionId), SessionAggregate, async (session) => {
+      let userAllows = false;
+      if (session.status === 'active') {
+        const { state: user } = await load(deps, userStream(session.userId), UserAggregate);
+        userAllows = userAllowsSession(user, session.id, session.userRevision);
+      }
+      return decideRotate(session, { presentedHash: parsed.hash, newHash: next.hash, newExpiresAt, now: ctx.now, userAllows });
+    }, (session) => ({ ...ctx, actorId: session.status === 'none' ? null : session.userId }), { retries: false });
+  } catch (e) {
+    // Lost the race to a concurrent refresh of the same token: nothing was written.
+    if (e instanceof Error && (e as { code?: string }).code === 'conflict') throw new InvalidTokenError();
+    throw e;
+  }
+  if (result.events.some((e) => e.type === 'RefreshTokenReuseDetected')) {
+    deps.onSessionsRevoked?.([parsed.sessionId]);
+    throw new TokenReusedError();
+  }
+  const session = result.state;
+  if (session.status !== 'active') throw new InvalidTokenError();
+  const { state: user } = await load(deps, userStream(session.userId), UserAggregate);
+  if (user.status !== 'active') throw new InvalidTokenError();
+  return { user, sessionId: session.id, refreshToken: next.token, refreshExpiresAt: newExpiresAt, position: result.position };
+}

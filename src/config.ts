@@ -1,0 +1,157 @@
+/**
+ * Configuration from the environment (and an optional .env), validated once at start.
+ * A bad value stops start-up with one line naming the setting (ConfigError).
+ */
+import { isIP } from 'node:net';
+
+export class ConfigError extends Error {
+  readonly setting: string;
+  constructor(setting: string, message: string) {
+    super(`${setting}: ${message}`);
+    this.name = 'ConfigError';
+    this.setting = setting;
+  }
+}
+
+export type TrustProxy = boolean | number | string[];
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  eventStore: 'postgres' | 'eventstoredb';
+  eventStoreUrl: string | undefined;
+  jwtAudience: string;
+  jwtPrivateKey: string | undefined;
+  masterKey: string | undefined;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  slidingAccessTokens: boolean;
+  loginMaxFailures: number;
+  loginFailureWindowSeconds: number;
+  loginRatePerIpPerMinute: number;
+  trustProxy: TrustProxy;
+  corsOrigins: string[] | '*' | false;
+  bootstrapAdminEmail: string | undefined;
+  bootstrapAdminPassword: string | undefined;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How long a command waits for projections before answering (read-your-writes). */
+  readYourWritesTimeoutMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(name, `must be from ${min} to ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${env[name]}"`);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(u.protocol)) throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  return raw;
+}
+
+function trustProxy(env: Env): TrustProxy {
+  const raw = env.TRUST_PROXY?.trim();
+  if (!raw) return false;
+  const lower = raw.toLowerCase();
+  if (lower === 'true') return true;
+  if (lower === 'false') return false;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const parts = raw.split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of parts) {
+    const [addr, bits] = p.split('/');
+    if (!addr || isIP(addr) === 0 || (bits !== undefined && !/^\d{1,3}$/.test(bits))) {
+      throw new ConfigError('TRUST_PROXY', `must be true, false, a hop count, or comma-separated IPs/CIDRs; "${p}" is none of these`);
+    }
+  }
+  return parts;
+}
+
+function cors(env: Env): Config['corsOrigins'] {
+  const raw = env.CORS_ORIGINS?.trim();
+  if (!raw) return false;
+  if (raw === '*') return '*';
+  const origins = raw.split(',').map((o) => o.trim()).filter(Boolean);
+  for (const o of origins) {
+    try {
+      new URL(o);
+    } catch {
+      throw new ConfigError('CORS_ORIGINS', `"${o}" is not an origin like https://app.example.com`);
+    }
+  }
+  return origins;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = int(env, 'PORT', 3000, 0, 65535);
+  const publicUrl = (url(env, 'PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  const eventStore = (env.EVENT_STORE?.trim() || 'postgres').toLowerCase();
+  if (eventStore !== 'postgres' && eventStore !== 'eventstoredb') {
+    throw new ConfigError('EVENT_STORE', `must be postgres or eventstoredb, got "${env.EVENT_STORE}"`);
+  }
+  const eventStoreUrl = url(env, 'EVENTSTORE_URL', ['esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrent:']);
+  if (eventStore === 'eventstoredb' && !eventStoreUrl) {
+    throw new ConfigError('EVENTSTORE_URL', 'is required when EVENT_STORE=eventstoredb (e.g. esdb://localhost:2113?tls=false)');
+  }
+  const logLevel = (env.LOG_LEVEL?.trim() || 'info') as Config['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const bootstrapAdminEmail = env.BOOTSTRAP_ADMIN_EMAIL?.trim() || undefined;
+  const bootstrapAdminPassword = env.BOOTSTRAP_ADMIN_PASSWORD || undefined;
+  if ((bootstrapAdminEmail === undefined) !== (bootstrapAdminPassword === undefined)) {
+    throw new ConfigError(bootstrapAdminEmail ? 'BOOTSTRAP_ADMIN_PASSWORD' : 'BOOTSTRAP_ADMIN_EMAIL',
+      'BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD go together');
+  }
+  const jwtPrivateKey = env.JWT_PRIVATE_KEY?.trim() ? env.JWT_PRIVATE_KEY.replace(/\\n/g, '\n') : undefined;
+  if (jwtPrivateKey !== undefined && !jwtPrivateKey.includes('PRIVATE KEY')) {
+    throw new ConfigError('JWT_PRIVATE_KEY', 'must be a PEM-encoded Ed25519 private key (-----BEGIN PRIVATE KEY-----)');
+  }
+  return {
+    port,
+    host: env.HOST?.trim() || '0.0.0.0',
+    publicUrl,
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: env.DATA_DIR?.trim() || './data',
+    eventStore,
+    eventStoreUrl,
+    jwtAudience: env.JWT_AUDIENCE?.trim() || 'authstream',
+    jwtPrivateKey,
+    masterKey: env.MASTER_KEY?.trim() || undefined,
+    accessTokenTtlSeconds: int(env, 'ACCESS_TOKEN_TTL_SECONDS', 300, 10, 86_400),
+    refreshTokenTtlSeconds: int(env, 'REFRESH_TOKEN_TTL_SECONDS', 2_592_000, 60, 31_536_000),
+    slidingAccessTokens: bool(env, 'AUTH_SLIDING_ACCESS_TOKENS', false),
+    loginMaxFailures: int(env, 'LOGIN_MAX_FAILURES', 5, 1, 1000),
+    loginFailureWindowSeconds: int(env, 'LOGIN_FAILURE_WINDOW_SECONDS', 900, 1, 86_400 * 7),
+    loginRatePerIpPerMinute: int(env, 'LOGIN_RATE_PER_IP_PER_MINUTE', 60, 1, 1_000_000),
+    trustProxy: trustProxy(env),
+    corsOrigins: cors(env),
+    bootstrapAdminEmail,
+    bootstrapAdminPassword,
+    logLevel,
+    readYourWritesTimeoutMs: int(env, 'READ_YOUR_WRITES_TIMEOUT_MS', 5000, 0, 60_000),
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * Every event of authstream, as the domain sees it: plain values, personal data in the
+ * clear. The event codec (src/infra/eventCodec.ts) encrypts the personal fields listed in
+ * PERSONAL_FIELDS with the user's data key before anything reaches the event store, so a
+ * destroyed key makes them unreadable everywhere (crypto-shredding).
+ *
+ * The `type` string equals the TypeScript type name; audit consumers rely on these names.
+ */
+
+export type Role = string;
+
+export type SessionRevokedReason =
+  | 'logout'
+  | 'logout_all'
+  | 'password_changed'
+  | 'user_disabled'
+  | 'user_erased'
+  | 'reuse_detected'
+  | 'revoked_by_user'
+  | 'revoked_by_admin';
+
+type Ev<T extends string, D> = { type: T; data: D };
+
+/// user-<user_id>
+
+export type UserRegistered = Ev<'UserRegistered', {
+  user_id: string;
+  email: string | null;
+  phone: string | null;
+  first_name: string;
+  last_name: string;
+  password_hash: string;
+  roles: Role[];
+}>;
+export type ProfileUpdated = Ev<'ProfileUpdated', { user_id: string; first_name: string; last_name: string }>;
+export type EmailChanged = Ev<'EmailChanged', { user_id: string; email: string | null }>;
+export type PhoneChanged = Ev<'PhoneChanged', { user_id: string; phone: string | null }>;
+/** Sessions of the user started before this event are revoked, except `kept_session_id`. */
+export type PasswordChanged = Ev<'PasswordChanged', { user_id: string; password_hash: string; kept_session_id: string | null }>;
+export type RoleGranted = Ev<'RoleGranted', { user_id: string; role: Role }>;
+export type RoleRevoked = Ev<'RoleRevoked', { user_id: string; role: Role }>;
+export type UserDisabled = Ev<'UserDisabled', { user_id: string }>;
+export type UserEnabled = Ev<'UserEnabled', { user_id: string }>;
+export type UserErased = Ev<'UserErased', { user_id: string }>;
+
+export type UserEvent =
+  | UserRegistered | ProfileUpdated | EmailChanged | PhoneChanged | PasswordChanged
+  | RoleGranted | RoleRevoked | UserDisabled | UserEnabled | UserErased;
+
+/// session-<session_id>
+
+export type SessionStarted = Ev<'SessionStarted', {
+  session_id: string;
+  user_id: string;
+  /** SHA-256 of the refresh token, base64url. A secret: never shown by admin views. */
+  refresh_token_hash: string;
+  expires_at: string; // ISO-8601
+  /** Revision of the user stream this login was decided against. */
+  user_revision: string;
+}>;
+export type RefreshTokenRotated = Ev<'RefreshTokenRotated', {
+  session_id: string;
+  user_id: string;
+  refresh_token_hash: string;
+  expires_at: string;
+}>;
+export type RefreshTokenReuseDetected = Ev<'RefreshTokenReuseDetected', { session_id: string; user_id: string }>;
+export type SessionRevoked = Ev<'SessionRevoked', { session_id: string; user_id: string; reason: SessionRevokedReason }>;
+
+export type SessionEvent = SessionStarted | RefreshTokenRotated | RefreshTokenReuseDetected | SessionRevoked;
+
+/// identifier-<hmac>: one reservation stream per normalised email or phone
+
+export type IdentifierKind = 'email' | 'phone';
+export type IdentifierClaimed = Ev<'IdentifierClaimed', { user_id: string; kind: IdentifierKind }>;
+export type IdentifierReleased = Ev<'IdentifierReleased', { user_id: string; kind: IdentifierKind }>;
+export type IdentifierEvent = IdentifierClaimed | IdentifierReleased;
+
+/// logins-<hmac>: failed logins per identifier (no password, no raw identifier)
+
+export type LoginFailedReason = 'unknown_identifier' | 'wrong_password' | 'account_disabled';
+export type LoginFailed = Ev<'LoginFailed', {
+  /** null when the identifier belongs to no user. */
+  user_id: string | null;
+  kind: IdentifierKind;
+  reason: LoginFailedReason;
+}>;
+export type LoginEvent = LoginFailed;
+
+/// settings
+
+export interface SettingsValues {
+  access_token_ttl_seconds: number;
+  refresh_token_ttl_seconds: number;
+  sliding_access_tokens: boolean;
+}
+export type SettingsChanged = Ev<'SettingsChanged', Partial<SettingsValues>>;
+export type SettingsEvent = SettingsChanged;
+
+export type DomainEvent = UserEvent | SessionEvent | IdentifierEvent | LoginEvent | SettingsEvent;
+export type EventType = DomainEvent['type'];
+
+/** A domain event as read back from the store. */
+export type Recorded<E extends DomainEvent = DomainEvent> = E & {
+  id: string;
+  streamId: string;
+  revision: bigint;
+  position: bigint;
+  occurredAt: Date;
+};
+
+export const EVENT_TYPES: readonly EventType[] = [
+  'UserRegistered', 'ProfileUpdated', 'EmailChanged', 'PhoneChanged', 'PasswordChanged',
+  'RoleGranted', 'RoleRevoked', 'UserDisabled', 'UserEnabled', 'UserErased',
+  'SessionStarted', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked',
+  'IdentifierClaimed', 'IdentifierReleased', 'LoginFailed', 'SettingsChanged',
+];
+
+/**
+ * Personal data per event type: encrypted with the user's data key. Everything else in
+ * `data` stays readable for audit (ids, roles, reasons, times). Password hashes are
+ * shredded with the rest.
+ */
+export const PERSONAL_FIELDS: { readonly [T in EventType]: readonly string[] } = {
+  UserRegistered: ['email', 'phone', 'first_name', 'last_name', 'password_hash'],
+  ProfileUpdated: ['first_name', 'last_name'],
+  EmailChanged: ['email'],
+  PhoneChanged: ['phone'],
+  PasswordChanged: ['password_hash'],
+  RoleGranted: [], RoleRevoked: [], UserDisabled: [], UserEnabled: [], UserErased: [],
+  SessionStarted: [], RefreshTokenRotated: [], RefreshTokenReuseDetected: [], SessionRevoked: [],
+  IdentifierClaimed: [], IdentifierReleased: [], LoginFailed: [], SettingsChanged: [],
+};
+
+/**
+ * What an admin view may show of each event's data: an allow-list. Secrets (password and
+ * refresh-token hashes) are on no list.
+ */
+export const VISIBLE_FIELDS: { readonly [T in EventType]: readonly string[] } = {
+  UserRegistered: ['user_id', 'email', 'phone', 'first_name', 'last_name', 'roles'],
+  ProfileUpdated: ['user_id', 'first_name', 'last_name'],
+  EmailChanged: ['user_id', 'email'],
+  PhoneChanged: ['user_id', 'phone'],
+  PasswordChanged: ['user_id', 'kept_session_id'],
+  RoleGranted: ['user_id', 'role'],
+  RoleRevoked: ['user_id', 'role'],
+  UserDisabled: ['user_id'],
+  UserEnabled: ['user_id'],
+  UserErased: ['user_id'],
+  SessionStarted: ['session_id', 'user_id', 'expires_at', 'user_revision'],
+  RefreshTokenRotated: ['session_id', 'user_id', 'expires_at'],
+  RefreshTokenReuseDetected: ['session_id', 'user_id'],
+  SessionRevoked: ['session_id', 'user_id', 'reason'],
+  IdentifierClaimed: ['user_id', 'kind'],
+  IdentifierReleased: ['user_id', 'kind'],
+  LoginFailed: ['user_id', 'kind', 'reason'],
+  SettingsChanged: ['access_token_ttl_seconds', 'refresh_token_ttl_seconds', 'sliding_access_tokens'],
+};
+
+/** The user whose data key protects an event's personal data (and its ip/user agent). */
+export function subjectOf(event: DomainEvent): string | null {
+  switch (event.type) {
+    case 'SettingsChanged':
+      return null;
+    default:
+      return event.data.user_id;
+  }
+}
+
+export const isEventType = (type: string): type is EventType => (EVENT_TYPES as readonly string[]).includes(type);
+
+/// Streams
+
+export const userStream = (userId: string): string => `user-${userId}`;
+export const sessionStream = (sessionId: string): string => `session-${sessionId}`;
+/** `hmac` is the keyed hash of the normalised identifier (see src/infra/secrets.ts). */
+export const identifierStream = (hmac: string): string => `identifier-${hmac}`;
+export const loginsStream = (hmac: string): string => `logins-${hmac}`;
+export const SETTINGS_STREAM = 'settings';

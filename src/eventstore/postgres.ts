@@ -1,0 +1,522 @@
+/**
+ * The PostgreSQL event-store adapter. Works on a PostgreSQL server (PgSql) and on
+ * embedded PGlite (PgliteSql) through the Sql port only.
+ *
+ * GAP-SAFE GLOBAL ORDER
+ *
+ * A sequence-based position is not safe to tail: transaction A takes position 10, B takes
+ * 11, B commits first, a reader sees 11 and moves past 10 before A commits; event 10 is then
+ * skipped forever. Instead every event row records the id of the transaction that wrote
+ * it, `tx_id = pg_current_xact_id()`, and its position is
+ *
+ *     position = tx_id * 1_000_000 + i      (i = index of the event within its append)
+ *
+ * so the numeric order of positions is (transaction id, index) order. Readers of the global
+ * order (readAll, subscriptions, headPosition) only look at rows with
+ *
+ *     tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ *
+ * (written as `position < xmin * 1_000_000`, which an index range scan can use). Every
+ * transaction id below the snapshot's xmin belongs to a transaction that has finished, and
+ * transaction ids are handed out in increasing order, so no row with a smaller position
+ * can ever become visible after a reader has passed it: no gaps, no reordering. This holds
+ * because each append is exactly one transaction of its own, so two appends never share a
+ * transaction id and one append is never interleaved with another.
+ *
+ * The price:
+ * - Any transaction in the cluster that has an xid (it wrote something) and is still open
+ *   holds every reader back until it ends, even in another database. A long-running
+ *   writer, a prepared (2PC) transaction or an `idle in transaction` session after a write
+ *   stalls subscriptions; keep transactions short and set idle_in_transaction_session_timeout.
+ *   Read-only transactions have no xid and do not hold anything back.
+ * - Positions are sparse: gaps in the numbers are normal, only their order means anything.
+ * - One append holds at most 1,000,000 events.
+ *
+ * readStream needs none of this: appends to one stream serialize on its `streams` row,
+ * so a stream's revisions commit in order.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { translateError, type Sql, type SqlExecutor } from '../infra/sql.js';
+import {
+  ConcurrencyConflictError,
+  StoreUnavailableError,
+  isStoreUnavailable,
+  type AppendResult,
+  type BatchHandler,
+  type EventStore,
+  type EventToAppend,
+  type ExpectedRevision,
+  type JsonObject,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type Subscription,
+} from './port.js';
+import {
+  DEFAULT_SCHEMA,
+  EVENTS_PER_TRANSACTION,
+  migrateEventStore,
+  notifyChannel,
+  quoteSchema,
+  type QuotedSchema,
+} from './postgresSchema.js';
+
+export interface PostgresEventStoreOptions {
+  /** Schema holding the event-store tables (default `eventstore`). */
+  schema?: string;
+  /** How often an idle subscription re-reads without a NOTIFY (default 250 ms). */
+  pollIntervalMs?: number;
+}
+
+const DEFAULT_POLL_INTERVAL_MS = 250;
+const DEFAULT_BATCH_SIZE = 500;
+/** After a NOTIFY whose events are not visible yet (an earlier transaction is still open). */
+const RETRY_AFTER_NOTIFY_MS = [5, 10, 20, 50] as const;
+const OUTAGE_FIRST_DELAY_MS = 100;
+const OUTAGE_MAX_DELAY_MS = 5000;
+const MAX_BIGINT = '9223372036854775807';
+
+const EVENT_COLUMNS = 'position, stream_id, revision, id, type, data, metadata, occurred_at';
+
+interface EventRow {
+  position: unknown;
+  stream_id: string;
+  revision: unknown;
+  id: string;
+  type: string;
+  data: JsonObject;
+  metadata: JsonObject;
+  occurred_at: Date;
+}
+
+export class PostgresEventStore implements EventStore {
+  readonly kind = 'postgres' as const;
+  readonly schema: string;
+  readonly #sql: Sql;
+  readonly #s: QuotedSchema;
+  readonly #pollIntervalMs: number;
+  readonly #subscriptions = new Set<PostgresSubscription>();
+  #listening: Promise<void> | undefined;
+  #unlisten: (() => Promise<void>) | undefined;
+  #closed = false;
+
+  private constructor(sql: Sql, schema: string, pollIntervalMs: number) {
+    this.#sql = sql;
+    this.schema = schema;
+    this.#s = quoteSchema(schema);
+    this.#pollIntervalMs = pollIntervalMs;
+  }
+
+  /** Runs the migrations, then returns the store. The caller keeps owning `sql`. */
+  static async open(sql: Sql, options: PostgresEventStoreOptions = {}): Promise<PostgresEventStore> {
+    const schema = options.schema ?? DEFAULT_SCHEMA;
+    quoteSchema(schema);
+    await guard('event store', () => migrateEventStore(sql, schema));
+    return new PostgresEventStore(sql, schema, options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
+  }
+
+  async appendToStream(
+    streamId: string,
+    events: readonly EventToAppend[],
+    options: { expectedRevision: ExpectedRevision },
+  ): Promise<AppendResult> {
+    this.#checkOpen();
+    return guard('event store', () =>
+      this.#sql.transaction((tx) => appendInTransaction(tx, this.schema, streamId, events, options.expectedRevision)),
+    );
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    this.#checkOpen();
+    const limit = optionalCount(options.maxCount);
+    if (limit === 0) return [];
+    const backwards = options.direction === 'backwards';
+    const from = options.fromRevision ?? (backwards ? MAX_BIGINT : 0n);
+    const text = backwards
+      ? `select ${EVENT_COLUMNS} from ${this.#s}.events
+         where stream_id = $1 and revision <= $2::bigint order by revision desc limit $3::bigint`
+      : `select ${EVENT_COLUMNS} from ${this.#s}.events
+         where stream_id = $1 and revision >= $2::bigint order by revision limit $3::bigint`;
+    const { rows } = await guard('event store', () =>
+      this.#sql.query<EventRow>(text, [streamId, String(from), limit === undefined ? null : String(limit)]),
+    );
+    return rows.map(toRecordedEvent);
+  }
+
+  async readAll(options: ReadAllOptions): Promise<RecordedEvent[]> {
+    this.#checkOpen();
+    const limit = optionalCount(options.maxCount) ?? 0;
+    if (limit === 0) return [];
+    const after = String(options.after ?? -1n);
+    const types = [...new Set(options.types ?? [])];
+    const horizon = `with horizon as (
+      select pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${EVENTS_PER_TRANSACTION} as below)`;
+    // With a types filter: one (type, position) index range per type, merged by position.
+    const text =
+      types.length === 0
+        ? `${horizon}
+           select ${EVENT_COLUMNS} from horizon, ${this.#s}.events
+           where position > $1::bigint and position < horizon.below
+           order by position limit $2`
+        : `${horizon}
+           select e.* from horizon, unnest($3::text[]) as wanted(type),
+             lateral (select ${EVENT_COLUMNS} from ${this.#s}.events
+                      where type = wanted.type and position > $1::bigint and position < horizon.below
+                      order by position limit $2) e
+           order by e.position limit $2`;
+    const params = types.length === 0 ? [after, limit] : [after, limit, types];
+    const { rows } = await guard('event store', () => this.#sql.query<EventRow>(text, params));
+    return rows.map(toRecordedEvent);
+  }
+
+  async headPosition(): Promise<bigint> {
+    this.#checkOpen();
+    const { rows } = await guard('event store', () =>
+      this.#sql.query<{ position: unknown }>(
+        `select max(position) as position from ${this.#s}.events
+         where position < (select pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${EVENTS_PER_TRANSACTION})`,
+      ),
+    );
+    const position = rows[0]?.position;
+    return position === null || position === undefined ? 0n : int8(position);
+  }
+
+  async ping(): Promise<void> {
+    this.#checkOpen();
+    await guard('event store', () => this.#sql.query('select 1'));
+  }
+
+  subscribeToAll(handler: BatchHandler, options: SubscribeOptions = {}): Subscription {
+    this.#checkOpen();
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`invalid batchSize ${batchSize}`);
+    const types = options.types ?? [];
+    const subscription = new PostgresSubscription(handler, {
+      after: options.after,
+      pollIntervalMs: this.#pollIntervalMs,
+      read: (after) => this.readAll({ after, maxCount: batchSize, types }),
+      ensureListening: () => this.#ensureListening(),
+    });
+    this.#subscriptions.add(subscription);
+    void subscription.finished.then(() => this.#subscriptions.delete(subscription));
+    return subscription;
+  }
+
+  /** Stops the subscriptions this store created. Does not close the Sql: the caller owns it. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#subscriptions].map((s) => s.stop()));
+    const unlisten = this.#unlisten;
+    this.#unlisten = undefined;
+    await unlisten?.().catch(() => {});
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new StoreUnavailableError('event store closed');
+  }
+
+  /** LISTENs once for all subscriptions; a failure is retried by the next caller. */
+  #ensureListening(): Promise<void> {
+    this.#listening ??= this.#sql
+      .listen(notifyChannel(this.schema), () => {
+        for (const s of this.#subscriptions) s.wake();
+      })
+      .then(
+        async (unlisten) => {
+          if (this.#closed) await unlisten();
+          else this.#unlisten = unlisten;
+        },
+        (error: unknown) => {
+          this.#listening = undefined;
+          translateError(error, 'event store notifications');
+        },
+      );
+    return this.#listening;
+  }
+}
+
+/**
+ * The whole append: claim the revisions on the stream's row, insert the events, queue the
+ * NOTIFY. Must run alone in its own transaction (see the block comment above): positions
+ * are unique per transaction only. Exported as a test hook to hold an append's
+ * transaction open; use PostgresEventStore.appendToStream everywhere else.
+ */
+export async function appendInTransaction(
+  tx: SqlExecutor,
+  schema: string,
+  streamId: string,
+  events: readonly EventToAppend[],
+  expected: ExpectedRevision,
+): Promise<AppendResult> {
+  if (events.length === 0) throw new RangeError('appendToStream needs at least one event');
+  if (events.length > EVENTS_PER_TRANSACTION) {
+    throw new RangeError(`one append holds at most ${EVENTS_PER_TRANSACTION} events`);
+  }
+  const s = quoteSchema(schema);
+  try {
+    const first = await claimRevisions(tx, s, streamId, events.length, expected);
+    const position = await insertEvents(tx, s, streamId, first, events);
+    await tx.query(`select pg_notify($1, '')`, [notifyChannel(schema)]);
+    return { nextExpectedRevision: first + BigInt(events.length) - 1n, position };
+  } catch (error) {
+    if (isRevisionTaken(error)) throw new ConcurrencyConflictError(streamId, expected, 'unknown', { cause: error });
+    throw error;
+  }
+}
+
+/** Moves the stream's revision forward under its row lock; returns the first new revision. */
+async function claimRevisions(
+  tx: SqlExecutor,
+  s: QuotedSchema,
+  streamId: string,
+  count: number,
+  expected: ExpectedRevision,
+): Promise<bigint> {
+  const { rows } = await tx.query<{ revision: unknown }>(...claimStatement(s, streamId, count, expected));
+  const last = rows[0]?.revision;
+  if (last === undefined) {
+    throw new ConcurrencyConflictError(streamId, expected, await currentRevision(tx, s, streamId));
+  }
+  return int8(last) - BigInt(count) + 1n;
+}
+
+/** The statement that claims the revisions; it returns no row when `expected` does not hold. */
+function claimStatement(
+  s: QuotedSchema,
+  streamId: string,
+  count: number,
+  expected: ExpectedRevision,
+): [string, unknown[]] {
+  const n = String(count);
+  switch (expected) {
+    case 'any':
+      return [
+        `insert into ${s}.streams as st (stream_id, revision) values ($1, $2::bigint - 1)
+         on conflict (stream_id) do update set revision = st.revision + $2::bigint
+         returning revision`,
+        [streamId, n],
+      ];
+    case 'no_stream':
+      return [
+        `insert into ${s}.streams (stream_id, revision) values ($1, $2::bigint - 1)
+         on conflict (stream_id) do nothing returning revision`,
+        [streamId, n],
+      ];
+    case 'stream_exists':
+      return [
+        `update ${s}.streams set revision = revision + $2::bigint where stream_id = $1 returning revision`,
+        [streamId, n],
+      ];
+    default:
+      // READ COMMITTED: a writer that waited on the row lock re-checks `revision = $3`
+      // against the winner's committed row and matches nothing.
+      return [
+        `update ${s}.streams set revision = $3::bigint + $2::bigint
+         where stream_id = $1 and revision = $3::bigint returning revision`,
+        [streamId, n, String(expected)],
+      ];
+  }
+}
+
+async function currentRevision(tx: SqlExecutor, s: QuotedSchema, streamId: string): Promise<bigint | 'no_stream'> {
+  const { rows } = await tx.query<{ revision: unknown }>(`select revision from ${s}.streams where stream_id = $1`, [
+    streamId,
+  ]);
+  const revision = rows[0]?.revision;
+  return revision === undefined ? 'no_stream' : int8(revision);
+}
+
+/** Inserts the events (one jsonb parameter, any count) and returns the last position. */
+async function insertEvents(
+  tx: SqlExecutor,
+  s: QuotedSchema,
+  streamId: string,
+  firstRevision: bigint,
+  events: readonly EventToAppend[],
+): Promise<bigint> {
+  const payload = JSON.stringify(
+    events.map((e) => ({
+      id: e.id,
+      type: e.type,
+      data: e.data,
+      metadata: e.metadata,
+      occurredAt: e.occurredAt.toISOString(),
+    })),
+  );
+  const { rows } = await tx.query<{ position: unknown }>(
+    `with tx as (select pg_current_xact_id() as id),
+     inserted as (
+       insert into ${s}.events (position, tx_id, stream_id, revision, id, type, data, metadata, occurred_at)
+       select tx.id::text::bigint * ${EVENTS_PER_TRANSACTION} + e.ord - 1, tx.id, $1, $2::bigint + e.ord - 1,
+              (e.v->>'id')::uuid, e.v->>'type', e.v->'data', e.v->'metadata', (e.v->>'occurredAt')::timestamptz
+       from tx, jsonb_array_elements($3::jsonb) with ordinality as e(v, ord)
+       returning position)
+     select max(position) as position from inserted`,
+    [streamId, String(firstRevision), payload],
+  );
+  const position = rows[0]?.position;
+  if (position === undefined || position === null) throw new Error('append inserted no events');
+  return int8(position);
+}
+
+function isRevisionTaken(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const { code, constraint } = error as { code?: unknown; constraint?: unknown };
+  return code === '23505' && constraint === 'events_stream_id_revision_key';
+}
+
+// ---------------------------------------------------------------------------------------
+// Subscriptions
+
+interface SubscriptionSource {
+  after: bigint | undefined;
+  pollIntervalMs: number;
+  read(after: bigint | undefined): Promise<RecordedEvent[]>;
+  ensureListening(): Promise<void>;
+}
+
+/** Which subscription's handler is running, so stop() called from inside it does not wait on itself. */
+const runningHandler = new AsyncLocalStorage<PostgresSubscription>();
+
+class PostgresSubscription implements Subscription {
+  readonly done: Promise<void>;
+  /** Resolves when the loop has ended, however it ended. */
+  readonly finished: Promise<void>;
+  readonly #handler: BatchHandler;
+  readonly #source: SubscriptionSource;
+  readonly #bell = new Doorbell();
+  #stopped = false;
+
+  constructor(handler: BatchHandler, source: SubscriptionSource) {
+    this.#handler = handler;
+    this.#source = source;
+    this.done = this.#run();
+    // `done` is for whoever wants the outcome; an unobserved handler error must not crash the process.
+    this.done.catch(() => {});
+    this.finished = this.done.then(
+      () => {},
+      () => {},
+    );
+  }
+
+  /** A NOTIFY arrived on the store's channel. */
+  wake(): void {
+    this.#bell.ring();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#bell.ring();
+    if (runningHandler.getStore() === this) return; // the loop ends once the handler returns
+    await this.finished;
+  }
+
+  async #run(): Promise<void> {
+    let after = this.#source.after;
+    let outageDelay = OUTAGE_FIRST_DELAY_MS;
+    let quickRetry = 0;
+    // Rings up to this count have been answered by a read that saw events, or given up on.
+    let answeredRings = 0;
+    while (!this.#stopped) {
+      // Not awaited: a LISTEN that hangs or fails must not stall reading; polling covers it.
+      this.#source.ensureListening().catch(() => {});
+      const ringsAtRead = this.#bell.rings;
+      let events: RecordedEvent[];
+      try {
+        events = await this.#source.read(after);
+        outageDelay = OUTAGE_FIRST_DELAY_MS;
+      } catch (error) {
+        if (!isStoreUnavailable(error)) throw error;
+        await this.#bell.wait(outageDelay);
+        outageDelay = Math.min(outageDelay * 2, OUTAGE_MAX_DELAY_MS);
+        continue;
+      }
+      if (this.#stopped) break;
+      const last = events.at(-1);
+      if (last) {
+        await runningHandler.run(this, () => this.#handler(events));
+        after = last.position;
+        answeredRings = ringsAtRead;
+        quickRetry = 0;
+        continue;
+      }
+      const delay = RETRY_AFTER_NOTIFY_MS[quickRetry];
+      if (this.#bell.rings !== answeredRings && delay !== undefined) {
+        // A commit was announced but is not visible yet: an older transaction is still open.
+        quickRetry += 1;
+        await sleep(delay);
+        continue;
+      }
+      answeredRings = this.#bell.rings;
+      quickRetry = 0;
+      await this.#bell.wait(this.#source.pollIntervalMs);
+    }
+  }
+}
+
+/** Counts rings and lets one loop wait for the next ring or a timeout. */
+class Doorbell {
+  rings = 0;
+  #waiter: (() => void) | undefined;
+
+  ring(): void {
+    this.rings += 1;
+    this.#waiter?.();
+  }
+
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.#waiter === done) this.#waiter = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiter = done;
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+/** Runs `fn`, turning any connection failure that slipped through into StoreUnavailableError. */
+async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    translateError(error, what);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function optionalCount(count: number | undefined): number | undefined {
+  if (count === undefined) return undefined;
+  if (!Number.isInteger(count) || count < 0) throw new RangeError(`invalid maxCount ${count}`);
+  return count;
+}
+
+/** int8 as bigint whatever the driver returned (PGlite returns small int8 values as numbers). */
+function int8(value: unknown): bigint {
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number' || typeof value === 'string') return BigInt(value);
+  throw new TypeError(`expected an int8 value, got ${typeof value}`);
+}
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    id: row.id,
+    streamId: row.stream_id,
+    type: row.type,
+    revision: int8(row.revision),
+    position: int8(row.position),
+    occurredAt: row.occurred_at,
+    data: row.data,
+    metadata: row.metadata,
+  };
+}

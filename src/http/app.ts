@@ -1,0 +1,136 @@
+/**
+ * Builds the Fastify application as a plugin tree over a Runtime (stores, commands,
+ * projections). src/main.ts listens; tests use `inject` or listen on port 0.
+ */
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { Runtime } from '../runtime.js';
+import { authPlugin } from './auth.js';
+import { metricsPlugin } from './metrics.js';
+import { installErrorHandling, problem, sendProblem } from './problem.js';
+import { authRoutes } from './routes/auth.js';
+import { healthRoutes } from './routes/health.js';
+import { meRoutes } from './routes/me.js';
+import { wellKnownRoutes } from './routes/wellKnown.js';
+import { Problem } from './schemas.js';
+
+// ajv-formats is CommonJS with a default export; under NodeNext it arrives as the module object.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+export const BODY_LIMIT = 64 * 1024;
+
+export interface AppOptions {
+  /** Fastify logger options (tests pass a stream to capture logs). */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Fields that must never appear in a log line. */
+export const REDACT = [
+  'req.headers.authorization', 'req.headers.cookie', 'res.headers["x-new-access-token"]',
+  '*.password', '*.current_password', '*.new_password', '*.refresh_token', '*.access_token', '*.token',
+  '*.password_hash', '*.refresh_token_hash',
+];
+
+function compilers() {
+  // Bodies are checked strictly: no type coercion (a numeric password is a 400), unknown
+  // fields rejected, not silently removed. Query strings and params are coerced.
+  const strict = addFormats(new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false, allErrors: false }));
+  const lenient = addFormats(new Ajv({ coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false, allErrors: false }));
+  return { strict, lenient };
+}
+
+export async function buildApp(runtime: Runtime, options: AppOptions = {}): Promise<FastifyInstance> {
+  const { config } = runtime;
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } },
+    bodyLimit: BODY_LIMIT,
+    // A hop count trusts that many proxies in front of us (as proxy-addr does for numbers).
+    trustProxy: typeof config.trustProxy === 'number'
+      ? ((hops: number) => (_address: string, hop: number) => hop < hops)(config.trustProxy)
+      : config.trustProxy,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+    return503OnClosing: true,
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const { strict, lenient } = compilers();
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  installErrorHandling(app);
+  app.addSchema(Problem);
+
+  // Which methods each path answers, for 405s with an Allow header.
+  const routes: { pattern: RegExp; method: string }[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const pattern = new RegExp(`^${route.url.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+').replace(/\*/g, '.*')}/?$`);
+    for (const method of methods) routes.push({ pattern, method });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      return sendProblem(reply, problem('method_not_allowed', `${request.method} is not allowed here`), { allow: allowed.join(', ') });
+    }
+    return sendProblem(reply, problem('not_found', `no route for ${request.method} ${path}`));
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'authstream', version: '1.0.0', description: 'Event-sourced authentication service' },
+      servers: [{ url: config.publicUrl }],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+  });
+  await app.register(helmet, { global: true, contentSecurityPolicy: false });
+  if (config.corsOrigins !== false) {
+    await app.register(cors, {
+      origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
+      exposedHeaders: ['x-new-access-token', 'x-request-id', 'retry-after'],
+    });
+  }
+  await app.register(rateLimit, { global: false });
+  await app.register(metricsPlugin, { runtime });
+  await app.register(authPlugin, { runtime });
+
+  await app.register(authRoutes, { prefix: '/v1/auth', runtime });
+  await app.register(meRoutes, { prefix: '/v1/me', runtime });
+  await app.register(wellKnownRoutes, { prefix: '/.well-known', runtime });
+  await app.register(healthRoutes, { prefix: '/health', runtime });
+  for (const plugin of runtime.extraRoutes ?? []) await app.register(plugin, { runtime });
+
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  // Sliding access tokens: a fresh token for the same session on authenticated answers.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (!request.auth || reply.statusCode >= 400) return payload;
+    if (!runtime.settings.current().sliding_access_tokens) return payload;
+    const url = request.url;
+    if (url.startsWith('/v1/auth/') || url.startsWith('/oauth/')) return payload;
+    const { token } = app.signAccessToken({ userId: request.auth.userId, sessionId: request.auth.sessionId, roles: request.auth.roles });
+    reply.header('x-new-access-token', token);
+    return payload;
+  });
+
+  return app;
+}

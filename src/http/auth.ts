@@ -1,0 +1,139 @@
+/**
+ * Bearer authentication. Access tokens are EdDSA JWTs verified by @fastify/jwt against the
+ * key named by their `kid` (only EdDSA is accepted), with issuer and audience checked and
+ * verified tokens cached; then the session is checked against the in-memory revocation
+ * set, fed by the event subscription, so a revoked session's tokens fail at once without a
+ * database round trip. Role checks live here too, in one place.
+ */
+import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt';
+import fp from 'fastify-plugin';
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { InvalidTokenError } from '../domain/errors.js';
+import type { Runtime } from '../runtime.js';
+import { HttpProblem } from './problem.js';
+
+export interface AccessClaims {
+  iss: string;
+  aud: string;
+  sub: string;
+  sid: string;
+  iat: number;
+  exp: number;
+  jti: string;
+  roles: string[];
+}
+
+export interface AuthContext {
+  userId: string;
+  sessionId: string;
+  roles: string[];
+  claims: AccessClaims;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth: AuthContext | null;
+  }
+  interface FastifyInstance {
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    requireRole: (...roles: string[]) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    signAccessToken: (claims: { userId: string; sessionId: string; roles: string[] }) => { token: string; expiresIn: number };
+    /** Verifies a bearer token the way `authenticate` does; throws InvalidTokenError. */
+    verifyAccessToken: (token: string) => Promise<AccessClaims>;
+  }
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: Omit<AccessClaims, 'iss' | 'aud' | 'iat' | 'exp'>;
+    user: AccessClaims;
+  }
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+
+export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runtime }) => {
+  const { runtime } = opts;
+  const issuer = runtime.config.publicUrl;
+  const audience = runtime.config.jwtAudience;
+
+  const publicKeyFor = (kid: unknown): string => {
+    const key = typeof kid === 'string' ? runtime.signingKeys.byKid(kid) : undefined;
+    if (!key) throw new InvalidTokenError('unknown signing key');
+    return key.publicPem;
+  };
+
+  await app.register(fastifyJwt, {
+    secret: {
+      private: runtime.signingKeys.current().privatePem,
+      public: async (_request: FastifyRequest, token: TokenOrHeader) => publicKeyFor('header' in token ? token.header.kid : token.kid),
+    },
+    sign: { algorithm: 'EdDSA', iss: issuer, aud: audience },
+    verify: {
+      algorithms: ['EdDSA'],
+      allowedIss: issuer,
+      allowedAud: audience,
+      requiredClaims: ['sub', 'sid', 'exp', 'iat', 'jti'],
+      cache: 10_000,
+      cacheTTL: 60_000,
+    },
+    decode: { complete: true },
+  });
+
+  app.decorateRequest('auth', null);
+
+  const checkSession = (claims: AccessClaims): AccessClaims => {
+    if (typeof claims.sid !== 'string' || typeof claims.sub !== 'string' || runtime.revocations.isRevoked(claims.sid)) {
+      throw new InvalidTokenError();
+    }
+    return claims;
+  };
+
+  // For tokens that do not come in a request header (introspection): same checks, no cache.
+  app.decorate('verifyAccessToken', async (token: string): Promise<AccessClaims> => {
+    let claims: AccessClaims;
+    try {
+      const decoded = app.jwt.decode<{ header: { kid?: unknown } }>(token, { complete: true });
+      const key = publicKeyFor(decoded?.header.kid);
+      claims = app.jwt.verify<AccessClaims>(token, { key, algorithms: ['EdDSA'], allowedIss: issuer, allowedAud: audience });
+    } catch {
+      throw new InvalidTokenError();
+    }
+    return checkSession(claims);
+  });
+
+  app.decorate('authenticate', async (request: FastifyRequest) => {
+    const header = request.headers.authorization;
+    if (typeof header !== 'string' || !/^Bearer\s/i.test(header.trim() + ' ')) {
+      throw new HttpProblem('unauthorized', 'an Authorization: Bearer token is required');
+    }
+    if (!BEARER.test(header.trim())) throw new InvalidTokenError('malformed bearer token');
+    let claims: AccessClaims;
+    try {
+      // Cached per signing key inside @fastify/jwt (fast-jwt's verified-token cache).
+      claims = await request.jwtVerify<AccessClaims>();
+    } catch {
+      throw new InvalidTokenError();
+    }
+    checkSession(claims);
+    request.auth = { userId: claims.sub, sessionId: claims.sid, roles: Array.isArray(claims.roles) ? claims.roles : [], claims };
+  });
+
+  app.decorate('requireRole', (...roles: string[]) => async (request: FastifyRequest, reply: FastifyReply) => {
+    await app.authenticate(request, reply);
+    if (!request.auth || !roles.some((r) => request.auth?.roles.includes(r))) {
+      throw new HttpProblem('forbidden', `this needs the role ${roles.join(' or ')}`);
+    }
+  });
+
+  app.decorate('signAccessToken', ({ userId, sessionId, roles }: { userId: string; sessionId: string; roles: string[] }) => {
+    const key = runtime.signingKeys.current();
+    const expiresIn = runtime.settings.current().access_token_ttl_seconds;
+    const token = app.jwt.sign(
+      { sub: userId, sid: sessionId, roles, jti: randomUUID() },
+      { key: key.privatePem, kid: key.kid, algorithm: 'EdDSA', expiresIn },  // seconds: @fastify/jwt converts numbers to ms
+    );
+    return { token, expiresIn };
+  });
+}, { name: 'authstream-auth' });

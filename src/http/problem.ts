@@ -1,0 +1,149 @@
+/**
+ * RFC 9457 problem details. One table maps every stable `code` to its status and title;
+ * one root error handler writes `application/problem+json` and never exposes internals of
+ * a 5xx. No input, however malformed, gets a 5xx: only a backing store that is down gives
+ * 503 `unavailable`.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isDomainError, ValidationError, type DomainErrorCode } from '../domain/errors.js';
+import { isConcurrencyConflict, isStoreUnavailable } from '../eventstore/port.js';
+
+export type ProblemCode =
+  | DomainErrorCode
+  | 'unauthorized'
+  | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'unavailable'
+  | 'internal_error';
+
+export const PROBLEMS: { readonly [C in ProblemCode]: { status: number; title: string } } = {
+  validation_failed: { status: 400, title: 'Invalid request' },
+  weak_password: { status: 400, title: 'Password too weak' },
+  identifier_taken: { status: 409, title: 'Identifier already registered' },
+  invalid_credentials: { status: 401, title: 'Invalid credentials' },
+  account_disabled: { status: 403, title: 'Account disabled' },
+  invalid_token: { status: 401, title: 'Invalid token' },
+  token_reused: { status: 401, title: 'Refresh token reused' },
+  unauthorized: { status: 401, title: 'Authentication required' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not found' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  rate_limited: { status: 429, title: 'Too many requests' },
+  conflict: { status: 409, title: 'Conflict' },
+  unavailable: { status: 503, title: 'Service unavailable' },
+  internal_error: { status: 500, title: 'Internal server error' },
+};
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ProblemCode;
+  instance?: string;
+  errors?: FieldError[];
+}
+
+export class HttpProblem extends Error {
+  readonly code: ProblemCode;
+  readonly headers: Record<string, string>;
+  constructor(code: ProblemCode, detail: string, headers: Record<string, string> = {}) {
+    super(detail);
+    this.name = 'HttpProblem';
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+export function problem(code: ProblemCode, detail: string, extra: Partial<Problem> = {}): Problem {
+  const { status, title } = PROBLEMS[code];
+  return { type: `https://authstream.dev/problems/${code.replace(/_/g, '-')}`, title, status, detail, code, ...extra };
+}
+
+export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}): FastifyReply {
+  for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+  return reply.code(p.status).type('application/problem+json').send(p);
+}
+
+/** Maps Fastify/ajv validation errors to `errors: [{ path, message }]` (JSON Pointer paths). */
+function fieldErrors(error: FastifyError): FieldError[] {
+  return (error.validation ?? []).map((v) => {
+    const params = v.params as { missingProperty?: string; additionalProperty?: string };
+    let path = v.instancePath || '';
+    if (params.missingProperty) path = `${path}/${params.missingProperty}`;
+    if (params.additionalProperty) path = `${path}/${params.additionalProperty}`;
+    const message = params.additionalProperty ? 'is not allowed' : (v.message ?? 'is invalid');
+    return { path: path || '/', message };
+  });
+}
+
+const FASTIFY_CODES: Record<string, ProblemCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'validation_failed',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'validation_failed',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'validation_failed',
+  FST_ERR_CTP_EMPTY_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_TYPE: 'unsupported_media_type',
+  FST_ERR_VALIDATION: 'validation_failed',
+  FST_JWT_NO_AUTHORIZATION_IN_HEADER: 'unauthorized',
+  FST_JWT_AUTHORIZATION_TOKEN_EXPIRED: 'invalid_token',
+  FST_JWT_AUTHORIZATION_TOKEN_INVALID: 'invalid_token',
+  FST_JWT_AUTHORIZATION_TOKEN_UNTRUSTED: 'invalid_token',
+  FST_JWT_AUTHORIZATION_TOKEN_UNSIGNED: 'invalid_token',
+  FST_JWT_BAD_REQUEST: 'unauthorized',
+  FST_JWT_BAD_COOKIE_REQUEST: 'unauthorized',
+  FST_ERR_RATE_LIMIT: 'rate_limited',
+};
+
+/** Turns any thrown value into a problem (and headers); logs what is not the client's fault. */
+export function toProblem(error: unknown, request: FastifyRequest): { problem: Problem; headers: Record<string, string> } {
+  if (error instanceof HttpProblem) return { problem: problem(error.code, error.message), headers: error.headers };
+  if (error instanceof ValidationError) {
+    return { problem: problem('validation_failed', error.message, { errors: [{ path: error.path, message: error.message }] }), headers: {} };
+  }
+  if (isDomainError(error)) {
+    const headers: Record<string, string> = {};
+    const retry = (error as { retryAfterSeconds?: number }).retryAfterSeconds;
+    if (retry !== undefined) headers['retry-after'] = String(retry);
+    return { problem: problem(error.code, error.message), headers };
+  }
+  if (isConcurrencyConflict(error)) return { problem: problem('conflict', 'the resource was changed concurrently; try again'), headers: {} };
+  if (isStoreUnavailable(error)) {
+    request.log.warn({ err: { message: error.message } }, 'backing store unavailable');
+    return { problem: problem('unavailable', 'a backing store is unavailable; try again shortly'), headers: { 'retry-after': '1' } };
+  }
+  const fe = error as FastifyError;
+  if (fe && typeof fe === 'object' && fe.validation) {
+    const errors = fieldErrors(fe);
+    return { problem: problem('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; ') || 'invalid request', { errors }), headers: {} };
+  }
+  const mapped = fe && typeof fe.code === 'string' ? FASTIFY_CODES[fe.code] : undefined;
+  if (mapped) {
+    const detail = mapped === 'validation_failed' ? 'the body is not valid JSON' : fe.message;
+    return { problem: problem(mapped, detail), headers: {} };
+  }
+  if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const code: ProblemCode = fe.statusCode === 404 ? 'not_found' : fe.statusCode === 413 ? 'payload_too_large'
+      : fe.statusCode === 415 ? 'unsupported_media_type' : fe.statusCode === 401 ? 'unauthorized'
+      : fe.statusCode === 403 ? 'forbidden' : fe.statusCode === 429 ? 'rate_limited' : 'validation_failed';
+    return { problem: problem(code, fe.message), headers: {} };
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return { problem: problem('internal_error', 'something went wrong on our side'), headers: {} };
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => {
+    const { problem: p, headers } = toProblem(error, request);
+    return sendProblem(reply, { ...p, instance: request.url.split('?')[0] }, headers);
+  });
+}

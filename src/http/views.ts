@@ -1,0 +1,44 @@
+/** Domain and read-model values → API shapes (snake_case, ISO-8601 times). */
+import type { ExistingUser } from '../domain/user.js';
+import type { IssuedTokens } from '../commands/sessions.js';
+import type { FastifyInstance } from 'fastify';
+import type { TokenResponseT, UserT } from './schemas.js';
+
+export interface UserLike {
+  id: string;
+  email: string | null;
+  phone: string | null;
+  firstName: string;
+  lastName: string;
+  roles: string[];
+  status: 'active' | 'disabled' | 'erased';
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export function userView(u: UserLike | ExistingUser): UserT {
+  return {
+    id: u.id,
+    email: u.email,
+    phone: u.phone,
+    first_name: u.firstName,
+    last_name: u.lastName,
+    roles: [...u.roles],
+    status: u.status,
+    created_at: u.createdAt.toISOString(),
+    updated_at: u.updatedAt.toISOString(),
+  };
+}
+
+export function tokenResponse(app: FastifyInstance, issued: IssuedTokens, now: Date): TokenResponseT {
+  const { token, expiresIn } = app.signAccessToken({ userId: issued.user.id, sessionId: issued.sessionId, roles: issued.user.roles });
+  return {
+    access_token: token,
+    token_type: 'Bearer',
+    expires_in: expiresIn,
+    refresh_token: issued.refreshToken,
+    refresh_expires_in: Math.max(0, Math.round((issued.refreshExpiresAt.getTime() - now.getTime()) / 1000)),
+    session_id: issued.sessionId,
+    user: userView(issued.user),
+  };
+}

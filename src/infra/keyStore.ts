@@ -1,0 +1,98 @@
+/**
+ * Per-user data keys for crypto-shredding. They live in PostgreSQL, outside the event
+ * store, wrapped (AES-256-GCM) by a key derived from the master key. Destroying a user's
+ * key makes every personal field of theirs unreadable in every event, without rewriting
+ * history. Unwrapped keys are cached in memory; `forget` drops one from the cache (every
+ * instance does so when it sees UserErased).
+ */
+import { deriveKey, newDataKey, open, seal } from './crypto.js';
+import { migrate } from './migrate.js';
+import type { Sql } from './sql.js';
+
+export interface KeyStore {
+  /** Creates the user's key if it has none yet; returns the key. */
+  create(userId: string): Promise<Buffer>;
+  /** The user's key; null when it never existed or was destroyed. */
+  get(userId: string): Promise<Buffer | null>;
+  /** Destroys the key for good (idempotent). */
+  destroy(userId: string): Promise<void>;
+  forget(userId: string): void;
+}
+
+const MIGRATIONS = [{
+  version: 1,
+  name: 'data keys',
+  sql: `create table authstream.data_keys (
+    user_id uuid primary key,
+    wrapped_key text,
+    created_at timestamptz not null default now(),
+    destroyed_at timestamptz
+  )`,
+}];
+
+const CACHE_LIMIT = 50_000;
+
+export class PgKeyStore implements KeyStore {
+  readonly #sql: Sql;
+  readonly #wrapKey: Buffer;
+  readonly #cache = new Map<string, Buffer | null>();
+
+  private constructor(sql: Sql, master: Buffer) {
+    this.#sql = sql;
+    this.#wrapKey = deriveKey(master, 'data-key-wrapping');
+  }
+
+  static async open(sql: Sql, master: Buffer): Promise<PgKeyStore> {
+    await migrate(sql, 'keys', MIGRATIONS);
+    return new PgKeyStore(sql, master);
+  }
+
+  async create(userId: string): Promise<Buffer> {
+    const key = newDataKey();
+    const wrapped = seal(this.#wrapKey, key, userId);
+    const { rows } = await this.#sql.query<{ wrapped_key: string | null }>(
+      `insert into authstream.data_keys (user_id, wrapped_key) values ($1, $2)
+       on conflict (user_id) do update set user_id = excluded.user_id
+       returning wrapped_key`,
+      [userId, wrapped],
+    );
+    const stored = rows[0]?.wrapped_key ?? null;
+    const unwrapped = stored === null ? null : open(this.#wrapKey, stored, userId);
+    if (!unwrapped) throw new Error(`data key of ${userId} was destroyed`);
+    this.#remember(userId, unwrapped);
+    return unwrapped;
+  }
+
+  async get(userId: string): Promise<Buffer | null> {
+    const cached = this.#cache.get(userId);
+    if (cached !== undefined) return cached;
+    const { rows } = await this.#sql.query<{ wrapped_key: string | null }>(
+      `select wrapped_key from authstream.data_keys where user_id = $1`, [userId]);
+    const wrapped = rows[0]?.wrapped_key ?? null;
+    const key = wrapped === null ? null : open(this.#wrapKey, wrapped, userId);
+    // Only remember present keys: a missing key may be created a moment later.
+    if (key) this.#remember(userId, key);
+    return key;
+  }
+
+  async destroy(userId: string): Promise<void> {
+    await this.#sql.query(
+      `insert into authstream.data_keys (user_id, wrapped_key, destroyed_at) values ($1, null, now())
+       on conflict (user_id) do update set wrapped_key = null, destroyed_at = coalesce(authstream.data_keys.destroyed_at, now())`,
+      [userId],
+    );
+    this.#cache.set(userId, null);
+  }
+
+  forget(userId: string): void {
+    this.#cache.delete(userId);
+  }
+
+  #remember(userId: string, key: Buffer): void {
+    if (this.#cache.size >= CACHE_LIMIT) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+    this.#cache.set(userId, key);
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Checkpoints of the SQL projections and the leases of running rebuilds.
+ *
+ * A checkpoint is the global position of the last event a projection has applied (every
+ * event up to it, including the ones it ignores). Position 0 means "nothing applied yet":
+ * both event stores hand out positions above 0 to application events.
+ */
+import { migrate, type Migration } from '../infra/migrate.js';
+import type { Sql, SqlExecutor } from '../infra/sql.js';
+
+const CHECKPOINTS = 'authstream.projection_checkpoints';
+const REBUILDS = 'authstream.projection_rebuilds';
+
+export const PROJECTION_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'projection checkpoints and rebuild leases',
+    sql: `create table ${CHECKPOINTS} (
+      name text primary key,
+      position bigint not null default 0,
+      version int not null,
+      updated_at timestamptz not null default now()
+    );
+    create table ${REBUILDS} (
+      name text primary key,
+      owner text not null,
+      started_at timestamptz not null,
+      heartbeat_at timestamptz not null
+    )`,
+  },
+];
+
+export async function migrateProjections(sql: Sql): Promise<void> {
+  await migrate(sql, 'projections', PROJECTION_MIGRATIONS);
+}
+
+export interface Checkpoint {
+  position: bigint;
+  version: number;
+}
+
+/** int8 as bigint whatever the driver returned. */
+export function int8(value: unknown): bigint {
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number' || typeof value === 'string') return BigInt(value);
+  throw new TypeError(`expected an int8 value, got ${typeof value}`);
+}
+
+export async function readCheckpoint(db: SqlExecutor, name: string): Promise<Checkpoint | null> {
+  const { rows } = await db.query<{ position: unknown; version: number }>(
+    `select position, version from ${CHECKPOINTS} where name = $1`, [name]);
+  const row = rows[0];
+  return row ? { position: int8(row.position), version: row.version } : null;
+}
+
+/** Locks the projection's checkpoint row until the transaction ends; returns its position. */
+export async function lockCheckpoint(tx: SqlExecutor, name: string): Promise<bigint> {
+  const { rows } = await tx.query<{ position: unknown }>(
+    `select position from ${CHECKPOINTS} where name = $1 for update`, [name]);
+  const row = rows[0];
+  if (!row) throw new Error(`projection ${name} has no checkpoint row (was the runner started?)`);
+  return int8(row.position);
+}
+
+export async function saveCheckpoint(tx: SqlExecutor, name: string, position: bigint, version?: number): Promise<void> {
+  await tx.query(
+    `update ${CHECKPOINTS} set position = $2::bigint, version = coalesce($3::int, version), updated_at = now()
+     where name = $1`,
+    [name, position.toString(), version ?? null]);
+}
+
+/** Creates the checkpoint row of a projection seen for the first time (at position 0). */
+export async function insertCheckpoint(tx: SqlExecutor, name: string, version: number): Promise<void> {
+  await tx.query(
+    `insert into ${CHECKPOINTS} (name, position, version) values ($1, 0, $2)
+     on conflict (name) do update set position = 0, version = excluded.version, updated_at = now()`,
+    [name, version]);
+}
+
+/** Serialises the set-up of one projection between instances (transaction-scoped). */
+export async function lockProjectionSetup(tx: SqlExecutor, name: string): Promise<void> {
+  await tx.query(`select pg_advisory_xact_lock(hashtext('authstream.projection.setup'), hashtext($1))`, [name]);
+}
+
+/// Rebuild leases: one rebuild per projection at a time, across instances.
+
+export class RebuildInProgressError extends Error {
+  readonly projection: string;
+  constructor(projection: string) {
+    super(`a rebuild of projection ${projection} is already running`);
+    this.name = 'RebuildInProgressError';
+    this.projection = projection;
+  }
+}
+
+export class RebuildLeaseLostError extends Error {
+  constructor(projection: string) {
+    super(`the rebuild of projection ${projection} lost its lease to another instance`);
+    this.name = 'RebuildLeaseLostError';
+  }
+}
+
+/** Takes the lease, or takes over one whose holder stopped heart-beating `staleMs` ago. */
+export async function claimRebuildLease(db: SqlExecutor, name: string, owner: string, staleMs: number): Promise<void> {
+  const { rows } = await db.query(
+    `insert into ${REBUILDS} as r (name, owner, started_at, heartbeat_at) values ($1, $2, now(), now())
+     on conflict (name) do update set owner = excluded.owner, started_at = now(), heartbeat_at = now()
+     where r.heartbeat_at < now() - $3::int * interval '1 millisecond'
+     returning owner`,
+    [name, owner, staleMs]);
+  if (rows.length === 0) throw new RebuildInProgressError(name);
+}
+
+/** Proves the lease is still ours (and renews it) inside the transaction that writes the shadow. */
+export async function renewRebuildLease(tx: SqlExecutor, name: string, owner: string): Promise<void> {
+  const { rows } = await tx.query(
+    `update ${REBUILDS} set heartbeat_at = now() where name = $1 and owner = $2 returning owner`, [name, owner]);
+  if (rows.length === 0) throw new RebuildLeaseLostError(name);
+}
+
+export async function releaseRebuildLease(db: SqlExecutor, name: string, owner: string): Promise<void> {
+  await db.query(`delete from ${REBUILDS} where name = $1 and owner = $2`, [name, owner]);
+}

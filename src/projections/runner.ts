@@ -1,0 +1,595 @@
+/**
+ * The projection runner: one catch-up subscription to every event of the store feeds the
+ * SQL read models (each with its own checkpoint) and the in-memory consumers, in global
+ * order, one batch at a time.
+ *
+ * EXACTLY-ONCE APPLICATION OF SQL PROJECTIONS
+ *
+ * For each projection, a batch is applied and its checkpoint advanced in ONE transaction
+ * that first locks the checkpoint row (`select … for update`) and drops the events at or
+ * below the stored position. A crash rolls back both; a second instance running the same
+ * projections waits on the row lock, then sees the advanced checkpoint and skips. The
+ * checkpoint moves to the last event of the batch even when the projection ignored it.
+ *
+ * FAILURES
+ *
+ * A failing batch (a bug, the database down, a data key unreadable) is logged, then
+ * retried with backoff, never skipped: the subscription waits. A subscription that ends
+ * anyway (the store failed in a way it does not retry) is re-opened from the lowest
+ * position, again with backoff.
+ *
+ * ZERO-DOWNTIME REBUILD
+ *
+ * `rebuild(name)` replays every event into shadow tables (`<table>__rebuild`) with the same
+ * setup and apply code, then, in one transaction holding the checkpoint row and an ACCESS
+ * EXCLUSIVE lock on the live tables, renames live → `<table>__old`, shadow → live, drops
+ * the old tables and sets the checkpoint. Readers that refer to tables by name see the
+ * complete old table or the complete new one (a reader blocked on the lock re-resolves
+ * the name once it gets it). Only one rebuild of a projection runs at a time (a lease in
+ * `authstream.projection_rebuilds`). A projection whose stored version differs from its
+ * code's `version` is rebuilt by `start()` before the subscription begins.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.js';
+import type { Decoded } from '../infra/eventCodec.js';
+import type { Sql, SqlExecutor } from '../infra/sql.js';
+import {
+  RebuildInProgressError, claimRebuildLease, insertCheckpoint, lockCheckpoint, lockProjectionSetup,
+  migrateProjections, readCheckpoint, releaseRebuildLease, renewRebuildLease, saveCheckpoint,
+} from './checkpoints.js';
+import {
+  READ_MODEL_SCHEMA, RETIRED_SUFFIX, SHADOW_SUFFIX, liveTable, shadowTable, type TableNamer,
+} from './tables.js';
+
+export { RebuildInProgressError, RebuildLeaseLostError } from './checkpoints.js';
+export type { TableNamer } from './tables.js';
+
+/** A SQL read model. */
+export interface Projection {
+  name: string;
+  /** Bump it when setup or apply change meaning: `start()` then rebuilds the projection. */
+  version: number;
+  /** The read-model tables it owns, unqualified, in schema `authstream`. */
+  tables: string[];
+  /** Creates its tables and indexes (`create … if not exists`), named through `table`. */
+  setup(tx: SqlExecutor, table: TableNamer): Promise<void>;
+  /**
+   * Applies a batch, in order, inside the runner's transaction. Must be idempotent for a
+   * replayed suffix of the history, and take every value from the events (never now()).
+   */
+  apply(tx: SqlExecutor, events: Decoded[], table: TableNamer): Promise<void>;
+}
+
+/** An in-memory consumer (caches) fed the same batches, in order, after its start position. */
+export interface LiveConsumer {
+  name: string;
+  apply(events: Decoded[]): void | Promise<void>;
+}
+
+/** What the runner needs of the EventCodec. */
+export interface EventDecoder {
+  decodeAll(raws: readonly RecordedEvent[]): Promise<Decoded[]>;
+}
+
+export interface RunnerLog {
+  error(obj: Record<string, unknown>, msg: string): void;
+  info?(obj: Record<string, unknown>, msg: string): void;
+}
+
+export interface ProjectionRunnerOptions {
+  sql: Sql;
+  store: EventStore;
+  codec: EventDecoder;
+  projections: readonly Projection[];
+  log?: RunnerLog;
+  /** Largest live batch (default 500). */
+  batchSize?: number;
+  /** Events per transaction while a rebuild replays (default 2000). */
+  rebuildBatchSize?: number;
+  /** Backoff of failed batches and subscription restarts (defaults 100 ms doubling to 5 s). */
+  retryFirstDelayMs?: number;
+  retryMaxDelayMs?: number;
+  /** A rebuild lease not renewed for this long may be taken over (default 60 s). */
+  rebuildLeaseStaleMs?: number;
+  /** How many events status() reads at most to count a lag (default 10,000). */
+  statusScanLimit?: number;
+}
+
+export interface ProjectionStatus {
+  name: string;
+  kind: 'sql' | 'live';
+  /** Last position applied by this instance's loop (or seen applied by another instance). */
+  position: bigint;
+  head: bigint;
+  /** Events after `position` up to `head`; at most `statusScanLimit` (then `lag_capped`). */
+  lag_events: number;
+  lag_capped: boolean;
+  /** How long the oldest event not applied yet has waited (by its occurredAt); 0 when caught up. */
+  lag_ms: number;
+}
+
+export type RebuildProgress = (applied: number, position: bigint) => void;
+
+interface SqlTarget {
+  projection: Projection;
+  position: bigint;
+}
+
+interface LiveTarget {
+  consumer: LiveConsumer;
+  position: bigint;
+}
+
+interface Waiter {
+  position: bigint;
+  resolve(reached: boolean): void;
+  timer: NodeJS.Timeout;
+}
+
+/** Thrown inside the batch handler to end the subscription on stop() or restart. */
+class Interrupted extends Error {
+  constructor() {
+    super('projection runner interrupted');
+    this.name = 'Interrupted';
+  }
+}
+
+const consoleLog: RunnerLog = {
+  error: (obj, msg) => console.error(msg, obj),
+};
+
+/** Events strictly after `position`. */
+const after = (events: readonly Decoded[], position: bigint): Decoded[] =>
+  events.filter((e) => e.position > position);
+
+const maxOf = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+
+export class ProjectionRunner {
+  readonly #sql: Sql;
+  readonly #store: EventStore;
+  readonly #codec: EventDecoder;
+  readonly #log: RunnerLog;
+  readonly #batchSize: number;
+  readonly #rebuildBatchSize: number;
+  readonly #firstDelayMs: number;
+  readonly #maxDelayMs: number;
+  readonly #leaseStaleMs: number;
+  readonly #statusScanLimit: number;
+  readonly #projections = new Map<string, SqlTarget>();
+  readonly #consumers = new Map<string, LiveTarget>();
+  readonly #waiters = new Set<Waiter>();
+  readonly #wakers = new Set<() => void>();
+
+  #prepared: Promise<void> | undefined;
+  #loop: Promise<void> | undefined;
+  #subscription: Subscription | undefined;
+  #stopping = false;
+  #restartRequested = false;
+  #restartDelayMs: number;
+
+  constructor(options: ProjectionRunnerOptions) {
+    this.#sql = options.sql;
+    this.#store = options.store;
+    this.#codec = options.codec;
+    this.#log = options.log ?? consoleLog;
+    this.#batchSize = options.batchSize ?? 500;
+    this.#rebuildBatchSize = options.rebuildBatchSize ?? 2000;
+    this.#firstDelayMs = options.retryFirstDelayMs ?? 100;
+    this.#maxDelayMs = options.retryMaxDelayMs ?? 5000;
+    this.#leaseStaleMs = options.rebuildLeaseStaleMs ?? 60_000;
+    this.#statusScanLimit = options.statusScanLimit ?? 10_000;
+    this.#restartDelayMs = this.#firstDelayMs;
+    for (const projection of options.projections) {
+      this.#checkName(projection.name);
+      this.#projections.set(projection.name, { projection, position: 0n });
+    }
+  }
+
+  /**
+   * Registers an in-memory consumer; it receives the events strictly after `from`
+   * (usually the head read before loading its initial state). May be called while running.
+   */
+  addConsumer(consumer: LiveConsumer, from: bigint): void {
+    this.#checkName(consumer.name);
+    this.#consumers.set(consumer.name, { consumer, position: from });
+    if (this.#loop && !this.#stopping) this.#restart();
+  }
+
+  /**
+   * Migrates, creates missing read-model tables, rebuilds projections whose version
+   * changed, then starts following the store. Resolves once the subscription is open
+   * (not once caught up: use waitFor for that).
+   */
+  async start(): Promise<void> {
+    if (this.#loop) return;
+    this.#stopping = false;
+    await this.#prepare();
+    await this.#rebuildOutdated();
+    await this.#loadPositions();
+    this.#loop = this.#supervise();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#loop) return;
+    this.#stopping = true;
+    for (const wake of [...this.#wakers]) wake();
+    await this.#subscription?.stop();
+    await this.#loop;
+    this.#loop = undefined;
+    for (const waiter of [...this.#waiters]) this.#settle(waiter, false);
+  }
+
+  /** Position of every SQL projection and live consumer, as this instance knows it. */
+  positions(): Map<string, bigint> {
+    const out = new Map<string, bigint>();
+    for (const [name, t] of this.#projections) out.set(name, t.position);
+    for (const [name, t] of this.#consumers) out.set(name, t.position);
+    return out;
+  }
+
+  /**
+   * Resolves true once every SQL projection has applied `position` (read-your-writes),
+   * false after `timeoutMs` (default 5 s) or on stop().
+   */
+  waitFor(position: bigint, timeoutMs = 5000): Promise<boolean> {
+    if (this.#reached(position)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        position,
+        resolve,
+        timer: setTimeout(() => this.#settle(waiter, false), timeoutMs),
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /**
+   * Lag of each projection and consumer. Counting reads the events after the lowest
+   * position, at most `statusScanLimit` of them: cheap when caught up, bounded when not.
+   */
+  async status(): Promise<ProjectionStatus[]> {
+    const head = await this.#store.headPosition();
+    const targets: Array<{ name: string; kind: 'sql' | 'live'; position: bigint }> = [
+      ...[...this.#projections].map(([name, t]) => ({ name, kind: 'sql' as const, position: t.position })),
+      ...[...this.#consumers].map(([name, t]) => ({ name, kind: 'live' as const, position: t.position })),
+    ];
+    const lowest = targets.reduce((min, t) => (t.position < min ? t.position : min), head);
+    const pending = lowest < head
+      ? (await this.#store.readAll({ after: lowest, maxCount: this.#statusScanLimit })).filter((e) => e.position <= head)
+      : [];
+    const capped = pending.length >= this.#statusScanLimit;
+    const now = Date.now();
+    return targets.map(({ name, kind, position }) => {
+      const behind = pending.filter((e) => e.position > position);
+      const oldest = behind[0];
+      return {
+        name, kind, position, head,
+        lag_events: behind.length,
+        lag_capped: capped && behind.length > 0,
+        lag_ms: oldest ? Math.max(0, now - oldest.occurredAt.getTime()) : 0,
+      };
+    });
+  }
+
+  /// Set-up
+
+  #checkName(name: string): void {
+    if (this.#projections.has(name) || this.#consumers.has(name)) throw new Error(`duplicate projection name ${name}`);
+  }
+
+  #projectionNamed(name: string): Projection {
+    const target = this.#projections.get(name);
+    if (!target) throw new Error(`unknown projection ${name}`);
+    return target.projection;
+  }
+
+  /** Once per runner: checkpoint tables, then each projection's live tables and checkpoint row. */
+  #prepare(): Promise<void> {
+    this.#prepared ??= (async () => {
+      await migrateProjections(this.#sql);
+      for (const { projection } of this.#projections.values()) await this.#prepareProjection(projection);
+    })().catch((error: unknown) => {
+      this.#prepared = undefined;
+      throw error;
+    });
+    return this.#prepared;
+  }
+
+  /**
+   * A projection seen for the first time (or whose tables have gone) gets its tables and a
+   * checkpoint at 0. Existing tables are left alone: a version change is a rebuild's job.
+   */
+  async #prepareProjection(p: Projection): Promise<void> {
+    await this.#sql.transaction(async (tx) => {
+      await lockProjectionSetup(tx, p.name);
+      const checkpoint = await readCheckpoint(tx, p.name);
+      if (checkpoint && (await tablesExist(tx, p.tables))) return;
+      await p.setup(tx, liveTable);
+      await insertCheckpoint(tx, p.name, p.version);
+    });
+  }
+
+  async #rebuildOutdated(): Promise<void> {
+    for (const { projection: p } of this.#projections.values()) {
+      for (;;) {
+        const checkpoint = await readCheckpoint(this.#sql, p.name);
+        if (checkpoint?.version === p.version) break;
+        try {
+          this.#log.info?.({ projection: p.name, from: checkpoint?.version, to: p.version }, 'rebuilding outdated projection');
+          await this.rebuild(p.name);
+          break;
+        } catch (error) {
+          if (!(error instanceof RebuildInProgressError)) throw error;
+          await this.#sleep(1000); // another instance rebuilds it: wait for its new version
+        }
+      }
+    }
+  }
+
+  async #loadPositions(): Promise<void> {
+    for (const [name, target] of this.#projections) {
+      const checkpoint = await readCheckpoint(this.#sql, name);
+      target.position = maxOf(target.position, checkpoint?.position ?? 0n);
+    }
+  }
+
+  /// The subscription loop
+
+  #lowestPosition(): bigint {
+    const all = [...this.#projections.values(), ...this.#consumers.values()].map((t) => t.position);
+    return all.reduce((min, p) => (p < min ? p : min), all[0] ?? 0n);
+  }
+
+  #restart(): void {
+    this.#restartRequested = true;
+    for (const wake of [...this.#wakers]) wake();
+    void this.#subscription?.stop();
+  }
+
+  /** Keeps one subscription open until stop(), re-opening it with backoff when it ends. */
+  async #supervise(): Promise<void> {
+    while (!this.#stopping) {
+      this.#restartRequested = false;
+      const from = this.#lowestPosition();
+      try {
+        this.#subscription = this.#store.subscribeToAll((raws) => this.#onBatch(raws), {
+          after: from > 0n ? from : undefined,
+          batchSize: this.#batchSize,
+        });
+        await this.#subscription.done;
+      } catch (error) {
+        if (!(error instanceof Interrupted) && !this.#stopping) {
+          this.#log.error({ err: error, from: from.toString() }, 'projection subscription ended; re-opening');
+        }
+      }
+      this.#subscription = undefined;
+      if (this.#stopping) break;
+      if (this.#restartRequested) continue;
+      await this.#sleep(this.#restartDelayMs);
+      this.#restartDelayMs = Math.min(this.#restartDelayMs * 2, this.#maxDelayMs);
+    }
+  }
+
+  /** The batch handler: decodes once, then delivers until it succeeds (or the runner stops). */
+  async #onBatch(raws: RecordedEvent[]): Promise<void> {
+    const last = raws.at(-1)?.position;
+    if (last === undefined) return;
+    let decoded: Decoded[] | undefined;
+    let delay = this.#firstDelayMs;
+    for (let attempt = 1; ; attempt += 1) {
+      if (this.#stopping || this.#restartRequested) throw new Interrupted();
+      try {
+        decoded ??= await this.#codec.decodeAll(raws);
+        await this.#deliver(decoded, last);
+        this.#restartDelayMs = this.#firstDelayMs;
+        return;
+      } catch (error) {
+        this.#log.error(
+          { err: error, attempt, from: raws[0]?.position.toString(), to: last.toString() },
+          'projection batch failed; retrying the same batch',
+        );
+        await this.#sleep(delay);
+        delay = Math.min(delay * 2, this.#maxDelayMs);
+      }
+    }
+  }
+
+  /**
+   * Feeds the consumers, then each SQL projection, the events each has not seen yet.
+   * A target that succeeded is not fed again when a later one fails and the batch is retried.
+   */
+  async #deliver(events: readonly Decoded[], last: bigint): Promise<void> {
+    for (const target of this.#consumers.values()) {
+      if (target.position >= last) continue;
+      const fresh = after(events, target.position);
+      if (fresh.length > 0) await target.consumer.apply(fresh);
+      target.position = last;
+    }
+    for (const target of this.#projections.values()) {
+      if (target.position >= last) continue;
+      const position = await this.#applyLive(target.projection, events, last);
+      target.position = maxOf(target.position, position);
+      this.#notifyWaiters();
+    }
+  }
+
+  /** One transaction: lock the checkpoint, apply what is new, advance. Returns the checkpoint. */
+  #applyLive(p: Projection, events: readonly Decoded[], last: bigint): Promise<bigint> {
+    return this.#sql.transaction(async (tx) => {
+      const stored = await lockCheckpoint(tx, p.name);
+      if (stored >= last) return stored; // another instance (or a rebuild) got here first
+      const fresh = after(events, stored);
+      if (fresh.length > 0) await p.apply(tx, fresh, liveTable);
+      await saveCheckpoint(tx, p.name, last);
+      return last;
+    });
+  }
+
+  /// waitFor
+
+  #reached(position: bigint): boolean {
+    for (const t of this.#projections.values()) if (t.position < position) return false;
+    return true;
+  }
+
+  #notifyWaiters(): void {
+    for (const waiter of [...this.#waiters]) if (this.#reached(waiter.position)) this.#settle(waiter, true);
+  }
+
+  #settle(waiter: Waiter, reached: boolean): void {
+    if (!this.#waiters.delete(waiter)) return;
+    clearTimeout(waiter.timer);
+    waiter.resolve(reached);
+  }
+
+  /** A sleep that stop() and restarts cut short. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#wakers.add(wake);
+    });
+  }
+
+  /// Rebuild
+
+  /**
+   * Rebuilds one projection from the first event into shadow tables and swaps them in
+   * atomically. Safe while this runner (or others) keep applying live events. Throws
+   * RebuildInProgressError when another rebuild of it holds the lease.
+   */
+  async rebuild(name: string, onProgress?: RebuildProgress): Promise<void> {
+    const p = this.#projectionNamed(name);
+    await this.#prepare();
+    const owner = randomUUID();
+    await claimRebuildLease(this.#sql, p.name, owner, this.#leaseStaleMs);
+    const progress = { applied: 0, report: onProgress };
+    try {
+      await this.#sql.transaction(async (tx) => {
+        await renewRebuildLease(tx, p.name, owner);
+        await dropTables(tx, p.tables.map(shadowTable));
+        await p.setup(tx, shadowTable);
+      });
+      let position = await this.#replay(p, owner, 0n, undefined, progress);
+      for (;;) {
+        const outcome = await this.#sql.transaction((tx) => this.#swap(tx, p, owner, position));
+        if (outcome.swapped) break;
+        // The live projection is ahead of the shadow: catch up outside any lock, try again.
+        position = await this.#replay(p, owner, position, outcome.live, progress);
+      }
+      const target = this.#projections.get(p.name);
+      if (target) target.position = maxOf(target.position, position);
+      this.#notifyWaiters();
+      this.#log.info?.({ projection: p.name, events: progress.applied, position: position.toString() }, 'projection rebuilt');
+    } catch (error) {
+      await this.#abandonRebuild(p, owner);
+      throw error;
+    }
+  }
+
+  /**
+   * Replays events after `from` into the shadow tables, `rebuildBatchSize` per transaction,
+   * until the store has no more (or, with `atLeast`, until that position is reached).
+   */
+  async #replay(
+    p: Projection,
+    owner: string,
+    from: bigint,
+    atLeast: bigint | undefined,
+    progress: { applied: number; report: RebuildProgress | undefined },
+  ): Promise<bigint> {
+    let position = from;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (atLeast !== undefined && position >= atLeast) return position;
+      const raws = await this.#store.readAll({ after: position > 0n ? position : undefined, maxCount: this.#rebuildBatchSize });
+      const last = raws.at(-1);
+      if (!last) {
+        if (atLeast === undefined) return position;
+        // The live checkpoint saw events this reader does not yet: they become visible shortly.
+        if (Date.now() > deadline) throw new Error(`rebuild of ${p.name} cannot read up to ${atLeast}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        continue;
+      }
+      const events = await this.#codec.decodeAll(raws);
+      await this.#sql.transaction(async (tx) => {
+        await renewRebuildLease(tx, p.name, owner);
+        if (events.length > 0) await p.apply(tx, events, shadowTable);
+      });
+      position = last.position;
+      progress.applied += raws.length;
+      progress.report?.(progress.applied, position);
+    }
+  }
+
+  /**
+   * The swap, under the checkpoint row lock: if the shadow has every event the live tables
+   * have, replace the live tables by it and set the checkpoint to the shadow's position
+   * (which may be ahead of the live one: the live loop then skips what the shadow has).
+   */
+  async #swap(
+    tx: SqlExecutor,
+    p: Projection,
+    owner: string,
+    position: bigint,
+  ): Promise<{ swapped: boolean; live: bigint }> {
+    const live = await lockCheckpoint(tx, p.name);
+    await renewRebuildLease(tx, p.name, owner);
+    if (live > position) return { swapped: false, live };
+    await tx.query(`lock table ${p.tables.map(liveTable).join(', ')} in access exclusive mode`);
+    for (const base of p.tables) await swapTable(tx, base);
+    await saveCheckpoint(tx, p.name, position, p.version);
+    await releaseRebuildLease(tx, p.name, owner);
+    return { swapped: true, live };
+  }
+
+  async #abandonRebuild(p: Projection, owner: string): Promise<void> {
+    try {
+      await this.#sql.transaction(async (tx) => {
+        await renewRebuildLease(tx, p.name, owner); // only the lease holder may drop the shadow
+        await dropTables(tx, p.tables.map(shadowTable));
+        await releaseRebuildLease(tx, p.name, owner);
+      });
+    } catch (error) {
+      this.#log.error({ err: error, projection: p.name }, 'could not clean up after a failed rebuild');
+    }
+  }
+}
+
+/// SQL helpers
+
+async function tablesExist(tx: SqlExecutor, tables: readonly string[]): Promise<boolean> {
+  const { rows } = await tx.query<{ missing: number }>(
+    `select count(*)::int as missing from unnest($1::text[]) as t(name) where to_regclass(t.name) is null`,
+    [tables.map(liveTable)]);
+  return rows[0]?.missing === 0;
+}
+
+async function dropTables(tx: SqlExecutor, tables: readonly string[]): Promise<void> {
+  for (const table of tables) await tx.query(`drop table if exists ${table}`);
+}
+
+/**
+ * live → `<base>__old`, shadow → live, drop the old one, then give the shadow's indexes
+ * (named after `<base>__rebuild`) the live names, so the next rebuild can reuse them.
+ */
+async function swapTable(tx: SqlExecutor, base: string): Promise<void> {
+  const shadow = `${base}${SHADOW_SUFFIX}`;
+  const retired = `${base}${RETIRED_SUFFIX}`;
+  await tx.query(`alter table ${liveTable(base)} rename to ${retired}`);
+  await tx.query(`alter table ${shadowTable(base)} rename to ${base}`);
+  await tx.query(`drop table ${READ_MODEL_SCHEMA}.${retired}`);
+  const { rows } = await tx.query<{ indexname: string }>(
+    `select indexname from pg_indexes where schemaname = $1 and tablename = $2 and starts_with(indexname, $3)`,
+    [READ_MODEL_SCHEMA, base, shadow]);
+  for (const { indexname } of rows) {
+    const renamed = base + indexname.slice(shadow.length);
+    await tx.query(`alter index ${READ_MODEL_SCHEMA}.${quoteIdent(indexname)} rename to ${quoteIdent(renamed)}`);
+  }
+}
+
+const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;

@@ -1,0 +1,368 @@
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import pg from 'pg';
+import t from 'tap';
+import { appendInTransaction, PostgresEventStore } from '../../src/eventstore/postgres.js';
+import {
+  isConcurrencyConflict,
+  isStoreUnavailable,
+  type AppendResult,
+  type EventToAppend,
+  type RecordedEvent,
+} from '../../src/eventstore/port.js';
+import { PgSql, type SqlExecutor } from '../../src/infra/sql.js';
+import { ADMIN_URL, createTestDatabase, createTestDatabaseUrl, usingServer } from '../helpers/db.js';
+import { eventStoreContract } from './contract.js';
+
+const server = await usingServer();
+const needsServer = server ? false : 'needs a PostgreSQL server';
+
+eventStoreContract(t, 'PostgresEventStore', async (t) => {
+  const { sql } = await createTestDatabase(t);
+  const store = await PostgresEventStore.open(sql, { pollIntervalMs: 100 });
+  t.teardown(() => store.close());
+  return store;
+});
+
+void t.test('gap safety: concurrent writers, one tailing subscriber', { skip: needsServer }, async (t) => {
+  const { sql } = await createTestDatabase(t, { max: 12 });
+  const store = await PostgresEventStore.open(sql, { pollIntervalMs: 100 });
+  t.teardown(() => store.close());
+
+  const received: RecordedEvent[] = [];
+  const subscription = store.subscribeToAll(
+    async (events) => {
+      received.push(...events);
+    },
+    { batchSize: 100 },
+  );
+
+  const WRITERS = 8;
+  const APPENDS = 150;
+  const appends: { ids: string[]; result: AppendResult }[] = [];
+  const completionOrder: bigint[] = [];
+  const writer = async (w: number): Promise<void> => {
+    for (let i = 0; i < APPENDS; i++) {
+      const events = Array.from({ length: i % 5 === 0 ? 3 : 1 }, () => event('Written', { w, i }));
+      const stream = `writer-${w}-${i % 3}`;
+      // Half the writers dawdle inside their transaction so commits finish out of xid order.
+      const result =
+        w % 2 === 0
+          ? await store.appendToStream(stream, events, { expectedRevision: 'any' })
+          : await sql.transaction(async (tx) => {
+              const r = await appendInTransaction(tx, store.schema, stream, events, 'any');
+              await delay(Math.random() * 3);
+              return r;
+            });
+      appends.push({ ids: events.map((e) => e.id), result });
+      completionOrder.push(result.position);
+    }
+  };
+  await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
+  const written = appends.flatMap((a) => a.ids);
+  await waitUntil(() => received.length >= written.length, 'every event delivered');
+  await delay(300);
+  await subscription.stop();
+
+  const outOfOrder = completionOrder.filter((p, i) => i > 0 && p < (completionOrder[i - 1] ?? 0n)).length;
+  t.ok(outOfOrder > 0, `commits finished out of position order (${outOfOrder} times), so a gap was possible`);
+  t.equal(received.length, written.length, 'no event delivered twice or skipped');
+  t.equal(new Set(received.map((e) => e.id)).size, received.length, 'each event once');
+  t.same(new Set(received.map((e) => e.id)), new Set(written), 'exactly the written events');
+  t.ok(
+    received.every((e, i) => i === 0 || e.position > (received[i - 1]?.position ?? 0n)),
+    'positions strictly increase',
+  );
+  const byId = new Map(received.map((e) => [e.id, e]));
+  t.ok(
+    appends.every((a) => byId.get(a.ids.at(-1) ?? '')?.position === a.result.position),
+    'every append result position is its last event position',
+  );
+  const all = await store.readAll({ maxCount: 10_000 });
+  t.same(all.map((e) => e.id), received.map((e) => e.id), 'readAll agrees with the subscription');
+});
+
+void t.test('gap safety: an open earlier transaction holds back later commits', { skip: needsServer }, async (t) => {
+  const { sql, url } = await createTestDatabase(t);
+  const store = await PostgresEventStore.open(sql, { pollIntervalMs: 50 });
+  t.teardown(() => store.close());
+  const received: RecordedEvent[] = [];
+  const subscription = store.subscribeToAll(async (events) => {
+    received.push(...events);
+  });
+  t.teardown(() => subscription.stop());
+
+  const clientA = new pg.Client({ connectionString: url });
+  await clientA.connect();
+  t.teardown(() => clientA.end());
+  const a = event('A');
+  const b = event('B');
+  await clientA.query('begin');
+  const resultA = await appendInTransaction(executor(clientA), store.schema, 'gap-a', [a], 'no_stream');
+  const resultB = await store.appendToStream('gap-b', [b], { expectedRevision: 'no_stream' });
+  t.ok(resultA.position < resultB.position, 'A began first, so it sorts first');
+
+  await delay(400); // several polls and notify retries
+  t.same(received, [], 'the subscriber does not pass the open transaction');
+  t.same(await store.readAll({ maxCount: 10 }), [], 'readAll shows nothing past the open transaction');
+  t.equal(await store.headPosition(), 0n, 'the head stays before the open transaction');
+  t.same((await store.readStream('gap-b')).map((e) => e.id), [b.id], 'readStream still reads its own writes');
+
+  await clientA.query('commit');
+  await waitUntil(() => received.length >= 2, 'both events');
+  t.same(received.map((e) => e.id), [a.id, b.id], 'A before B');
+  t.same((await store.readAll({ maxCount: 10 })).map((e) => e.id), [a.id, b.id]);
+  t.equal(await store.headPosition(), resultB.position);
+});
+
+void t.test('concurrent appends with the same expected revision: exactly one wins', { skip: needsServer }, async (t) => {
+  const { sql } = await createTestDatabase(t, { max: 12 });
+  const store = await PostgresEventStore.open(sql);
+  t.teardown(() => store.close());
+  const N = 10;
+
+  const race = (stream: string, expectedRevision: 0n | 'no_stream') =>
+    Promise.allSettled(
+      Array.from({ length: N }, () => store.appendToStream(stream, [event('Raced')], { expectedRevision })),
+    );
+  const check = (results: PromiseSettledResult<AppendResult>[], actual: bigint, what: string) => {
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    t.equal(won.length, 1, `${what}: one winner`);
+    t.ok(lost.every((r) => isConcurrencyConflict(r.reason)), `${what}: every loser gets a conflict`);
+    t.ok(
+      lost.every((r) => isConcurrencyConflict(r.reason) && r.reason.actual === actual),
+      `${what}: losers learn the actual revision`,
+    );
+  };
+
+  check(await race('fresh', 'no_stream'), 0n, 'no_stream');
+  t.equal((await store.readStream('fresh')).length, 1);
+  check(await race('fresh', 0n), 1n, 'exact revision');
+  t.same((await store.readStream('fresh')).map((e) => e.revision), [0n, 1n]);
+});
+
+void t.test('migrations are idempotent and safe to run concurrently', { skip: needsServer }, async (t) => {
+  const url = await createTestDatabaseUrl(t);
+  if (!url) throw new Error('unreachable: server mode');
+  const pools = Array.from({ length: 4 }, () => new PgSql({ connectionString: url, max: 2 }));
+  t.teardown(() => Promise.all(pools.map((p) => p.close())));
+
+  const stores = await Promise.all(pools.map((sql) => PostgresEventStore.open(sql)));
+  const again = await PostgresEventStore.open(pools[0] as PgSql);
+  const custom = await PostgresEventStore.open(pools[0] as PgSql, { schema: 'es_custom' });
+  t.equal(stores.length, 4, 'concurrent opens all succeed');
+
+  const admin = pools[0] as PgSql;
+  const { rows } = await admin.query<{ schema: string; versions: unknown }>(
+    `select 'eventstore' as schema, count(*) as versions from eventstore.schema_migrations
+     union all select 'es_custom', count(*) from es_custom.schema_migrations`,
+  );
+  t.same(
+    rows.map((r) => [r.schema, BigInt(String(r.versions))]),
+    [['eventstore', 1n], ['es_custom', 1n]],
+    'each migration recorded once per schema',
+  );
+
+  await again.appendToStream('s', [event('X')], { expectedRevision: 'no_stream' });
+  t.equal((await custom.readStream('s')).length, 0, 'schemas are independent');
+  await custom.appendToStream('s', [event('X')], { expectedRevision: 'no_stream' });
+  t.equal((await stores[3]?.readStream('s'))?.length, 1);
+  t.rejects(PostgresEventStore.open(admin, { schema: 'bad"name' }), RangeError, 'schema names are validated');
+});
+
+void t.test('a store that cannot be reached rejects with StoreUnavailableError', async (t) => {
+  const sql = new PgSql({ connectionString: 'postgres://postgres@127.0.0.1:1/postgres', connectionTimeoutMillis: 1000 });
+  t.teardown(() => sql.close());
+  const error: unknown = await PostgresEventStore.open(sql).catch((e: unknown) => e);
+  t.ok(isStoreUnavailable(error), 'open() rejects with StoreUnavailableError');
+});
+
+void t.test('an outage: calls reject as unavailable, a subscription survives and resumes', { skip: needsServer }, async (t) => {
+  const url = await createTestDatabaseUrl(t);
+  if (!url) throw new Error('unreachable: server mode');
+  const proxy = await TcpProxy.start(new URL(url));
+  t.teardown(() => proxy.stop());
+  const sql = new PgSql({ connectionString: proxy.url, connectionTimeoutMillis: 1000 });
+  const direct = new PgSql({ connectionString: url });
+  t.teardown(() => Promise.all([sql.close(), direct.close()]));
+  const store = await PostgresEventStore.open(sql, { pollIntervalMs: 50 });
+  const otherWriter = await PostgresEventStore.open(direct);
+  t.teardown(() => store.close());
+
+  const received: RecordedEvent[] = [];
+  const subscription = store.subscribeToAll(async (events) => {
+    received.push(...events);
+  });
+  let settled = false;
+  void subscription.done.finally(() => (settled = true));
+
+  const before = event('BeforeOutage');
+  await store.appendToStream('s', [before], { expectedRevision: 'no_stream' });
+  await waitUntil(() => received.length === 1, 'the first event');
+
+  await proxy.down();
+  const calls: [string, () => Promise<unknown>][] = [
+    ['appendToStream', () => store.appendToStream('s', [event('Lost')], { expectedRevision: 0n })],
+    ['readStream', () => store.readStream('s')],
+    ['readAll', () => store.readAll({ maxCount: 10 })],
+    ['headPosition', () => store.headPosition()],
+    ['ping', () => store.ping()],
+  ];
+  for (const [name, call] of calls) {
+    const error: unknown = await call().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    t.ok(isStoreUnavailable(error), `${name} rejects with StoreUnavailableError`);
+  }
+  const during = event('DuringOutage');
+  await otherWriter.appendToStream('s', [during], { expectedRevision: 0n });
+  await delay(500);
+  t.notOk(settled, 'the subscription is still running during the outage');
+
+  await proxy.up();
+  await waitUntil(() => received.length === 2, 'the event written during the outage');
+  const after = event('AfterOutage');
+  await eventuallyAvailable(() => store.appendToStream('s', [after], { expectedRevision: 1n }));
+  await waitUntil(() => received.length === 3, 'an event written after the outage');
+  t.same(received.map((e) => e.id), [before.id, during.id, after.id], 'nothing lost or repeated');
+  await t.resolves(store.ping());
+  t.notOk(settled);
+  await subscription.stop();
+  t.ok(settled, 'stop() ends it');
+});
+
+void t.test('a subscription survives its connections being terminated', { skip: needsServer }, async (t) => {
+  const { sql, url } = await createTestDatabase(t);
+  if (!url) throw new Error('unreachable: server mode');
+  // A poll interval this long means delivery below relies on NOTIFY, so LISTEN must come back too.
+  const store = await PostgresEventStore.open(sql, { pollIntervalMs: 60_000 });
+  t.teardown(() => store.close());
+  const received: RecordedEvent[] = [];
+  const subscription = store.subscribeToAll(async (events) => {
+    received.push(...events);
+  });
+  t.teardown(() => subscription.stop());
+  await delay(100); // let the subscription LISTEN
+
+  await store.appendToStream('s', [event('One')], { expectedRevision: 'no_stream' });
+  await waitUntil(() => received.length === 1, 'the first event');
+
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  t.teardown(() => admin.end());
+  const database = new URL(url).pathname.slice(1);
+  const { rowCount } = await admin.query(
+    'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+    [database],
+  );
+  t.ok((rowCount ?? 0) >= 2, 'terminated the pool and the listener connections');
+
+  await delay(300);
+  await eventuallyAvailable(() => store.appendToStream('s', [event('Two')], { expectedRevision: 0n }));
+  await waitUntil(() => received.length === 2, 'an event after the termination');
+  t.same(received.map((e) => e.revision), [0n, 1n]);
+});
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+function event(type: string, data: Record<string, number> = {}): EventToAppend {
+  return { id: randomUUID(), type, data, metadata: {}, occurredAt: new Date() };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function waitUntil(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(10);
+  }
+}
+
+/** Retries a call while it reports the store unavailable, as a caller after an outage would. */
+async function eventuallyAvailable<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isStoreUnavailable(error) || attempt > 50) throw error;
+      await delay(100);
+    }
+  }
+}
+
+/** A SqlExecutor over a raw client, to hold an append's transaction open. */
+function executor(client: pg.Client): SqlExecutor {
+  return {
+    async query<R>(text: string, params?: readonly unknown[]) {
+      const r = await client.query(text, params as unknown[] | undefined);
+      return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+    },
+  };
+}
+
+/** A TCP proxy in front of the database that can be taken down and brought back on the same port. */
+class TcpProxy {
+  readonly url: string;
+  readonly #target: { host: string; port: number };
+  readonly #port: number;
+  readonly #sockets = new Set<net.Socket>();
+  #server: net.Server | undefined;
+
+  private constructor(target: URL, port: number) {
+    this.#target = { host: target.hostname, port: Number(target.port || 5432) };
+    this.#port = port;
+    const proxied = new URL(target);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(port);
+    this.url = proxied.toString();
+  }
+
+  static async start(target: URL): Promise<TcpProxy> {
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const address = probe.address();
+    await new Promise((resolve) => probe.close(resolve));
+    if (address === null || typeof address === 'string') throw new Error('no port');
+    const proxy = new TcpProxy(target, address.port);
+    await proxy.up();
+    return proxy;
+  }
+
+  async up(): Promise<void> {
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.#target.port, this.#target.host);
+      for (const socket of [client, upstream]) {
+        this.#sockets.add(socket);
+        socket.on('error', () => {});
+        socket.on('close', () => {
+          this.#sockets.delete(socket);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#port, '127.0.0.1', resolve);
+    });
+    this.#server = server;
+  }
+
+  async down(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    for (const socket of this.#sockets) socket.destroy();
+    if (server) await new Promise((resolve) => server.close(resolve));
+  }
+
+  stop(): Promise<void> {
+    return this.down();
+  }
+}
