@@ -1,10 +1,15 @@
 # syntax=docker/dockerfile:1
 
+# Both stages install with --ignore-scripts: the project's own `prepare` script compiles
+# TypeScript, which needs the sources (not copied yet) and the dev dependencies (absent at
+# run time). No dependency needs its install script (protobufjs's postinstall only prints a
+# version warning; @node-rs/argon2 ships prebuilt binaries as optional dependencies).
+
 # ---- build: all dependencies, compile TypeScript to dist/ -------------------------------
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci
+RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bench ./bench
@@ -18,7 +23,7 @@ ENV NODE_ENV=production \
     DATA_DIR=/app/data
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # Read at run time next to the compiled module (src/policy/commonPasswords.ts → dist/src/policy/).
 COPY src/policy/common-passwords.txt ./dist/src/policy/common-passwords.txt

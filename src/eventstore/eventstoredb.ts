@@ -599,9 +599,10 @@ function messageOf(error: unknown): string {
 const runningHandler = new AsyncLocalStorage<CatchUpSubscription>();
 
 /** Wraps an error thrown by the subscriber's handler, to tell it apart from store errors. */
-class HandlerFailure {
+class HandlerFailure extends Error {
   readonly error: unknown;
   constructor(error: unknown) {
+    super('subscription handler failed', { cause: error });
     this.error = error;
   }
 }
@@ -708,8 +709,14 @@ class CatchUpSubscription implements Subscription {
   }
 }
 
-/** Cancels the server call and ends the readable; never throws. */
+const UNSUBSCRIBE_WAIT_MS = 1000;
+
+/**
+ * Ends the readable and cancels the server call; never throws. Waits for the cancellation
+ * at most a second: the call may still be waiting for a connection (cluster discovery).
+ */
 async function endSubscription(subscription: AllStreamSubscription): Promise<void> {
-  await subscription.unsubscribe().catch(() => {});
+  const cancelled = subscription.unsubscribe().catch(() => {});
   subscription.destroy();
+  await Promise.race([cancelled, sleep(UNSUBSCRIBE_WAIT_MS, undefined, { ref: false })]);
 }

@@ -19,6 +19,8 @@ import { installErrorHandling, problem, sendProblem } from './problem.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
+import { oauthRoutes } from './routes/oauth.js';
+import { adminRoutes } from './routes/admin.js';
 import { wellKnownRoutes } from './routes/wellKnown.js';
 import { Problem } from './schemas.js';
 
@@ -115,6 +117,8 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   await app.register(authRoutes, { prefix: '/v1/auth', runtime });
   await app.register(meRoutes, { prefix: '/v1/me', runtime });
   await app.register(wellKnownRoutes, { prefix: '/.well-known', runtime });
+  await app.register(oauthRoutes, { prefix: '/oauth', runtime });
+  await app.register(adminRoutes, { prefix: '/v1/admin', runtime });
   await app.register(healthRoutes, { prefix: '/health', runtime });
   for (const plugin of runtime.extraRoutes ?? []) await app.register(plugin, { runtime });
 

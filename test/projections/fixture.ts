@@ -13,6 +13,7 @@ import { PgKeyStore } from '../../src/infra/keyStore.js';
 import type { Sql, SqlExecutor } from '../../src/infra/sql.js';
 import { allProjections } from '../../src/projections/index.js';
 import { ProjectionRunner, type Projection, type ProjectionRunnerOptions, type RunnerLog } from '../../src/projections/runner.js';
+import { shadowTable } from '../../src/projections/tables.js';
 import { createTestDatabase } from '../helpers/db.js';
 
 type Teardown = Parameters<typeof createTestDatabase>[0];
@@ -282,3 +283,45 @@ export function ledgerProjection(name = 'ledger'): Projection & { failNext: numb
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The rows the projections should hold: every event, decoded now, applied in one batch
+ * to fresh shadow tables (then dropped). Same keys as snapshot().
+ */
+export async function oracleSnapshot(env: Env): Promise<Record<string, Plain[]>> {
+  const events = await env.codec.decodeAll(await env.store.readAll({ maxCount: 1_000_000 }));
+  const projections = allProjections();
+  const drop = async (): Promise<void> => {
+    for (const p of projections) for (const table of p.tables) await env.sql.query(`drop table if exists ${shadowTable(table)}`);
+  };
+  await drop();
+  await env.sql.transaction(async (tx) => {
+    for (const p of projections) {
+      await p.setup(tx, shadowTable);
+      await p.apply(tx, events, shadowTable);
+    }
+  });
+  const out: Record<string, Plain[]> = {};
+  for (const [table, key] of Object.entries(READ_MODEL_TABLES)) out[table] = await snapshotTable(env.sql, `${table}__rebuild`, key);
+  await drop();
+  return out;
+}
+
+/** Positions in the ledger table, in order. */
+export async function ledger(db: SqlExecutor, name = 'ledger'): Promise<string[]> {
+  const { rows } = await db.query<{ position: bigint }>(`select position from authstream.${name} order by position`);
+  return rows.map((r) => String(r.position));
+}
+
+export async function allPositions(env: Env): Promise<string[]> {
+  return (await env.store.readAll({ maxCount: 1_000_000 })).map((e) => String(e.position));
+}
+
+export async function until(what: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await what()) return true;
+    await sleep(20);
+  }
+  return false;
+}
