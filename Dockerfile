@@ -11,8 +11,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
+# Only src/ is needed at run time (bench/ and examples/ are not copied; tsc skips missing ones).
 COPY src ./src
-COPY bench ./bench
 RUN npm run build
 
 # ---- runtime: production dependencies and the compiled output only ----------------------
@@ -25,8 +25,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# Read at run time next to the compiled module (src/policy/commonPasswords.ts → dist/src/policy/).
-COPY src/policy/common-passwords.txt ./dist/src/policy/common-passwords.txt
+# No data files to copy: the common-password list is compiled in (src/policy/commonPasswordList.ts).
+# Should it move back to a text file read next to the module, copy it here, e.g.
+#   COPY src/policy/common-passwords.txt ./dist/src/policy/common-passwords.txt
 # DATA_DIR holds the embedded database and a generated master key when MASTER_KEY is unset.
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node

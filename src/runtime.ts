@@ -108,7 +108,8 @@ async function openStore(config: Config, sql: Sql): Promise<EventStore> {
     try {
       return await EventStoreDbEventStore.connect(config.eventStoreUrl ?? '');
     } catch (e) {
-      throw new ConfigError('EVENTSTORE_URL', `cannot reach EventStoreDB (${e instanceof Error ? e.message : String(e)})`);
+      // The adapter's message already names EVENTSTORE_URL (with any password masked).
+      throw new ConfigError('EVENTSTORE_URL', e instanceof Error ? e.message.replace(/^EVENTSTORE_URL:?\s*/, '') : String(e));
     }
   }
   return PostgresEventStore.open(sql);

@@ -251,6 +251,7 @@ t.test('a different event at the same revision in the target is an error', async
   });
   const intruder = event('Intruder', 3);
   await target.appendToStream('user-a', [intruder], { expectedRevision: 'no_stream' });
+  await visible(source, 2);
 
   const error: unknown = await copyEvents(source, target, { checkpoint: memoryCheckpoint() }).then(
     () => undefined,
@@ -271,6 +272,7 @@ t.test('a target stream behind the source revision is an error', async (t) => {
   await source.appendToStream('user-a', [event('UserChanged', 1), event('UserChanged', 2)], {
     expectedRevision: 'no_stream',
   });
+  await visible(source, 2);
   // Checkpoint after the first event, but the target never got it.
   const first = (await source.readStream('user-a'))[0];
   if (!first) throw new Error('unreachable');
