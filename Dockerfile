@@ -25,9 +25,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# No data files to copy: the common-password list is compiled in (src/policy/commonPasswordList.ts).
-# Should it move back to a text file read next to the module, copy it here, e.g.
-#   COPY src/policy/common-passwords.txt ./dist/src/policy/common-passwords.txt
+# The CLI (`docker compose exec authstream node bin/authstream.js …`).
+COPY bin ./bin
 # DATA_DIR holds the embedded database and a generated master key when MASTER_KEY is unset.
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node

@@ -39,6 +39,9 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** How long a command waits for projections before answering (read-your-writes). */
   readYourWritesTimeoutMs: number;
+  /** Admin SSE tail: heartbeat comment interval, and events buffered per connection before `overflow`. */
+  sseHeartbeatMs: number;
+  sseBufferEvents: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -153,5 +156,7 @@ export function loadConfig(env: Env = process.env): Config {
     bootstrapAdminPassword,
     logLevel,
     readYourWritesTimeoutMs: int(env, 'READ_YOUR_WRITES_TIMEOUT_MS', 5000, 0, 60_000),
+    sseHeartbeatMs: int(env, 'SSE_HEARTBEAT_MS', 15_000, 10, 600_000),
+    sseBufferEvents: int(env, 'SSE_BUFFER_EVENTS', 1000, 1, 100_000),
   };
 }

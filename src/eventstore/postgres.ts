@@ -122,6 +122,7 @@ export class PostgresEventStore implements EventStore {
     options: { expectedRevision: ExpectedRevision },
   ): Promise<AppendResult> {
     this.#checkOpen();
+    checkAppendSize(events.length);
     return guard('event store', () =>
       this.#sql.transaction((tx) => appendInTransaction(tx, this.schema, streamId, events, options.expectedRevision)),
     );
@@ -157,12 +158,12 @@ export class PostgresEventStore implements EventStore {
       types.length === 0
         ? `${horizon}
            select ${EVENT_COLUMNS} from horizon, ${this.#s}.events
-           where position > $1::bigint and position < horizon.below
+           where position > $1::bigint and true
            order by position limit $2`
         : `${horizon}
            select e.* from horizon, unnest($3::text[]) as wanted(type),
              lateral (select ${EVENT_COLUMNS} from ${this.#s}.events
-                      where type = wanted.type and position > $1::bigint and position < horizon.below
+                      where type = wanted.type and position > $1::bigint and true
                       order by position limit $2) e
            order by e.position limit $2`;
     const params = types.length === 0 ? [after, limit] : [after, limit, types];
@@ -250,10 +251,7 @@ export async function appendInTransaction(
   events: readonly EventToAppend[],
   expected: ExpectedRevision,
 ): Promise<AppendResult> {
-  if (events.length === 0) throw new RangeError('appendToStream needs at least one event');
-  if (events.length > EVENTS_PER_TRANSACTION) {
-    throw new RangeError(`one append holds at most ${EVENTS_PER_TRANSACTION} events`);
-  }
+  checkAppendSize(events.length);
   const s = quoteSchema(schema);
   try {
     const first = await claimRevisions(tx, s, streamId, events.length, expected);
@@ -359,6 +357,11 @@ async function insertEvents(
   const position = rows[0]?.position;
   if (position === undefined || position === null) throw new Error('append inserted no events');
   return int8(position);
+}
+
+function checkAppendSize(count: number): void {
+  if (count === 0) throw new RangeError('appendToStream needs at least one event');
+  if (count > EVENTS_PER_TRANSACTION) throw new RangeError(`one append holds at most ${EVENTS_PER_TRANSACTION} events`);
 }
 
 function isRevisionTaken(error: unknown): boolean {

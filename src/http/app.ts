@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Runtime } from '../runtime.js';
 import { authPlugin } from './auth.js';
 import { metricsPlugin } from './metrics.js';
-import { installErrorHandling, problem, sendProblem } from './problem.js';
+import { HttpProblem, installErrorHandling, problem, sendProblem } from './problem.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
@@ -49,6 +49,12 @@ function compilers() {
   return { strict, lenient };
 }
 
+/** application/json or a +json type, with any parameters. */
+function isJsonType(header: string | undefined): boolean {
+  const type = (header ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
+}
+
 export async function buildApp(runtime: Runtime, options: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = runtime;
   const app = Fastify({
@@ -78,6 +84,27 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
 
   installErrorHandling(app);
   app.addSchema(Problem);
+
+  // JSON bodies: an empty body is no body (an optional body may be left out even when the
+  // client sends Content-Type: application/json); prototype poisoning is refused (400).
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (typeof body === 'string' && body.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    defaultJson(request, body, done);
+  });
+  // Outside /oauth/* a request body must be JSON, whatever parsers exist (text/plain has a
+  // built-in one; a form parser may be registered for /oauth): anything else is a 415.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined) return;
+    if ((request.routeOptions.url ?? '').startsWith('/oauth/')) return;
+    if (!isJsonType(request.headers['content-type'])) {
+      throw new HttpProblem('unsupported_media_type', 'request bodies must be application/json');
+    }
+  });
 
   // Which methods each path answers, for 405s with an Allow header.
   const routes: { pattern: RegExp; method: string }[] = [];

@@ -51,7 +51,14 @@ declare module '@fastify/jwt' {
   }
 }
 
-const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+/** The auth scheme is case-insensitive (RFC 9110 §11.1); the token is a compact JWS. */
+const BEARER_SCHEME = /^Bearer(?:\s|$)/i;
+const BEARER = /^Bearer[ \t]+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
+
+/** The JWT of a well-formed `Authorization: Bearer …` header, or undefined. */
+function bearerToken(header: unknown): string | undefined {
+  return typeof header === 'string' ? BEARER.exec(header.trim())?.[1] : undefined;
+}
 
 export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runtime }) => {
   const { runtime } = opts;
@@ -77,6 +84,8 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
       requiredClaims: ['sub', 'sid', 'exp', 'iat', 'jti'],
       cache: 10_000,
       cacheTTL: 60_000,
+      // authenticate() has checked the header's shape; this picks the token out the same way.
+      extractToken: (request: FastifyRequest) => bearerToken(request.headers.authorization),
     },
     decode: { complete: true },
   });
@@ -105,10 +114,10 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
 
   app.decorate('authenticate', async (request: FastifyRequest) => {
     const header = request.headers.authorization;
-    if (typeof header !== 'string' || !/^Bearer\s/i.test(header.trim() + ' ')) {
+    if (typeof header !== 'string' || !BEARER_SCHEME.test(header.trim())) {
       throw new HttpProblem('unauthorized', 'an Authorization: Bearer token is required');
     }
-    if (!BEARER.test(header.trim())) throw new InvalidTokenError('malformed bearer token');
+    if (bearerToken(header) === undefined) throw new InvalidTokenError('malformed bearer token');
     let claims: AccessClaims;
     try {
       // Cached per signing key inside @fastify/jwt (fast-jwt's verified-token cache).

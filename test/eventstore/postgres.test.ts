@@ -142,6 +142,42 @@ void t.test('concurrent appends with the same expected revision: exactly one win
   t.same((await store.readStream('fresh')).map((e) => e.revision), [0n, 1n]);
 });
 
+void t.test('a revision already present in events surfaces as a conflict', async (t) => {
+  const { sql } = await createTestDatabase(t);
+  const store = await PostgresEventStore.open(sql);
+  t.teardown(() => store.close());
+  await store.appendToStream('s', [event('A'), event('B')], { expectedRevision: 'no_stream' });
+  // Out-of-band damage: the streams row lags behind events, so the insert hits (stream_id, revision).
+  await sql.query(`update eventstore.streams set revision = 0 where stream_id = 's'`);
+  const error: unknown = await store.appendToStream('s', [event('C')], { expectedRevision: 0n }).catch((e: unknown) => e);
+  t.ok(isConcurrencyConflict(error), 'the unique violation becomes a ConcurrencyConflictError');
+  await t.rejects(store.appendToStream('s', [], { expectedRevision: 'any' }), RangeError, 'an empty append is refused');
+});
+
+void t.test('close() stops subscriptions; stop() may be called from inside a handler', async (t) => {
+  const { sql } = await createTestDatabase(t);
+  const store = await PostgresEventStore.open(sql, { pollIntervalMs: 50 });
+  await store.appendToStream('s', [event('A'), event('B')], { expectedRevision: 'no_stream' });
+
+  let selfStopped = 0;
+  const selfStopping = store.subscribeToAll(
+    async () => {
+      selfStopped++;
+      await selfStopping.stop();
+    },
+    { batchSize: 1 },
+  );
+  await t.resolves(selfStopping.done, 'stop() inside the handler does not wait on itself');
+  t.equal(selfStopped, 1, 'no batch after the stopping one');
+
+  const running = store.subscribeToAll(async () => {});
+  await store.close();
+  await t.resolves(running.done, 'close() stopped the subscription');
+  const error: unknown = await store.ping().catch((e: unknown) => e);
+  t.ok(isStoreUnavailable(error), 'a closed store reports itself unavailable');
+  await t.resolves(sql.query('select 1'), 'the Sql stays open: the caller owns it');
+});
+
 void t.test('migrations are idempotent and safe to run concurrently', { skip: needsServer }, async (t) => {
   const url = await createTestDatabaseUrl(t);
   if (!url) throw new Error('unreachable: server mode');
@@ -168,7 +204,7 @@ void t.test('migrations are idempotent and safe to run concurrently', { skip: ne
   t.equal((await custom.readStream('s')).length, 0, 'schemas are independent');
   await custom.appendToStream('s', [event('X')], { expectedRevision: 'no_stream' });
   t.equal((await stores[3]?.readStream('s'))?.length, 1);
-  t.rejects(PostgresEventStore.open(admin, { schema: 'bad"name' }), RangeError, 'schema names are validated');
+  await t.rejects(PostgresEventStore.open(admin, { schema: 'bad"name' }), RangeError, 'schema names are validated');
 });
 
 void t.test('a store that cannot be reached rejects with StoreUnavailableError', async (t) => {
@@ -234,6 +270,36 @@ void t.test('an outage: calls reject as unavailable, a subscription survives and
   t.notOk(settled);
   await subscription.stop();
   t.ok(settled, 'stop() ends it');
+});
+
+void t.test('an append whose connection drops mid-transaction rejects as unavailable', { skip: needsServer }, async (t) => {
+  const url = await createTestDatabaseUrl(t);
+  if (!url) throw new Error('unreachable: server mode');
+  const proxy = await TcpProxy.start(new URL(url));
+  t.teardown(() => proxy.stop());
+  const sql = new PgSql({ connectionString: proxy.url, connectionTimeoutMillis: 1000 });
+  // Workaround until PgSql does this itself: a pg client that loses its connection while
+  // checked out by PgSql.transaction() emits 'error' with no listener, crashing the process.
+  sql.pool.on('connect', (client) => client.on('error', () => {}));
+  const direct = new pg.Client({ connectionString: url });
+  await direct.connect();
+  t.teardown(() => Promise.all([sql.close(), direct.end()]));
+  const store = await PostgresEventStore.open(sql);
+  t.teardown(() => store.close());
+  await store.appendToStream('s', [event('First')], { expectedRevision: 'no_stream' });
+
+  // Hold the stream's row lock so the append waits inside its transaction.
+  await direct.query('begin');
+  await direct.query(`select * from eventstore.streams where stream_id = 's' for update`);
+  const append = store.appendToStream('s', [event('Dropped')], { expectedRevision: 0n }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await delay(200);
+  await proxy.down();
+  t.ok(isStoreUnavailable(await append), 'the append rejects with StoreUnavailableError');
+  await direct.query('rollback');
+  t.same((await direct.query(`select count(*)::int as n from eventstore.events`)).rows, [{ n: 1 }], 'nothing written');
 });
 
 void t.test('a subscription survives its connections being terminated', { skip: needsServer }, async (t) => {

@@ -68,7 +68,7 @@ export interface Request {
 /** Encodes and appends domain events; time advances one second per append. */
 export class Writer {
   readonly env: Env;
-  #clock = Date.parse('2030-01-01T00:00:00.000Z');
+  #clock = Date.parse('2020-01-01T00:00:00.000Z');
 
   constructor(env: Env) {
     this.env = env;
