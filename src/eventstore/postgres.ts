@@ -111,7 +111,6 @@ export class PostgresEventStore implements EventStore {
   /** Runs the migrations, then returns the store. The caller keeps owning `sql`. */
   static async open(sql: Sql, options: PostgresEventStoreOptions = {}): Promise<PostgresEventStore> {
     const schema = options.schema ?? DEFAULT_SCHEMA;
-    quoteSchema(schema);
     await guard('event store', () => migrateEventStore(sql, schema));
     return new PostgresEventStore(sql, schema, options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
   }
@@ -158,12 +157,12 @@ export class PostgresEventStore implements EventStore {
       types.length === 0
         ? `${horizon}
            select ${EVENT_COLUMNS} from horizon, ${this.#s}.events
-           where position > $1::bigint and true
+           where position > $1::bigint and position < horizon.below
            order by position limit $2`
         : `${horizon}
            select e.* from horizon, unnest($3::text[]) as wanted(type),
              lateral (select ${EVENT_COLUMNS} from ${this.#s}.events
-                      where type = wanted.type and position > $1::bigint and true
+                      where type = wanted.type and position > $1::bigint and position < horizon.below
                       order by position limit $2) e
            order by e.position limit $2`;
     const params = types.length === 0 ? [after, limit] : [after, limit, types];
