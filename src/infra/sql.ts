@@ -41,6 +41,10 @@ export function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;
+  // A FATAL (or PANIC) report ends the session: the server refused or dropped the connection
+  // (e.g. 55000 "database is not currently accepting connections"), whatever its code.
+  const severity = (error as { severity?: unknown }).severity;
+  if (severity === 'FATAL' || severity === 'PANIC') return true;
   return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end|terminating connection/i.test(
     error.message,
   );
@@ -90,8 +94,10 @@ export class PgSql implements Sql {
       idleTimeoutMillis: 30000,
       types,
     });
-    // An idle client losing its connection must not crash the process.
+    // A client losing its connection must not crash the process: idle ones report through
+    // the pool, checked-out ones through their own 'error' event (handled per use below).
     this.pool.on('error', () => {});
+    this.pool.on('connect', (client) => client.on('error', () => {}));
   }
 
   async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
@@ -125,6 +131,10 @@ export class PgSql implements Sql {
       },
     };
     let broken = false;
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await tx.query('BEGIN');
       const result = await fn(tx);
@@ -138,6 +148,7 @@ export class PgSql implements Sql {
       }
       throw e;
     } finally {
+      client.off('error', onError);
       client.release(broken ? true : undefined);
     }
   }
@@ -145,10 +156,14 @@ export class PgSql implements Sql {
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
     let set = this.#listeners.get(channel);
     if (!set) {
-      set = new Set();
-      this.#listeners.set(channel, set);
       const client = await this.#listenClient();
-      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      try {
+        await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      } catch (e) {
+        translateError(e, 'database');
+      }
+      set = this.#listeners.get(channel) ?? new Set();
+      this.#listeners.set(channel, set);
     }
     set.add(onNotify);
     return async () => {
@@ -156,9 +171,23 @@ export class PgSql implements Sql {
     };
   }
 
-  async #listenClient(): Promise<pg.Client> {
-    if (this.#listener) return this.#listener;
-    const client = new pg.Client({ connectionString: this.pool.options.connectionString, types });
+  #connecting: Promise<pg.Client> | undefined;
+
+  /** The one LISTEN connection (created once even when asked for concurrently). */
+  #listenClient(): Promise<pg.Client> {
+    if (this.#listener) return Promise.resolve(this.#listener);
+    this.#connecting ??= this.#connectListener().finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
+  async #connectListener(): Promise<pg.Client> {
+    const client = new pg.Client({
+      connectionString: this.pool.options.connectionString,
+      connectionTimeoutMillis: this.pool.options.connectionTimeoutMillis,
+      types,
+    });
     client.on('notification', (msg) => {
       for (const cb of this.#listeners.get(msg.channel) ?? []) cb(msg.payload ?? '');
     });
@@ -234,7 +263,7 @@ export class PgliteSql implements Sql {
   /** `dataDir` undefined: in memory. */
   static async open(dataDir?: string): Promise<PgliteSql> {
     const { PGlite } = await import('@electric-sql/pglite');
-    const db = (await PGlite.create(dataDir)) as unknown as PGliteLike;
+    const db = (await PGlite.create(dataDir, { parsers: { 20: (v: string) => BigInt(v) } })) as unknown as PGliteLike;
     return new PgliteSql(db);
   }
 
