@@ -12,6 +12,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import type { EventStore } from '../../src/eventstore/port.js';
 
 interface T {
   teardown(fn: () => unknown): void;
@@ -49,7 +50,8 @@ export async function buildTestApp(
       cb();
     },
   });
-  const runtime = await createRuntime(config, { ...options, sql: db.sql });
+  const store = options.store ?? (await eventStoreForTests(t));
+  const runtime = await createRuntime(config, { ...options, sql: db.sql, ...(store ? { store } : {}) });
   const app = await buildApp(runtime, { logger: { level: 'info', stream, redact: { paths: (await import('../../src/http/app.js')).REDACT, censor: '[redacted]' } } });
   await app.ready();
   t.teardown(async () => {
@@ -57,6 +59,21 @@ export async function buildTestApp(
     await runtime.close();
   });
   return { app, runtime, config, db, logs };
+}
+
+/**
+ * With TEST_EVENT_STORE=eventstoredb (and EVENTSTORE_URL), the HTTP suites run their event
+ * store on EventStoreDB; read models stay in the test's PostgreSQL database. Otherwise
+ * undefined: the runtime uses the PostgreSQL event store in the test database.
+ */
+async function eventStoreForTests(t: T): Promise<EventStore | undefined> {
+  if (process.env.TEST_EVENT_STORE !== 'eventstoredb') return undefined;
+  const url = process.env.EVENTSTORE_URL;
+  if (!url) throw new Error('TEST_EVENT_STORE=eventstoredb needs EVENTSTORE_URL');
+  const { EventStoreDbEventStore } = await import('../../src/eventstore/eventstoredb.js');
+  const store = await EventStoreDbEventStore.connect(url);
+  t.teardown(() => store.close());
+  return store;
 }
 
 /** Reads a JSON body from an inject response. */
