@@ -91,6 +91,7 @@ export const activityProjection: Projection = {
   name: 'activity',
   version: 1,
   tables: ['activity'],
+  types: ACTIVITY_TYPES,
 
   async setup(tx: SqlExecutor, table: TableNamer): Promise<void> {
     const t = table('activity');

@@ -118,6 +118,8 @@ export async function renewRebuildLease(tx: SqlExecutor, name: string, owner: st
   if (rows.length === 0) throw new RebuildLeaseLostError(name);
 }
 
-export async function releaseRebuildLease(db: SqlExecutor, name: string, owner: string): Promise<void> {
-  await db.query(`delete from ${REBUILDS} where name = $1 and owner = $2`, [name, owner]);
+/** Ends the lease; false when it was not (or no longer) held by `owner`. */
+export async function releaseRebuildLease(db: SqlExecutor, name: string, owner: string): Promise<boolean> {
+  const { rows } = await db.query(`delete from ${REBUILDS} where name = $1 and owner = $2 returning owner`, [name, owner]);
+  return rows.length > 0;
 }

@@ -10,7 +10,11 @@
  * below the stored position. A crash rolls back both; a second instance running the same
  * projections waits on the row lock, then sees the advanced checkpoint and skips. The
  * checkpoint moves to the last event of the batch even when the projection ignored it.
+ * A checkpoint found BEHIND the batch (moved back by hand to replay, or its tables were
+ * re-created) is not skipped over: the runner re-subscribes from it.
  *
+ * In-memory consumers (LiveConsumer) get the same decoded batches first, from the
+ * position given at registration; they keep no checkpoint.
  * FAILURES
  *
  * A failing batch (a bug, the database down, a data key unreadable) is logged, then
@@ -27,7 +31,10 @@
  * complete old table or the complete new one (a reader blocked on the lock re-resolves
  * the name once it gets it). Only one rebuild of a projection runs at a time (a lease in
  * `authstream.projection_rebuilds`). A projection whose stored version differs from its
- * code's `version` is rebuilt by `start()` before the subscription begins.
+ * code's `version` is rebuilt by `start()` before the subscription begins. The replay reads
+ * only the projection's `types` (when declared), 2000 events per transaction, reading and
+ * decoding the next page while the current one is applied; `rebuildAll()` replays every
+ * projection in one pass.
  */
 import { randomUUID } from 'node:crypto';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.js';
@@ -51,6 +58,11 @@ export interface Projection {
   version: number;
   /** The read-model tables it owns, unqualified, in schema `authstream`. */
   tables: string[];
+  /**
+   * Optional: the only event types `apply` uses. A rebuild then reads just these (the live
+   * loop still passes every event). Leave it out to be given everything.
+   */
+  types?: readonly string[];
   /** Creates its tables and indexes (`create … if not exists`), named through `table`. */
   setup(tx: SqlExecutor, table: TableNamer): Promise<void>;
   /**
@@ -166,6 +178,8 @@ export class ProjectionRunner {
   #stopping = false;
   #restartRequested = false;
   #restartDelayMs: number;
+  /** Position after which the subscription's next batch starts. */
+  #cursor = 0n;
 
   constructor(options: ProjectionRunnerOptions) {
     this.#sql = options.sql;
@@ -352,6 +366,7 @@ export class ProjectionRunner {
       this.#restartRequested = false;
       const from = this.#lowestPosition();
       try {
+        this.#cursor = from;
         this.#subscription = this.#store.subscribeToAll((raws) => this.#onBatch(raws), {
           after: from > 0n ? from : undefined,
           batchSize: this.#batchSize,
@@ -380,7 +395,8 @@ export class ProjectionRunner {
       if (this.#stopping || this.#restartRequested) throw new Interrupted();
       try {
         decoded ??= await this.#codec.decodeAll(raws);
-        await this.#deliver(decoded, last);
+        await this.#deliver(decoded, this.#cursor, last);
+        this.#cursor = last;
         this.#restartDelayMs = this.#firstDelayMs;
         return;
       } catch (error) {
@@ -395,10 +411,11 @@ export class ProjectionRunner {
   }
 
   /**
-   * Feeds the consumers, then each SQL projection, the events each has not seen yet.
-   * A target that succeeded is not fed again when a later one fails and the batch is retried.
+   * Feeds the consumers, then each SQL projection, the events each has not seen yet (the
+   * batch holds the events in (from, last]). A target that succeeded is not fed again when
+   * a later one fails and the batch is retried.
    */
-  async #deliver(events: readonly Decoded[], last: bigint): Promise<void> {
+  async #deliver(events: readonly Decoded[], from: bigint, last: bigint): Promise<void> {
     for (const target of this.#consumers.values()) {
       if (target.position >= last) continue;
       const fresh = after(events, target.position);
@@ -407,21 +424,38 @@ export class ProjectionRunner {
     }
     for (const target of this.#projections.values()) {
       if (target.position >= last) continue;
-      const position = await this.#applyLive(target.projection, events, last);
-      target.position = maxOf(target.position, position);
+      const outcome = await this.#applyLive(target.projection, events, from, last);
+      if (outcome.rewound) {
+        // Its checkpoint was moved back (a replay was asked for, or its tables were
+        // re-created): this batch lacks events it needs. Re-subscribe from there.
+        this.#log.info?.({ projection: target.projection.name, position: outcome.position.toString() }, 'checkpoint moved back; replaying');
+        target.position = outcome.position;
+        this.#restart();
+        continue;
+      }
+      target.position = maxOf(target.position, outcome.position);
       this.#notifyWaiters();
     }
   }
 
-  /** One transaction: lock the checkpoint, apply what is new, advance. Returns the checkpoint. */
-  #applyLive(p: Projection, events: readonly Decoded[], last: bigint): Promise<bigint> {
+  /**
+   * One transaction: lock the checkpoint, apply what is new, advance. Returns the
+   * checkpoint, or `rewound` (nothing done) when it lies before this batch.
+   */
+  #applyLive(
+    p: Projection,
+    events: readonly Decoded[],
+    from: bigint,
+    last: bigint,
+  ): Promise<{ position: bigint; rewound: boolean }> {
     return this.#sql.transaction(async (tx) => {
       const stored = await lockCheckpoint(tx, p.name);
-      if (stored >= last) return stored; // another instance (or a rebuild) got here first
+      if (stored >= last) return { position: stored, rewound: false }; // another instance (or a rebuild) got here first
+      if (stored < from) return { position: stored, rewound: true };
       const fresh = after(events, stored);
       if (fresh.length > 0) await p.apply(tx, fresh, liveTable);
       await saveCheckpoint(tx, p.name, last);
-      return last;
+      return { position: last, rewound: false };
     });
   }
 
@@ -460,70 +494,126 @@ export class ProjectionRunner {
   /**
    * Rebuilds one projection from the first event into shadow tables and swaps them in
    * atomically. Safe while this runner (or others) keep applying live events. Throws
-   * RebuildInProgressError when another rebuild of it holds the lease.
+   * RebuildInProgressError when another rebuild of it holds the lease. `onProgress` gets
+   * the number of events replayed so far (only the projection's `types` when it declares
+   * them) and the position reached.
    */
   async rebuild(name: string, onProgress?: RebuildProgress): Promise<void> {
-    const p = this.#projectionNamed(name);
+    await this.#rebuild([this.#projectionNamed(name)], onProgress);
+  }
+
+  /** Rebuilds every projection in one replay (each event read and decoded once), then swaps each. */
+  async rebuildAll(onProgress?: RebuildProgress): Promise<void> {
+    await this.#rebuild([...this.#projections.values()].map((t) => t.projection), onProgress);
+  }
+
+  async #rebuild(projections: readonly Projection[], onProgress?: RebuildProgress): Promise<void> {
     await this.#prepare();
     const owner = randomUUID();
-    await claimRebuildLease(this.#sql, p.name, owner, this.#leaseStaleMs);
-    const progress = { applied: 0, report: onProgress };
+    const progress: Progress = { applied: 0, report: onProgress };
+    const claimed: Projection[] = [];
     try {
-      await this.#sql.transaction(async (tx) => {
-        await renewRebuildLease(tx, p.name, owner);
-        await dropTables(tx, p.tables.map(shadowTable));
-        await p.setup(tx, shadowTable);
-      });
-      let position = await this.#replay(p, owner, 0n, undefined, progress);
-      for (;;) {
-        const outcome = await this.#sql.transaction((tx) => this.#swap(tx, p, owner, position));
-        if (outcome.swapped) break;
-        // The live projection is ahead of the shadow: catch up outside any lock, try again.
-        position = await this.#replay(p, owner, position, outcome.live, progress);
+      for (const p of projections) {
+        await claimRebuildLease(this.#sql, p.name, owner, this.#leaseStaleMs);
+        claimed.push(p);
       }
-      const target = this.#projections.get(p.name);
-      if (target) target.position = maxOf(target.position, position);
-      this.#notifyWaiters();
-      this.#log.info?.({ projection: p.name, events: progress.applied, position: position.toString() }, 'projection rebuilt');
+      await this.#sql.transaction(async (tx) => {
+        for (const p of projections) {
+          await renewRebuildLease(tx, p.name, owner);
+          await dropTables(tx, p.tables.map(shadowTable));
+          await p.setup(tx, shadowTable);
+        }
+      });
+      const replayed = await this.#replay(projections, owner, 0n, undefined, progress);
+      for (const p of projections) await this.#swapIn(p, owner, replayed, progress);
     } catch (error) {
-      await this.#abandonRebuild(p, owner);
+      for (const p of claimed) await this.#abandonRebuild(p, owner);
       throw error;
     }
+  }
+
+  /** Swaps the shadow of `p` in, first catching it up with the live checkpoint if that moved ahead. */
+  async #swapIn(p: Projection, owner: string, replayed: bigint, progress: Progress): Promise<void> {
+    let position = replayed;
+    for (;;) {
+      const outcome = await this.#sql.transaction((tx) => this.#swap(tx, p, owner, position));
+      if (outcome.swapped) break;
+      // The live projection is ahead of the shadow: catch up outside any lock, try again.
+      position = await this.#replay([p], owner, position, outcome.live, progress);
+    }
+    const target = this.#projections.get(p.name);
+    if (target) target.position = maxOf(target.position, position);
+    this.#notifyWaiters();
+    this.#log.info?.({ projection: p.name, events: progress.applied, position: position.toString() }, 'projection rebuilt');
   }
 
   /**
    * Replays events after `from` into the shadow tables, `rebuildBatchSize` per transaction,
    * until the store has no more (or, with `atLeast`, until that position is reached).
+   * The next page is read and decoded while the current one is applied.
    */
   async #replay(
-    p: Projection,
+    projections: readonly Projection[],
     owner: string,
     from: bigint,
     atLeast: bigint | undefined,
-    progress: { applied: number; report: RebuildProgress | undefined },
+    progress: Progress,
   ): Promise<bigint> {
-    let position = from;
+    const types = typesOf(projections);
+    const fetch = (after: bigint): Promise<Page> => this.#fetchPage(after, types);
     const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (atLeast !== undefined && position >= atLeast) return position;
-      const raws = await this.#store.readAll({ after: position > 0n ? position : undefined, maxCount: this.#rebuildBatchSize });
-      const last = raws.at(-1);
-      if (!last) {
-        if (atLeast === undefined) return position;
-        // The live checkpoint saw events this reader does not yet: they become visible shortly.
-        if (Date.now() > deadline) throw new Error(`rebuild of ${p.name} cannot read up to ${atLeast}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        continue;
+    let position = from;
+    let next: Promise<Page> | undefined = fetch(position);
+    while (next) {
+      const page: Page = await next;
+      next = undefined;
+      const reached = maxOf(position, page.reached);
+      const more = page.full || (atLeast !== undefined && reached < atLeast);
+      if (more) {
+        next = fetch(reached);
+        next.catch(() => {}); // observed when awaited; must not be unhandled if this page fails
       }
-      const events = await this.#codec.decodeAll(raws);
-      await this.#sql.transaction(async (tx) => {
-        await renewRebuildLease(tx, p.name, owner);
-        if (events.length > 0) await p.apply(tx, events, shadowTable);
-      });
-      position = last.position;
-      progress.applied += raws.length;
-      progress.report?.(progress.applied, position);
+      if (page.events.length > 0) {
+        await this.#sql.transaction(async (tx) => {
+          for (const p of projections) {
+            await renewRebuildLease(tx, p.name, owner);
+            await p.apply(tx, page.events, shadowTable);
+          }
+        });
+      }
+      const advanced = reached > position;
+      position = reached;
+      progress.applied += page.count;
+      if (advanced) progress.report?.(progress.applied, position);
+      if (more && !page.full) {
+        // The live checkpoint saw events this reader does not see yet: they become visible shortly.
+        if (Date.now() > deadline) throw new Error(`rebuild cannot read up to position ${String(atLeast)}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     }
+    return position;
+  }
+
+  /**
+   * One page of events after `after`, decoded. `reached` is the position the shadow is
+   * complete up to once the page is applied: its last event, or, when a page filtered by
+   * type is not full, the head read before it (no matching event lies in between).
+   */
+  async #fetchPage(after: bigint, types: readonly string[] | undefined): Promise<Page> {
+    const head = types ? await this.#store.headPosition() : 0n;
+    const raws = await this.#store.readAll({
+      after: after > 0n ? after : undefined,
+      maxCount: this.#rebuildBatchSize,
+      ...(types ? { types } : {}),
+    });
+    const full = raws.length >= this.#rebuildBatchSize;
+    const last = raws.at(-1)?.position ?? after;
+    return {
+      events: await this.#codec.decodeAll(raws),
+      count: raws.length,
+      full,
+      reached: types && !full ? maxOf(last, head) : last,
+    };
   }
 
   /**
@@ -547,17 +637,39 @@ export class ProjectionRunner {
     return { swapped: true, live };
   }
 
+  /** Drops the shadow tables of a rebuild that failed, if it still holds the lease. */
   async #abandonRebuild(p: Projection, owner: string): Promise<void> {
     try {
       await this.#sql.transaction(async (tx) => {
-        await renewRebuildLease(tx, p.name, owner); // only the lease holder may drop the shadow
-        await dropTables(tx, p.tables.map(shadowTable));
-        await releaseRebuildLease(tx, p.name, owner);
+        if (await releaseRebuildLease(tx, p.name, owner)) await dropTables(tx, p.tables.map(shadowTable));
       });
     } catch (error) {
       this.#log.error({ err: error, projection: p.name }, 'could not clean up after a failed rebuild');
     }
   }
+}
+
+interface Progress {
+  applied: number;
+  report: RebuildProgress | undefined;
+}
+
+interface Page {
+  events: Decoded[];
+  /** Stored events read (decoded or not). */
+  count: number;
+  full: boolean;
+  reached: bigint;
+}
+
+/** The event types to replay for these projections; undefined: all of them. */
+function typesOf(projections: readonly Projection[]): readonly string[] | undefined {
+  const types = new Set<string>();
+  for (const p of projections) {
+    if (!p.types) return undefined;
+    for (const type of p.types) types.add(type);
+  }
+  return [...types];
 }
 
 /// SQL helpers

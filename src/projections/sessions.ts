@@ -32,9 +32,11 @@ export interface SessionRow {
 
 type Relevant = Decoded<SessionEvent> | Decoded<UserErased>;
 
-const TYPES: ReadonlySet<string> = new Set<Relevant['type']>([
+/** The events this read model uses. */
+export const SESSION_TYPES: readonly Relevant['type'][] = [
   'SessionStarted', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked', 'UserErased',
-]);
+];
+const TYPES: ReadonlySet<string> = new Set(SESSION_TYPES);
 
 const isRelevant = (e: Decoded): e is Relevant => TYPES.has(e.type);
 const isSessionEvent = (e: Relevant): e is Decoded<SessionEvent> => e.type !== 'UserErased';
@@ -143,6 +145,7 @@ export const sessionsProjection: Projection = {
   name: 'sessions',
   version: 1,
   tables: ['sessions', 'session_erasures'],
+  types: SESSION_TYPES,
 
   async setup(tx: SqlExecutor, table: TableNamer): Promise<void> {
     const t = table('sessions');

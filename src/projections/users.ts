@@ -31,10 +31,12 @@ export interface UserRow {
   updated_at: Date;
 }
 
-const USER_EVENT_TYPES: ReadonlySet<string> = new Set<UserEvent['type']>([
+/** The events this read model uses. */
+export const USER_TYPES: readonly UserEvent['type'][] = [
   'UserRegistered', 'ProfileUpdated', 'EmailChanged', 'PhoneChanged', 'PasswordChanged',
   'RoleGranted', 'RoleRevoked', 'UserDisabled', 'UserEnabled', 'UserErased',
-]);
+];
+const USER_EVENT_TYPES: ReadonlySet<string> = new Set(USER_TYPES);
 
 const isUserEvent = (e: Decoded): e is Decoded<UserEvent> => USER_EVENT_TYPES.has(e.type);
 
@@ -102,6 +104,7 @@ export const usersProjection: Projection = {
   name: 'users',
   version: 1,
   tables: ['users'],
+  types: USER_TYPES,
 
   async setup(tx: SqlExecutor, table: TableNamer): Promise<void> {
     const t = table('users');

@@ -264,3 +264,28 @@ void t.test('a key cached past its destruction does not leak into the read model
   t.same(await snapshot(env.sql), await oracleSnapshot(env));
   t.equal((await getUser(env.sql, BOB))?.status, 'erased');
 });
+
+void t.test('a checkpoint moved back while running: the runner notices and replays from there', async (t) => {
+  const env = await openEnv(t);
+  const ledgerP = ledgerProjection();
+  const { runner, log } = makeRunner(env, t, { projections: [...allProjections(), ledgerP], batchSize: 6 });
+  await runner.start();
+  const w = new Writer(env);
+  const last = await runScenario(w);
+  t.ok(await runner.waitFor(last.position, 10_000));
+  const before = await snapshot(env.sql);
+  const positions = await allPositions(env);
+  const middle = positions[Math.floor(positions.length / 2)] ?? '0';
+  await env.sql.transaction(async (tx) => {
+    await tx.query(`update authstream.projection_checkpoints set position = $1`, [middle]);
+    await tx.query(`delete from authstream.ledger where position > $1`, [middle]);
+  });
+  const next = await w.user(ALICE, [{ type: 'UserDisabled', data: { user_id: ALICE } }]);
+  t.ok(await runner.waitFor(next.position, 10_000));
+  t.same(await ledger(env.sql), await allPositions(env), 'the ledger replayed exactly the missing events');
+  const after = await snapshot(env.sql);
+  t.equal((await getUser(env.sql, ALICE))?.status, 'disabled', 'the new event applied');
+  t.same(after.sessions, before.sessions, 'replayed rows unchanged');
+  t.same(after.activity?.length, (before.activity?.length ?? 0) + 1);
+  t.same(log.errors, []);
+});
