@@ -102,7 +102,7 @@ export async function openSql(config: Config): Promise<Sql> {
   return PgliteSql.open(join(config.dataDir, 'pglite'));
 }
 
-async function openStore(config: Config, sql: Sql): Promise<EventStore> {
+export async function openStore(config: Config, sql: Sql): Promise<EventStore> {
   if (config.eventStore === 'eventstoredb') {
     const { EventStoreDbEventStore } = await import('./eventstore/eventstoredb.js');
     try {
@@ -154,7 +154,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       throttle: { maxFailures: config.loginMaxFailures, windowSeconds: config.loginFailureWindowSeconds },
       isCommonPassword,
       sessionIdsOfUser: async (userId) => {
-        await readYourWrites(await store.headPosition());
+        await readYourWrites(await store.lastPosition());
         return queries.sessionIdsOfUser(sql, userId, new Date());
       },
       onSessionsRevoked: (ids) => revocations.markRevoked(ids),

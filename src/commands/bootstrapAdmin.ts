@@ -14,7 +14,7 @@ import type { EventContext } from '../infra/eventCodec.js';
 export type BootstrapOutcome = 'admin_exists' | 'role_granted' | 'created';
 
 export async function bootstrapAdmin(runtime: Runtime, email: string, password: string): Promise<BootstrapOutcome> {
-  await runtime.readYourWrites(await runtime.store.headPosition());
+  await runtime.readYourWrites(await runtime.store.lastPosition());
   const { rows } = await runtime.sql.query<{ id: string }>(
     `select id from authstream.users where 'admin' = any(roles) and status = 'active' limit 1`);
   if (rows.length > 0) return 'admin_exists';

@@ -540,6 +540,11 @@ export class EventStoreDbEventStore implements EventStore {
     }
   }
 
+  /** $all has no invisible committed events: the same as headPosition(). */
+  lastPosition(): Promise<bigint> {
+    return this.headPosition();
+  }
+
   async ping(): Promise<void> {
     this.#check();
     try {

@@ -93,6 +93,12 @@ export interface EventStore {
   subscribeToAll(handler: BatchHandler, options?: SubscribeOptions): Subscription;
   /** Position of the newest committed event visible to subscribers (0n when empty). */
   headPosition(): Promise<bigint>;
+  /**
+   * Position of the newest committed event, even one subscribers cannot see yet (an
+   * older transaction is still open): the position to wait for to read everything
+   * written so far. Never below headPosition().
+   */
+  lastPosition(): Promise<bigint>;
   /** Throws StoreUnavailableError when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

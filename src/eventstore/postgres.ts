@@ -182,6 +182,15 @@ export class PostgresEventStore implements EventStore {
     return position === null || position === undefined ? 0n : int8(position);
   }
 
+  async lastPosition(): Promise<bigint> {
+    this.#checkOpen();
+    const { rows } = await guard('event store', () =>
+      this.#sql.query<{ position: unknown }>(`select max(position) as position from ${this.#s}.events`),
+    );
+    const position = rows[0]?.position;
+    return position === null || position === undefined ? 0n : int8(position);
+  }
+
   async ping(): Promise<void> {
     this.#checkOpen();
     await guard('event store', () => this.#sql.query('select 1'));

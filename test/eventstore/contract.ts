@@ -242,6 +242,15 @@ export function eventStoreContract(t: Test, name: string, open: OpenEventStore):
       t.ok(head >= result.position, 'the head reaches the last append');
     });
 
+    void t.test('lastPosition includes every committed append at once', async (t) => {
+      const store = await open(t);
+      const result = await store.appendToStream(streamName('last'), [event('Lasted')], { expectedRevision: 'no_stream' });
+      const last = await store.lastPosition();
+      t.type(last, 'bigint');
+      t.ok(last >= result.position, 'no waiting: the append just committed is included');
+      t.ok(last >= (await store.headPosition()), 'never below the head');
+    });
+
     void t.test('ping resolves while the store is reachable', async (t) => {
       const store = await open(t);
       await t.resolves(store.ping());

@@ -147,6 +147,10 @@ class FlakyStore implements EventStore {
   headPosition(): Promise<bigint> {
     return this.inner.headPosition();
   }
+
+  lastPosition(): Promise<bigint> {
+    return this.inner.lastPosition();
+  }
   ping(): Promise<void> {
     return this.inner.ping();
   }
