@@ -71,8 +71,12 @@ export interface PostgresEventStoreOptions {
 
 const DEFAULT_POLL_INTERVAL_MS = 250;
 const DEFAULT_BATCH_SIZE = 500;
-/** After a NOTIFY whose events are not visible yet (an earlier transaction is still open). */
-const RETRY_AFTER_NOTIFY_MS = [5, 10, 20, 50] as const;
+/**
+ * After a NOTIFY whose events are not visible yet (an earlier transaction is still open):
+ * re-read soon, then every 50 ms until they are, so a commit held back by a slow
+ * transaction elsewhere is delivered promptly once that one ends, not a poll interval later.
+ */
+const RETRY_AFTER_NOTIFY_MS = [2, 5, 10, 20, 50] as const;
 const OUTAGE_FIRST_DELAY_MS = 100;
 const OUTAGE_MAX_DELAY_MS = 5000;
 const MAX_BIGINT = '9223372036854775807';
@@ -453,7 +457,7 @@ class PostgresSubscription implements Subscription {
         quickRetry = 0;
         continue;
       }
-      const delay = RETRY_AFTER_NOTIFY_MS[quickRetry];
+      const delay = RETRY_AFTER_NOTIFY_MS[Math.min(quickRetry, RETRY_AFTER_NOTIFY_MS.length - 1)];
       if (this.#bell.rings !== answeredRings && delay !== undefined) {
         // A commit was announced but is not visible yet: an older transaction is still open.
         quickRetry += 1;
