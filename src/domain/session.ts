@@ -87,6 +87,10 @@ export function decideRotate(state: Session, c: RotateRefresh): SessionEvent[] {
   const ids = { session_id: state.id, user_id: state.userId };
   if (state.status === 'revoked') throw new InvalidTokenError();
   if (state.previousHashes.has(c.presentedHash)) {
+    // Presented no later than the rotation that retired it (lastUsedAt): a concurrent
+    // refresh that lost the race and read after the winner's append, not a replay.
+    const lastRetired = [...state.previousHashes].at(-1);
+    if (c.presentedHash === lastRetired && c.now.getTime() <= state.lastUsedAt.getTime()) throw new InvalidTokenError();
     return [
       { type: 'RefreshTokenReuseDetected', data: ids },
       { type: 'SessionRevoked', data: { ...ids, reason: 'reuse_detected' } },

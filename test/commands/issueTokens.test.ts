@@ -1,0 +1,128 @@
+import t from 'tap';
+import { disableUser } from '../../src/commands/admin.js';
+import { toIdentifier } from '../../src/commands/issueTokens.js';
+import { loginsStream, sessionStream } from '../../src/domain/events.js';
+import { CountingHasher, dataOf, email, login, openCommandEnv, register, type CommandEnv } from '../helpers/commands.js';
+
+const PASSWORD = 'amber-Lantern-58';
+const WRONG = 'amber-Lantern-59';
+const IP = '203.0.113.45';
+const UA = 'LoginProbe/3.1 (X11; unique-agent-7731)';
+
+async function storedFailures(env: CommandEnv, kind: 'email' | 'phone', value: string): Promise<Array<{ data: string; metadata: string; stream_id: string }>> {
+  const stream = loginsStream(env.deps.secrets.identifierHash(kind, value));
+  const { rows } = await env.sql.query<{ data: string; metadata: string; stream_id: string }>(
+    `select data::text as data, metadata::text as metadata, stream_id from eventstore.events where stream_id = $1 order by revision`,
+    [stream]);
+  return rows;
+}
+
+void t.test('toIdentifier normalises each kind of login input', async (t) => {
+  t.strictSame(toIdentifier({ email: ' A@B.Example ' }), { kind: 'email', value: 'a@b.example' });
+  t.strictSame(toIdentifier({ phone: '+1 (415) 555-0199' }), { kind: 'phone', value: '+14155550199' });
+  t.strictSame(toIdentifier({ identifier: 'X@Y.Z' }), { kind: 'email', value: 'x@y.z' });
+  t.strictSame(toIdentifier({ identifier: '+44 20 7946 0958' }), { kind: 'phone', value: '+442079460958' });
+  t.throws(() => toIdentifier({ identifier: 'nobody' }), { code: 'validation_failed', path: '/identifier' });
+});
+
+void t.test('issueTokens', async (t) => {
+  const hasher = new CountingHasher();
+  const env = await openCommandEnv(t, { hasher });
+  const mail = email('login');
+  const phone = '+14155550142';
+  const reg = await register(env, { email: mail, phone, password: PASSWORD, firstName: 'Lola' });
+  const userId = reg.user.id;
+
+  await t.test('success by email and by phone', async (t) => {
+    hasher.reset();
+    const r = await login(env, { kind: 'email', value: mail }, PASSWORD, { ip: IP, userAgent: UA });
+    t.equal(r.user.id, userId);
+    t.not(r.sessionId, reg.sessionId, 'a new session');
+    t.equal(hasher.verifies.length, 1);
+    const started = await env.stream(sessionStream(r.sessionId));
+    t.match(started, [{
+      type: 'SessionStarted',
+      data: { session_id: r.sessionId, user_id: userId, user_revision: '0', expires_at: r.refreshExpiresAt.toISOString() },
+      metadata: { actor_id: userId, ip: IP, user_agent: UA },
+    }]);
+    const byPhone = await login(env, { kind: 'phone', value: phone }, PASSWORD);
+    t.equal(byPhone.user.id, userId);
+  });
+
+  await t.test('unknown identifier: invalid_credentials, LoginFailed without personal data, one argon2 verification', async (t) => {
+    const unknown = email('nobody');
+    hasher.reset();
+    await t.rejects(login(env, { kind: 'email', value: unknown }, 'some-Password-1', { ip: IP, userAgent: UA }),
+      { code: 'invalid_credentials' });
+    t.equal(hasher.verifies.length, 1, 'the unknown-identifier path spends one argon2 verification too');
+    t.equal(hasher.verifies[0]?.phc, null, 'against no hash (the dummy)');
+    const failures = await env.stream(loginsStream(env.deps.secrets.identifierHash('email', unknown)));
+    t.match(failures, [{ type: 'LoginFailed', data: { user_id: null, kind: 'email', reason: 'unknown_identifier' } }]);
+    t.strictSame(Object.keys(failures[0]?.data ?? {}).sort(), ['kind', 'reason', 'user_id']);
+    const rows = await storedFailures(env, 'email', unknown);
+    t.equal(rows.length, 1);
+    for (const row of rows) {
+      const stored = JSON.stringify(row).toLowerCase();
+      for (const secret of [unknown, unknown.split('@')[0] ?? unknown, 'some-password-1', IP, 'loginprobe', 'unique-agent-7731']) {
+        t.notOk(stored.includes(secret.toLowerCase()), `the stored LoginFailed does not contain ${secret}`);
+      }
+    }
+  });
+
+  await t.test('wrong password: the same answer, LoginFailed without the password or identifier', async (t) => {
+    hasher.reset();
+    await t.rejects(login(env, { kind: 'phone', value: phone }, WRONG, { ip: IP, userAgent: UA }), { code: 'invalid_credentials' });
+    t.equal(hasher.verifies.length, 1);
+    t.match(hasher.verifies[0]?.phc, /^\$argon2id\$/, 'verified against the user\'s hash');
+    const failures = await env.stream(loginsStream(env.deps.secrets.identifierHash('phone', phone)));
+    t.match(failures, [{ type: 'LoginFailed', data: { user_id: userId, kind: 'phone', reason: 'wrong_password' }, metadata: { ip: IP } }],
+      'ip and user agent readable with the user\'s key');
+    const rows = await storedFailures(env, 'phone', phone);
+    t.equal(rows.length, 1);
+    for (const row of rows) {
+      const stored = JSON.stringify(row).toLowerCase();
+      for (const secret of [phone, phone.slice(1), mail, WRONG, PASSWORD, IP, 'loginprobe', 'unique-agent-7731']) {
+        t.notOk(stored.includes(secret.toLowerCase()), `the stored LoginFailed does not contain ${secret}`);
+      }
+    }
+  });
+
+  await t.test('throttle: after LOGIN_MAX_FAILURES failures, rate_limited even with the right password', async (t) => {
+    const target = email('throttle');
+    await register(env, { email: target, phone: '+14155550177', password: PASSWORD });
+    t.equal(env.deps.throttle.maxFailures, 5);
+    for (let i = 0; i < 5; i++) {
+      env.clock.advance(1000);
+      await t.rejects(login(env, { kind: 'email', value: target }, WRONG), { code: 'invalid_credentials' }, `failure ${i + 1}`);
+    }
+    hasher.reset();
+    const err: unknown = await login(env, { kind: 'email', value: target }, PASSWORD).catch((e: unknown) => e);
+    t.match(err, { code: 'rate_limited' }, 'the right password is refused while throttled');
+    const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    t.equal(retryAfter, 900 - 4, 'Retry-After: until the oldest of the five failures leaves the 900 s window');
+    t.equal(hasher.verifies.length, 0, 'no password was checked');
+    t.equal((await storedFailures(env, 'email', target)).length, 5, 'a throttled attempt records no failure');
+
+    const other = await login(env, { kind: 'phone', value: '+14155550177' }, PASSWORD);
+    t.ok(other.sessionId, 'another identifier of the same user is not throttled');
+
+    env.clock.advance((900 - 4 - 1) * 1000);
+    await t.rejects(login(env, { kind: 'email', value: target }, PASSWORD), { code: 'rate_limited', retryAfterSeconds: 1 });
+    env.clock.advance(1000);
+    const back = await login(env, { kind: 'email', value: target }, PASSWORD);
+    t.ok(back.sessionId, 'allowed again once the window has passed');
+  });
+
+  await t.test('disabled user: account_disabled for the right password only', async (t) => {
+    const target = email('disabled');
+    const r = await register(env, { email: target, password: PASSWORD });
+    await disableUser(env.deps, r.user.id, env.ctx({ actorId: userId }));
+    await t.rejects(login(env, { kind: 'email', value: target }, PASSWORD), { code: 'account_disabled' });
+    await t.rejects(login(env, { kind: 'email', value: target }, WRONG), { code: 'invalid_credentials' },
+      'a wrong password does not reveal that the account is disabled');
+    const failures = await env.stream(loginsStream(env.deps.secrets.identifierHash('email', target)));
+    t.strictSame(failures.map((e) => dataOf(e).reason), ['account_disabled', 'wrong_password']);
+  });
+
+  t.strictSame(env.errors, [], 'the runtime logged no errors');
+});

@@ -1,0 +1,113 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import t from 'tap';
+import { disableUser } from '../../src/commands/admin.js';
+import { rotateRefresh } from '../../src/commands/rotateRefresh.js';
+import { sessionStream } from '../../src/domain/events.js';
+import { hashToken } from '../../src/infra/secrets.js';
+import { dataOf, email, openCommandEnv, register, typesOf, type CommandEnv } from '../helpers/commands.js';
+
+const PASSWORD = 'granite-Falcon-31';
+
+const refresh = (env: CommandEnv, token: string) => rotateRefresh(env.deps, token, env.ctx());
+
+void t.test('rotateRefresh', async (t) => {
+  const env = await openCommandEnv(t);
+
+  await t.test('rotation: a new token, the old one retired', async (t) => {
+    const r = await register(env, { email: email('rot'), password: PASSWORD });
+    const now = env.clock.advance(5000);
+    const next = await rotateRefresh(env.deps, r.refreshToken, env.ctx({ ip: '192.0.2.10', userAgent: 'RotateTest' }));
+    t.equal(next.sessionId, r.sessionId, 'same session');
+    t.equal(next.user.id, r.user.id);
+    t.not(next.refreshToken, r.refreshToken);
+    t.equal(env.deps.secrets.parseRefreshToken(next.refreshToken)?.sessionId, r.sessionId);
+    t.strictSame(next.refreshExpiresAt, new Date(now.getTime() + 2_592_000_000), 'a fresh refresh lifetime');
+    const events = await env.stream(sessionStream(r.sessionId));
+    t.strictSame(typesOf(events), ['SessionStarted', 'RefreshTokenRotated']);
+    t.match(events[1], {
+      data: {
+        session_id: r.sessionId, user_id: r.user.id, refresh_token_hash: hashToken(next.refreshToken),
+        expires_at: next.refreshExpiresAt.toISOString(),
+      },
+      metadata: { actor_id: r.user.id, ip: '192.0.2.10', user_agent: 'RotateTest' },
+      occurredAt: now,
+    });
+    const third = await refresh(env, next.refreshToken);
+    t.equal(third.sessionId, r.sessionId, 'the new token rotates in turn');
+  });
+
+  await t.test('reuse detection: the old token again revokes the whole session', async (t) => {
+    const r = await register(env, { email: email('reuse'), password: PASSWORD });
+    const b = await refresh(env, r.refreshToken);
+    await t.rejects(refresh(env, r.refreshToken), { code: 'invalid_token' },
+      'at the very instant of the rotation it is a lost race (the clock stands still), not theft');
+    t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))), ['SessionStarted', 'RefreshTokenRotated']);
+    env.clock.advance(1);
+    await t.rejects(refresh(env, r.refreshToken), { code: 'token_reused', name: 'TokenReusedError' }, 'presented after the rotation: theft');
+    const events = await env.stream(sessionStream(r.sessionId));
+    t.strictSame(typesOf(events), ['SessionStarted', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked']);
+    t.equal(dataOf(events[3]).reason, 'reuse_detected');
+    t.ok(env.runtime.revocations.isRevoked(r.sessionId), 'access tokens of the session are rejected at once');
+    await t.rejects(refresh(env, b.refreshToken), { code: 'invalid_token' }, 'the newest token stops working too');
+    await t.rejects(refresh(env, r.refreshToken), { code: 'invalid_token' }, 'a second replay is just invalid');
+    t.equal((await env.stream(sessionStream(r.sessionId))).length, 4, 'and records nothing more');
+  });
+
+  await t.test('invalid tokens change nothing', async (t) => {
+    const r = await register(env, { email: email('invalid'), password: PASSWORD });
+    await t.rejects(refresh(env, 'garbage'), { code: 'invalid_token' });
+    await t.rejects(refresh(env, ''), { code: 'invalid_token' });
+    await t.rejects(refresh(env, env.deps.secrets.newRefreshToken(randomUUID()).token), { code: 'invalid_token' }, 'unknown session');
+    const forged = Buffer.concat([
+      Buffer.from(r.sessionId.replace(/-/g, ''), 'hex'), randomBytes(32),
+    ]).toString('base64url');
+    await t.rejects(refresh(env, forged), { code: 'invalid_token' }, 'right session, unknown secret');
+    t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))), ['SessionStarted'], 'no reuse detected for a forgery');
+    const ok = await refresh(env, r.refreshToken);
+    t.ok(ok.refreshToken, 'the real token still works');
+  });
+
+  await t.test('a user who no longer allows the session: invalid_token even without SessionRevoked', async (t) => {
+    const r = await register(env, { email: email('disabled'), password: PASSWORD });
+    const noRevocations = env.withDeps({ sessionIdsOfUser: async () => [] });
+    await disableUser(noRevocations, r.user.id, env.ctx());
+    t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))), ['SessionStarted'], 'the session was never revoked');
+    await t.rejects(refresh(env, r.refreshToken), { code: 'invalid_token' });
+    t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))), ['SessionStarted'], 'and the refusal wrote nothing');
+  });
+
+  await t.test('CONCURRENCY: 8 refreshes of one token at once, five rounds', async (t) => {
+    const r = await register(env, { email: email('race'), password: PASSWORD });
+    let token = r.refreshToken;
+    for (let round = 1; round <= 5; round++) {
+      const results = await Promise.allSettled(Array.from({ length: 8 }, () => refresh(env, token)));
+      const won = results.flatMap((x) => (x.status === 'fulfilled' ? [x.value] : []));
+      const lost = results.flatMap((x) => (x.status === 'rejected' ? [x.reason as unknown] : []));
+      t.equal(won.length, 1, `round ${round}: exactly one refresh succeeds`);
+      t.equal(lost.length, 7);
+      for (const e of lost) t.match(e, { code: 'invalid_token' }, `round ${round}: a loser gets invalid_token`);
+      const events = await env.stream(sessionStream(r.sessionId));
+      t.strictSame(typesOf(events), ['SessionStarted', ...Array.from({ length: round }, () => 'RefreshTokenRotated')],
+        `round ${round}: one rotation recorded, no reuse detected, not revoked`);
+      const winner = won[0];
+      if (!winner) return;
+      t.equal(dataOf(events.at(-1)).refresh_token_hash, hashToken(winner.refreshToken), 'the winner\'s token is the current one');
+      token = winner.refreshToken;
+    }
+    const after = await refresh(env, token);
+    t.equal(after.sessionId, r.sessionId, 'the winner\'s new refresh token still works afterwards');
+    t.notOk(env.runtime.revocations.isRevoked(r.sessionId));
+  });
+
+  await t.test('an expired refresh token is invalid', async (t) => {
+    const r = await register(env, { email: email('expiry'), password: PASSWORD });
+    env.clock.advance(2_592_000_000 - 1000);
+    const fresh = await refresh(env, r.refreshToken);
+    t.ok(fresh.refreshToken, 'one second before expiry it rotates (and gets a new lifetime)');
+    env.clock.advance(2_592_000_000);
+    await t.rejects(refresh(env, fresh.refreshToken), { code: 'invalid_token' }, 'at its expiry it does not');
+    t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))), ['SessionStarted', 'RefreshTokenRotated']);
+  });
+
+  t.strictSame(env.errors, [], 'the runtime logged no errors');
+});
