@@ -59,14 +59,14 @@ export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86_400;
 export const RETIREMENT_GRACE_SECONDS = 300;
 /** How long a retired key stays published and keeps verifying. */
 export const RETIRED_KEY_HORIZON_SECONDS = MAX_ACCESS_TOKEN_TTL_SECONDS + RETIREMENT_GRACE_SECONDS;
-/** Upper bound on the JWKS size, whatever the rotation rate (newest keys win). */
+/** Upper bound on the JWKS size, whatever the rotation rate (unretired and most recently retired keys win). */
 export const MAX_PUBLISHED_KEYS = 100;
 /** Fallback reload period, in case a NOTIFY is missed. */
 export const DEFAULT_RELOAD_EVERY_MS = 30_000;
 /** At most one reload per this period is triggered by tokens naming an unknown kid. */
 const UNKNOWN_KID_RELOAD_EVERY_MS = 5_000;
 
-const MIGRATIONS = [
+export const SIGNING_KEY_MIGRATIONS = [
   {
     version: 1,
     name: 'signing keys',
@@ -151,7 +151,7 @@ export class SigningKeys {
 
   /** Loads the keys; creates the first current and next keys (or imports `configuredPem`) when needed. */
   static async open(sql: Sql, master: Buffer, configuredPem?: string): Promise<SigningKeys> {
-    await migrate(sql, 'signing-keys', MIGRATIONS);
+    await migrate(sql, 'signing-keys', SIGNING_KEY_MIGRATIONS);
     const keys = new SigningKeys(sql, master);
     let configured: KeyObject | undefined;
     if (configuredPem !== undefined) {
@@ -265,7 +265,7 @@ export class SigningKeys {
       `select kid, sealed_private_key, public_jwk, created_at, activated_at, retired_at
          from authstream.signing_keys
         where retired_at is null or retired_at > clock_timestamp() - ($1::int * interval '1 second')
-        order by created_at desc, kid
+        order by retired_at desc nulls first, created_at desc, kid
         limit $2`,
       [RETIRED_KEY_HORIZON_SECONDS, MAX_PUBLISHED_KEYS],
     );
