@@ -8,7 +8,7 @@
 import { InvalidTokenError, TokenReusedError } from '../domain/errors.js';
 import { sessionStream, userStream } from '../domain/events.js';
 import { decideRotate } from '../domain/session.js';
-import { userAllowsSession } from '../domain/user.js';
+import { userAllowsSession, type User } from '../domain/user.js';
 import type { EventContext } from '../infra/eventCodec.js';
 import { SessionAggregate, UserAggregate } from './aggregates.js';
 import { handle, load, type CommandDeps } from './handle.js';
@@ -21,12 +21,13 @@ export async function rotateRefresh(deps: CommandDeps, refreshToken: string, ctx
   const newExpiresAt = new Date(ctx.now.getTime() + deps.settings().refresh_token_ttl_seconds * 1000);
 
   let result;
+  const decidedAgainst: { user: User } = { user: { status: 'none' } };
   try {
     result = await handle(deps, sessionStream(parsed.sessionId), SessionAggregate, async (session) => {
       let userAllows = false;
       if (session.status === 'active') {
-        const { state: user } = await load(deps, userStream(session.userId), UserAggregate);
-        userAllows = userAllowsSession(user, session.id, session.userRevision);
+        decidedAgainst.user = (await load(deps, userStream(session.userId), UserAggregate)).state;
+        userAllows = userAllowsSession(decidedAgainst.user, session.id, session.userRevision);
       }
       return decideRotate(session, { presentedHash: parsed.hash, newHash: next.hash, newExpiresAt, now: ctx.now, userAllows });
     }, (session) => ({ ...ctx, actorId: session.status === 'none' ? null : session.userId }), { retries: false });
@@ -40,8 +41,8 @@ export async function rotateRefresh(deps: CommandDeps, refreshToken: string, ctx
     throw new TokenReusedError();
   }
   const session = result.state;
-  if (session.status !== 'active') throw new InvalidTokenError();
-  const { state: user } = await load(deps, userStream(session.userId), UserAggregate);
-  if (user.status !== 'active') throw new InvalidTokenError();
+  // `user` is the state the rotation was decided against (it allowed the session).
+  const user = decidedAgainst.user;
+  if (session.status !== 'active' || user.status !== 'active') throw new InvalidTokenError();
   return { user, sessionId: session.id, refreshToken: next.token, refreshExpiresAt: newExpiresAt, position: result.position };
 }
