@@ -8,6 +8,8 @@ export interface CliIo {
   out: NodeJS.WritableStream & { isTTY?: boolean };
   err: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /** Ends long-running commands (`events tail --follow`); without it, SIGINT or SIGTERM does. */
+  signal?: AbortSignal;
 }
 
 export interface CliCommand {

@@ -1,7 +1,16 @@
 /** Every CLI command, in the order `--help` lists them. */
 import type { CliCommand } from './command.js';
 import { migrateCommand, serveCommand } from './serve.js';
+import { keysRotateCommand } from './keys.js';
+import { adminCreateCommand } from './admin.js';
+import { eventsCopyCommand, eventsReadCommand, eventsTailCommand } from './events.js';
+import { projectionsRebuildCommand, projectionsStatusCommand } from './projections.js';
 
 export function commands(): CliCommand[] {
-  return [serveCommand, migrateCommand];
+  return [
+    serveCommand, migrateCommand, keysRotateCommand,
+    adminCreateCommand,
+    eventsTailCommand, eventsReadCommand, eventsCopyCommand,
+    projectionsStatusCommand, projectionsRebuildCommand,
+  ];
 }
