@@ -12,10 +12,12 @@ import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Runtime } from '../runtime.js';
 import { authPlugin } from './auth.js';
 import { metricsPlugin } from './metrics.js';
-import { HttpProblem, installErrorHandling, problem, sendProblem } from './problem.js';
+import { HttpProblem, installErrorHandling, problem, sendProblem, type Problem as ProblemBody } from './problem.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
@@ -55,6 +57,31 @@ function isJsonType(header: string | undefined): boolean {
   return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
 }
 
+/**
+ * A request Node cannot even parse (bad request line or header, headers over the limit, a
+ * timeout) never reaches Fastify's handlers: answer it as problem+json on the raw socket,
+ * as Fastify's default handler does in its own JSON shape, then close the connection.
+ */
+function clientErrorHandler(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  let status = 400;
+  let body: ProblemBody = problem('validation_failed', 'the HTTP request is malformed');
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    body = { ...problem('validation_failed', 'the request was not received in time'), status, title: 'Request timeout' };
+  } else if (error.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    body = { ...problem('payload_too_large', 'the request headers are too large'), status, title: 'Request header fields too large' };
+  }
+  if (body.code === 'validation_failed') body = { ...body, errors: [{ path: '/', message: body.detail }] };
+  const text = JSON.stringify(body);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\nContent-Type: application/problem+json\r\n`
+      + `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+  }
+  socket.destroy(error);
+}
+
 export async function buildApp(runtime: Runtime, options: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = runtime;
   const app = Fastify({
@@ -73,6 +100,12 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    clientErrorHandler,
+    // Errors raised before routing (a malformed %-encoding in the URL) are problems too.
+    frameworkErrors: (error, _request, reply) => {
+      const bad = error.code === 'FST_ERR_BAD_URL';
+      void sendProblem(reply, problem(bad ? 'validation_failed' : 'not_found', bad ? 'the request URL is malformed' : error.message));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const { strict, lenient } = compilers();
@@ -90,11 +123,12 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   const defaultJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (typeof body === 'string' && body.trim() === '') {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
       done(null, undefined);
       return;
     }
-    defaultJson(request, body, done);
+    defaultJson(request, text, done);
   });
   // Outside /oauth/* a request body must be JSON, whatever parsers exist (text/plain has a
   // built-in one; a form parser may be registered for /oauth): anything else is a 415.
@@ -117,9 +151,9 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     const path = request.url.split('?')[0] ?? '/';
     const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
     if (allowed.length > 0) {
-      return sendProblem(reply, problem('method_not_allowed', `${request.method} is not allowed here`), { allow: allowed.join(', ') });
+      return sendProblem(reply, problem('method_not_allowed', `${request.method} is not allowed here`, { instance: path }), { allow: allowed.join(', ') });
     }
-    return sendProblem(reply, problem('not_found', `no route for ${request.method} ${path}`));
+    return sendProblem(reply, problem('not_found', `no route for ${request.method} ${path.slice(0, 200)}`, { instance: path.slice(0, 200) }));
   });
 
   await app.register(swagger, {
@@ -128,6 +162,10 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       info: { title: 'authstream', version: '1.0.0', description: 'Event-sourced authentication service' },
       servers: [{ url: config.publicUrl }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+    // Shared schemas appear under their own names (#/components/schemas/Problem, …).
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
     },
   });
   await app.register(helmet, { global: true, contentSecurityPolicy: false });

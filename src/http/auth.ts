@@ -9,8 +9,12 @@ import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { rotateRefresh } from '../commands/rotateRefresh.js';
+import type { IssuedTokens } from '../commands/sessions.js';
 import { InvalidTokenError } from '../domain/errors.js';
+import { hashToken } from '../infra/secrets.js';
 import type { Runtime } from '../runtime.js';
+import { eventContext } from './context.js';
 import { HttpProblem } from './problem.js';
 
 export interface AccessClaims {
@@ -41,6 +45,11 @@ declare module 'fastify' {
     signAccessToken: (claims: { userId: string; sessionId: string; roles: string[] }) => { token: string; expiresIn: number };
     /** Verifies a bearer token the way `authenticate` does; throws InvalidTokenError. */
     verifyAccessToken: (token: string) => Promise<AccessClaims>;
+    /**
+     * Rotates a refresh token for a request (see refreshCoordinator): concurrent requests
+     * with one token get one winner, the rest invalid_token, and no reuse detection.
+     */
+    rotateRefreshToken: (request: FastifyRequest, refreshToken: string) => Promise<IssuedTokens>;
   }
 }
 
@@ -136,6 +145,9 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
     }
   });
 
+  const refreshOnce = refreshCoordinator((token, request) => rotateRefresh(runtime.deps, token, eventContext(request, null)));
+  app.decorate('rotateRefreshToken', (request: FastifyRequest, refreshToken: string) => refreshOnce(refreshToken, request));
+
   app.decorate('signAccessToken', ({ userId, sessionId, roles }: { userId: string; sessionId: string; roles: string[] }) => {
     const key = runtime.signingKeys.current();
     const expiresIn = runtime.settings.current().access_token_ttl_seconds;
@@ -146,3 +158,53 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
     return { token, expiresIn };
   });
 }, { name: 'authstream-auth' });
+
+/** How long a finished refresh is remembered, to recognise requests that raced it. */
+const RACED_REFRESH_MEMORY_MS = 30_000;
+
+interface Flight {
+  done: Promise<boolean>;
+  /** hrtime when the rotation finished (null while in flight). */
+  finishedAt: bigint | null;
+}
+
+/**
+ * Concurrent refreshes of one token (two tabs, a retried request) are not theft. Rotation
+ * appends with an expected revision, so of N simultaneous refreshes one wins; but a loser
+ * that reads the session stream just after the winner's append would see an already
+ * rotated token and revoke the whole session as reused. So, on this instance: a request
+ * that arrived (onRequest) before a rotation of the same token finished lost the race and
+ * gets invalid_token without touching the store; one that arrived after it is a replay and
+ * goes to the command, which detects the reuse.
+ */
+export function refreshCoordinator(
+  rotate: (token: string, request: FastifyRequest) => Promise<IssuedTokens>,
+): (token: string, request: FastifyRequest) => Promise<IssuedTokens> {
+  const flights = new Map<string, Flight>();
+  return async (token, request) => {
+    const key = hashToken(token);
+    const arrivedAt = request.startedAt > 0n ? request.startedAt : process.hrtime.bigint();
+    const prior = flights.get(key);
+    if (prior) {
+      const succeeded = await prior.done;
+      if (succeeded && prior.finishedAt !== null && arrivedAt <= prior.finishedAt) {
+        throw new InvalidTokenError('this refresh token was used by a concurrent request');
+      }
+    }
+    let settle: (ok: boolean) => void = () => {};
+    const flight: Flight = { done: new Promise<boolean>((resolve) => { settle = resolve; }), finishedAt: null };
+    flights.set(key, flight);
+    let ok = false;
+    try {
+      const issued = await rotate(token, request);
+      ok = true;
+      return issued;
+    } finally {
+      flight.finishedAt = process.hrtime.bigint();
+      settle(ok);
+      setTimeout(() => {
+        if (flights.get(key) === flight) flights.delete(key);
+      }, RACED_REFRESH_MEMORY_MS).unref();
+    }
+  };
+}

@@ -64,7 +64,12 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { runtime }: { runt
     }
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/metrics', {
+    schema: {
+      tags: ['operations'], summary: 'Prometheus metrics (text exposition format)',
+      response: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    },
+  }, async (_request, reply) => {
     reply.type(registry.contentType);
     return registry.metrics();
   });

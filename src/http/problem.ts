@@ -70,7 +70,11 @@ export function problem(code: ProblemCode, detail: string, extra: Partial<Proble
 
 export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}): FastifyReply {
   for (const [k, v] of Object.entries(headers)) reply.header(k, v);
-  return reply.code(p.status).type('application/problem+json').send(p);
+  // Every validation problem names what was wrong, even when it is the body as a whole.
+  const body = p.code === 'validation_failed' && (p.errors === undefined || p.errors.length === 0)
+    ? { ...p, errors: [{ path: '/', message: p.detail }] }
+    : p;
+  return reply.code(p.status).type('application/problem+json').send(body);
 }
 
 /** Maps Fastify/ajv validation errors to `errors: [{ path, message }]` (JSON Pointer paths). */
@@ -104,6 +108,17 @@ const FASTIFY_CODES: Record<string, ProblemCode> = {
   FST_ERR_RATE_LIMIT: 'rate_limited',
 };
 
+/** Details for client errors raised by Fastify itself (its own messages are terse). */
+const FASTIFY_DETAILS: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'the body is not valid JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'the body is not valid JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'the Content-Length header does not match the body',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'the body is larger than 64 KiB',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'request bodies must be application/json',
+  FST_ERR_CTP_EMPTY_TYPE: 'request bodies must be application/json',
+  FST_ERR_CTP_INVALID_TYPE: 'request bodies must be application/json',
+};
+
 /** Turns any thrown value into a problem (and headers); logs what is not the client's fault. */
 export function toProblem(error: unknown, request: FastifyRequest): { problem: Problem; headers: Record<string, string> } {
   if (error instanceof HttpProblem) return { problem: problem(error.code, error.message), headers: error.headers };
@@ -128,8 +143,7 @@ export function toProblem(error: unknown, request: FastifyRequest): { problem: P
   }
   const mapped = fe && typeof fe.code === 'string' ? FASTIFY_CODES[fe.code] : undefined;
   if (mapped) {
-    const detail = mapped === 'validation_failed' ? 'the body is not valid JSON' : fe.message;
-    return { problem: problem(mapped, detail), headers: {} };
+    return { problem: problem(mapped, FASTIFY_DETAILS[fe.code] ?? fe.message), headers: {} };
   }
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     const code: ProblemCode = fe.statusCode === 404 ? 'not_found' : fe.statusCode === 413 ? 'payload_too_large'

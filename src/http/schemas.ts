@@ -103,6 +103,21 @@ export const ActivityList = Type.Object({ events: Type.Array(ActivityEvent) });
 
 export const SessionIdParams = Type.Object({ id: Type.String({ maxLength: 100 }) });
 
-/** Standard error responses for documentation. */
+const PROBLEM_DESCRIPTIONS: Record<number, string> = {
+  400: 'validation_failed (also malformed JSON) or weak_password',
+  401: 'unauthorized, invalid_token, token_reused or invalid_credentials',
+  403: 'forbidden or account_disabled',
+  404: 'not_found',
+  409: 'identifier_taken or conflict',
+  413: 'payload_too_large: the body is over 64 KiB',
+  415: 'unsupported_media_type: the body is not application/json',
+  429: 'rate_limited, with Retry-After',
+  503: 'unavailable: a backing store is down',
+};
+
+/** Standard error responses: RFC 9457 problem details, documented and serialised as such. */
 export const errorResponses = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((s) => [s, Type.Ref(Problem)]));
+  Object.fromEntries(statuses.map((s) => [s, {
+    description: `Problem details (RFC 9457): ${PROBLEM_DESCRIPTIONS[s] ?? 'error'}`,
+    content: { 'application/problem+json': { schema: Type.Ref(Problem) } },
+  }]));

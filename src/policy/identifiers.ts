@@ -10,9 +10,16 @@ import type { IdentifierKind } from '../domain/events.js';
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 export const EMAIL_MAX = 254;
 
+/**
+ * Control characters and lone surrogates are not text: PostgreSQL cannot store U+0000 at
+ * all (a read model would fail on the event for ever), and the rest only garble views.
+ */
+const NOT_TEXT = /[\u0000-\u001f\u007f]|\p{Cs}/u;
+
 export function normaliseEmail(raw: string, path = '/email'): string {
   const email = raw.trim().toLowerCase();
-  if (email.length === 0 || email.length > EMAIL_MAX || !EMAIL.test(email) || email.split('@')[1]?.includes('..')) {
+  if (email.length === 0 || email.length > EMAIL_MAX || !EMAIL.test(email) || NOT_TEXT.test(email)
+    || email.split('@')[1]?.includes('..')) {
     throw new ValidationError(path, 'must be an email address');
   }
   return email;
@@ -38,5 +45,6 @@ export function normaliseIdentifier(raw: string, path = '/identifier'): { kind: 
 export function normaliseName(raw: string, path: string): string {
   const name = raw.trim();
   if ([...name].length > 100) throw new ValidationError(path, 'must be at most 100 characters');
+  if (NOT_TEXT.test(name)) throw new ValidationError(path, 'must not contain control characters');
   return name;
 }

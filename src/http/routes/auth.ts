@@ -4,7 +4,6 @@ import { Type } from '@sinclair/typebox';
 import { issueTokens, toIdentifier, type LoginIdentifier } from '../../commands/issueTokens.js';
 import { logoutAll, logoutByRefreshToken, logoutSession } from '../../commands/logout.js';
 import { registerUser } from '../../commands/registerUser.js';
-import { rotateRefresh } from '../../commands/rotateRefresh.js';
 import { ValidationError } from '../../domain/errors.js';
 import type { Runtime } from '../../runtime.js';
 import { eventContext } from '../context.js';
@@ -45,7 +44,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
     schema: {
       tags: ['auth'], summary: 'Log in with an email or phone number and a password',
       body: LoginBody,
-      response: { 200: TokenResponse, ...errorResponses(400, 401, 403, 429, 503) },
+      response: { 200: TokenResponse, ...errorResponses(400, 401, 403, 413, 415, 429, 503) },
     },
   }, async (request, reply) => {
     const { password, ...ids } = request.body;
@@ -62,20 +61,30 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
     schema: {
       tags: ['auth'], summary: 'Exchange a refresh token for new tokens (rotation)',
       body: RefreshBody,
-      response: { 200: TokenResponse, ...errorResponses(400, 401, 503) },
+      response: { 200: TokenResponse, ...errorResponses(400, 401, 413, 415, 503) },
     },
   }, async (request, reply) => {
-    const ctx = eventContext(request, null);
-    const issued = await rotateRefresh(deps, request.body.refresh_token, ctx);
+    const now = new Date();
+    const issued = await app.rotateRefreshToken(request, request.body.refresh_token);
+    await caughtUp(issued.position);
     reply.header('cache-control', 'no-store');
-    return tokenResponse(app, issued, ctx.now);
+    return tokenResponse(app, issued, now);
   });
 
+  // The body is optional: no body (or an empty one) validates as {}.
+  const noBodyIsEmpty = async (request: { body: unknown }) => {
+    if (request.body === undefined || request.body === null) request.body = {};
+  };
+
   app.post('/logout', {
+    preValidation: noBodyIsEmpty,
     schema: {
-      tags: ['auth'], summary: 'End one session: the refresh token\'s, or else the bearer token\'s',
+      tags: ['auth'],
+      summary: 'End one session: the refresh token\'s, or else the bearer token\'s',
+      description: 'With `refresh_token`, ends its session (204 also for an unknown or already revoked token; '
+        + 'any Authorization header is ignored). Without it, ends the session of the Bearer token (401 if it is not valid).',
       body: Type.Optional(LogoutBody),
-      response: { 204: Type.Null(), ...errorResponses(400, 401, 503) },
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 413, 415, 503) },
     },
   }, async (request, reply) => {
     const refreshToken = request.body?.refresh_token;
@@ -92,11 +101,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
   });
 
   app.post('/logout-all', {
+    preValidation: noBodyIsEmpty,
     preHandler: app.authenticate,
     schema: {
       tags: ['auth'], summary: 'End every session of the user',
       security: [{ bearer: [] }],
-      response: { 204: Type.Null(), ...errorResponses(401, 503) },
+      body: Type.Optional(Type.Object({}, { additionalProperties: false })),
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 413, 415, 503) },
     },
   }, async (request, reply) => {
     const auth = request.auth;

@@ -39,7 +39,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (
     schema: {
       tags: ['me'], summary: 'Update names, email or phone (null removes, unless it is the last identifier)', security,
       body: PatchMeBody,
-      response: { 200: User, ...errorResponses(400, 401, 409, 503) },
+      response: { 200: User, ...errorResponses(400, 401, 409, 413, 415, 503) },
     },
   }, async (request) => {
     const b = request.body;
@@ -54,7 +54,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (
     schema: {
       tags: ['me'], summary: 'Erase the account (crypto-shredding of all personal data)', security,
       body: EraseMeBody,
-      response: { 204: Type.Null(), ...errorResponses(400, 401, 503) },
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 413, 415, 503) },
     },
   }, async (request, reply) => {
     const auth = who(request);
@@ -66,7 +66,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (
     schema: {
       tags: ['me'], summary: 'Change the password; every other session is revoked', security,
       body: ChangePasswordBody,
-      response: { 204: Type.Null(), ...errorResponses(400, 401, 503) },
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 413, 415, 503) },
     },
   }, async (request, reply) => {
     const auth = who(request);

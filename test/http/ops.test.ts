@@ -1,0 +1,143 @@
+/**
+ * Operations and documentation: /health/live, /health/ready, /metrics (Prometheus text with
+ * the HTTP histogram), /openapi.json (OpenAPI 3 listing this API with its schemas), /docs.
+ */
+import t from 'tap';
+import { buildTestApp } from '../helpers/app.js';
+import { bearer, cheapHasher, parse, post, register } from './support.js';
+
+const { app } = await buildTestApp(t, {}, { hasher: cheapHasher() });
+
+t.test('GET /health/live', async (t) => {
+  const res = await app.inject({ method: 'GET', url: '/health/live' });
+  t.equal(res.statusCode, 200);
+  t.same(parse(res), { status: 'ok' });
+});
+
+t.test('GET /health/ready', async (t) => {
+  const res = await app.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(res.statusCode, 200, res.body);
+  const body = parse<{ event_store: { ok: boolean; latency_ms: number }; read_db: { ok: boolean; latency_ms: number }; projections: { lag_events: number } }>(res);
+  t.equal(body.event_store.ok, true);
+  t.equal(body.read_db.ok, true);
+  t.type(body.event_store.latency_ms, 'number');
+  t.type(body.read_db.latency_ms, 'number');
+  t.ok(body.read_db.latency_ms >= 0);
+  t.equal(body.projections.lag_events, 0, 'caught up');
+});
+
+t.test('GET /metrics: Prometheus text with the HTTP request histogram', async (t) => {
+  const a = await register(t, app);
+  await post(app, '/v1/auth/login', { email: a.user.email, password: 'wrong wrong wrong' });
+  await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(a.access_token) });
+  await app.inject({ method: 'GET', url: '/no/such/path' });
+  const res = await app.inject({ method: 'GET', url: '/metrics' });
+  t.equal(res.statusCode, 200);
+  t.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  const text = res.body;
+  t.match(text, /^# HELP authstream_http_request_duration_seconds /m);
+  t.match(text, /^# TYPE authstream_http_request_duration_seconds histogram$/m);
+  t.match(text, /^authstream_http_request_duration_seconds_bucket\{le="0\.005",method="GET",route="\/v1\/me",status="200"\} \d+$/m);
+  t.match(text, /^authstream_http_request_duration_seconds_bucket\{le="\+Inf",method="POST",route="\/v1\/auth\/register",status="201"\} 1$/m);
+  t.match(text, /^authstream_http_request_duration_seconds_count\{method="POST",route="\/v1\/auth\/login",status="401"\} 1$/m);
+  t.match(text, /^authstream_http_request_duration_seconds_sum\{method="GET",route="\/v1\/me",status="200"\} [\d.e-]+$/m);
+  t.match(text, /route="unmatched",status="404"/, 'unknown paths are one series, not one per path');
+  t.notMatch(text, /no\/such\/path/);
+  t.match(text, /^authstream_auth_outcomes_total\{operation="login",outcome="401"\} 1$/m);
+  t.match(text, /^authstream_auth_outcomes_total\{operation="register",outcome="ok"\} 1$/m);
+  t.match(text, /^# TYPE authstream_projection_lag_events gauge$/m);
+  t.match(text, /^authstream_process_cpu_user_seconds_total /m);
+  // Every sample line is `name{labels} value`.
+  for (const line of text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))) {
+    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (-?[\d.e+-]+|NaN|[+-]Inf)$/.test(line)) t.fail(`not a sample line: ${line}`);
+  }
+});
+
+interface OpenApi {
+  openapi: string;
+  info: { title: string; version: string };
+  paths: Record<string, Record<string, {
+    security?: unknown[];
+    requestBody?: { content: Record<string, { schema: JsonSchema }> };
+    responses: Record<string, { content?: Record<string, { schema: JsonSchema }> }>;
+    parameters?: { name: string; in: string }[];
+  }>>;
+  components: { schemas: Record<string, JsonSchema>; securitySchemes: Record<string, unknown> };
+}
+interface JsonSchema {
+  type?: string;
+  $ref?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: boolean;
+}
+
+t.test('GET /openapi.json: an OpenAPI 3 document of this API with its schemas', async (t) => {
+  const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+  t.equal(res.statusCode, 200);
+  t.match(String(res.headers['content-type']), /^application\/json/);
+  const doc = parse<OpenApi>(res);
+  t.match(doc.openapi, /^3\./);
+  t.equal(doc.info.title, 'authstream');
+  const expected: Record<string, string[]> = {
+    '/v1/auth/register': ['post'],
+    '/v1/auth/login': ['post'],
+    '/v1/auth/refresh': ['post'],
+    '/v1/auth/logout': ['post'],
+    '/v1/auth/logout-all': ['post'],
+    '/v1/me': ['get', 'patch', 'delete'],
+    '/v1/me/password': ['post'],
+    '/v1/me/sessions': ['get'],
+    '/v1/me/sessions/{id}': ['delete'],
+    '/v1/me/activity': ['get'],
+    '/.well-known/jwks.json': ['get'],
+    '/health/live': ['get'],
+    '/health/ready': ['get'],
+    '/metrics': ['get'],
+  };
+  for (const [path, methods] of Object.entries(expected)) {
+    for (const m of methods) t.ok(doc.paths[path]?.[m], `${m.toUpperCase()} ${path} is documented`);
+  }
+
+  const resolve = (s: JsonSchema | undefined): JsonSchema | undefined => {
+    const ref = s?.$ref?.replace('#/components/schemas/', '');
+    return ref === undefined ? s : doc.components.schemas[ref];
+  };
+  const register = doc.paths['/v1/auth/register']?.post;
+  const body = register?.requestBody?.content['application/json']?.schema;
+  t.same(Object.keys(body?.properties ?? {}).sort(), ['email', 'first_name', 'last_name', 'password', 'phone']);
+  t.same(body?.required, ['password']);
+  t.equal(body?.additionalProperties, false, 'unknown fields are documented as refused');
+  const created = resolve(register?.responses['201']?.content?.['application/json']?.schema);
+  t.same(Object.keys(created?.properties ?? {}).sort(), ['access_token', 'expires_in', 'refresh_expires_in', 'refresh_token', 'session_id', 'token_type', 'user']);
+  const user = resolve(created?.properties?.user);
+  t.same(Object.keys(user?.properties ?? {}).sort(), ['created_at', 'email', 'first_name', 'id', 'last_name', 'phone', 'roles', 'status', 'updated_at']);
+  const problem = resolve(register?.responses['409']?.content?.['application/problem+json']?.schema);
+  t.ok(problem, 'errors are documented as application/problem+json');
+  t.same(problem?.required, ['type', 'title', 'status', 'detail', 'code']);
+  t.ok(doc.components.schemas.Problem, 'the Problem schema has its own name');
+
+  const me = doc.paths['/v1/me'];
+  t.same(me?.get?.security, [{ bearer: [] }], 'Bearer auth documented');
+  t.same(Object.keys(me?.patch?.requestBody?.content['application/json']?.schema.properties ?? {}).sort(), ['email', 'first_name', 'last_name', 'phone']);
+  t.ok(me?.get?.responses['401'], '401 documented');
+  const sessions = resolve(doc.paths['/v1/me/sessions']?.get?.responses['200']?.content?.['application/json']?.schema);
+  const item = resolve((sessions?.properties?.sessions as JsonSchema & { items?: JsonSchema } | undefined)?.items);
+  t.same(Object.keys(item?.properties ?? {}).sort(), ['created_at', 'current', 'expires_at', 'id', 'ip', 'last_used_at', 'user_agent']);
+  t.ok(doc.paths['/v1/me/sessions/{id}']?.delete?.parameters?.some((p) => p.name === 'id' && p.in === 'path'));
+  t.ok(doc.paths['/v1/auth/login']?.post?.responses['429'], '429 documented for login');
+  t.ok(doc.components.securitySchemes.bearer);
+});
+
+t.test('GET /docs: an HTML API reference', async (t) => {
+  for (const url of ['/docs', '/docs/']) {
+    const res = await app.inject({ method: 'GET', url });
+    t.equal(res.statusCode, 200, url);
+    t.match(String(res.headers['content-type']), /^text\/html/);
+    t.match(res.body, /<html/i);
+    t.match(res.body, /swagger-ui/i);
+  }
+  const spec = await app.inject({ method: 'GET', url: '/docs/json' });
+  t.equal(spec.statusCode, 200, 'the page loads its spec');
+  t.match(parse<{ openapi: string }>(spec).openapi, /^3\./);
+});
