@@ -26,6 +26,7 @@ import { readCheckpoint } from './projections/checkpoints.js';
 import { allProjections } from './projections/index.js';
 import * as queries from './projections/queries.js';
 import { RevocationSet } from './projections/revocations.js';
+import { UserCache } from './projections/userCache.js';
 import { ProjectionRunner, type RunnerLog } from './projections/runner.js';
 
 export interface ReadModels {
@@ -179,8 +180,12 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       },
     }, head);
 
+    const usersCheckpoint = (await readCheckpoint(sql, 'users'))?.position ?? 0n;
+    const userCache = new UserCache({ appliedPosition: () => projections.positions().get('users') ?? 0n, from: usersCheckpoint });
+    projections.addConsumer(userCache, usersCheckpoint);
+
     const readModels: ReadModels = {
-      getUser: (id) => queries.getUser(sql, id),
+      getUser: (id) => userCache.get(id, (userId) => queries.getUser(sql, userId)),
       listSessions: (userId, now) => queries.listSessions(sql, userId, now),
       getSession: (id) => queries.getSession(sql, id),
       activity: (userId, limit) => queries.activity(sql, userId, limit),
