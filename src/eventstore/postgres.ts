@@ -156,19 +156,13 @@ export class PostgresEventStore implements EventStore {
     const types = [...new Set(options.types ?? [])];
     const horizon = `with horizon as (
       select pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${EVENTS_PER_TRANSACTION} as below)`;
-    // With a types filter: one (type, position) index range per type, merged by position.
-    const text =
-      types.length === 0
-        ? `${horizon}
+    // With a types filter: one range in position order, filtered. Readers that filter
+    // (projections) usually want most events; a range per type merged by position read up
+    // to `limit` rows of every type to return `limit` (measured 3-4x slower in a rebuild).
+    const text = `${horizon}
            select ${EVENT_COLUMNS} from horizon, ${this.#s}.events
-           where position > $1::bigint and position < horizon.below
-           order by position limit $2`
-        : `${horizon}
-           select e.* from horizon, unnest($3::text[]) as wanted(type),
-             lateral (select ${EVENT_COLUMNS} from ${this.#s}.events
-                      where type = wanted.type and position > $1::bigint and position < horizon.below
-                      order by position limit $2) e
-           order by e.position limit $2`;
+           where position > $1::bigint and position < horizon.below${types.length === 0 ? '' : ' and type = any($3::text[])'}
+           order by position limit $2`;
     const params = types.length === 0 ? [after, limit] : [after, limit, types];
     const { rows } = await guard('event store', () => this.#sql.query<EventRow>(text, params));
     return rows.map(toRecordedEvent);
