@@ -7,10 +7,10 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
-import type { CommandDeps } from './commands/handle.js';
+import { StateCache, type CommandDeps } from './commands/handle.js';
 import { ConfigError, type Config } from './config.js';
 import type { SettingsValues } from './domain/events.js';
-import { SETTINGS_STREAM } from './domain/events.js';
+import { SETTINGS_STREAM, userStream } from './domain/events.js';
 import type { EventStore } from './eventstore/port.js';
 import { PostgresEventStore } from './eventstore/postgres.js';
 import { parseKey } from './infra/crypto.js';
@@ -148,6 +148,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       if (!reached) log.warn?.({ position: position.toString() }, 'read models did not catch up in time');
     };
 
+    const states = new StateCache();
     const deps: CommandDeps = {
       store, codec, keys, hasher, secrets,
       newId: randomUUID,
@@ -158,8 +159,12 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
         await readYourWrites(await store.lastPosition());
         return queries.sessionIdsOfUser(sql, userId, new Date());
       },
+      states,
       onSessionsRevoked: (ids) => revocations.markRevoked(ids),
-      onUserErased: (userId) => keys.forget(userId),
+      onUserErased: (userId) => {
+        keys.forget(userId);
+        states.delete(userStream(userId));
+      },
     };
 
     await projections.start();
@@ -176,7 +181,11 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     projections.addConsumer({
       name: 'erasures',
       apply: (events: Decoded[]) => {
-        for (const e of events) if (e.type === 'UserErased') keys.forget(e.data.user_id);
+        for (const e of events) {
+          if (e.type !== 'UserErased') continue;
+          keys.forget(e.data.user_id);
+          states.delete(userStream(e.data.user_id)); // no decrypted state of theirs stays in memory
+        }
       },
     }, head);
 

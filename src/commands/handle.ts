@@ -30,6 +30,8 @@ export interface CommandDeps {
   sessionIdsOfUser: (userId: string) => Promise<string[]>;
   /** Called with session ids this instance has just revoked (in-memory revocation). */
   onSessionsRevoked?: (sessionIds: string[]) => void;
+  /** Folded stream states kept between commands (optional). */
+  states?: StateCache;
   /** Called with a user id this instance has just erased (drop cached keys). */
   onUserErased?: (userId: string) => void;
 }
@@ -51,17 +53,52 @@ export interface Handled<S, E extends DomainEvent> {
 
 export const MAX_ATTEMPTS = 4;
 
+/**
+ * Folded states of recently used streams, so a command reads only the events appended
+ * since (a session stream grows by one event per refresh). Safe because a stream's
+ * revisions are sequential and every append still names its expected revision: a stale
+ * entry only costs a conflict and a re-read. States are immutable values.
+ */
+export class StateCache {
+  readonly #entries = new Map<string, { state: unknown; revision: bigint }>();
+  readonly #limit: number;
+
+  constructor(limit = 50_000) {
+    this.#limit = limit;
+  }
+
+  get(streamId: string): { state: unknown; revision: bigint } | undefined {
+    return this.#entries.get(streamId);
+  }
+
+  set(streamId: string, state: unknown, revision: bigint): void {
+    this.#entries.delete(streamId);
+    if (this.#entries.size >= this.#limit) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(streamId, { state, revision });
+  }
+
+  delete(streamId: string): void {
+    this.#entries.delete(streamId);
+  }
+}
+
 export async function load<S, E extends DomainEvent>(
-  deps: Pick<CommandDeps, 'store' | 'codec'>,
+  deps: Pick<CommandDeps, 'store' | 'codec' | 'states'>,
   streamId: string,
   aggregate: Aggregate<S, E>,
-): Promise<{ state: S; revision: bigint | null; events: Decoded<E>[] }> {
-  const raw = await deps.store.readStream(streamId);
+): Promise<{ state: S; revision: bigint | null }> {
+  const cached = deps.states?.get(streamId);
+  const raw = await deps.store.readStream(streamId, cached ? { fromRevision: cached.revision + 1n } : undefined);
   const events = (await deps.codec.decodeAll(raw)) as Decoded<E>[];
-  let state = aggregate.initial();
+  let state = cached ? (cached.state as S) : aggregate.initial();
   for (const e of events) state = aggregate.evolve(state, e);
   const last = raw[raw.length - 1];
-  return { state, revision: last ? last.revision : null, events };
+  const revision = last ? last.revision : (cached?.revision ?? null);
+  if (revision !== null && last) deps.states?.set(streamId, state, revision);
+  return { state, revision };
 }
 
 /**
@@ -96,6 +133,7 @@ export async function handle<S, E extends DomainEvent>(
           ...e, id: a?.id ?? '', streamId, revision: rev, position: result.position, occurredAt: ctx.now,
         } as Recorded<E>);
       }
+      deps.states?.set(streamId, next, result.nextExpectedRevision);
       return { state: next, events, revision: result.nextExpectedRevision, position: result.position };
     } catch (e) {
       if (!isConcurrencyConflict(e)) throw e;
