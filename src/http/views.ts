@@ -2,21 +2,10 @@
 import type { ExistingUser } from '../domain/user.js';
 import type { IssuedTokens } from '../commands/sessions.js';
 import type { FastifyInstance } from 'fastify';
+import type { SessionView, UserView } from '../projections/queries.js';
 import type { TokenResponseT, UserT } from './schemas.js';
 
-export interface UserLike {
-  id: string;
-  email: string | null;
-  phone: string | null;
-  firstName: string;
-  lastName: string;
-  roles: string[];
-  status: 'active' | 'disabled' | 'erased';
-  createdAt: Date;
-  updatedAt: Date;
-}
-
-export function userView(u: UserLike | ExistingUser): UserT {
+export function userView(u: UserView | ExistingUser): UserT {
   return {
     id: u.id,
     email: u.email,
@@ -40,5 +29,17 @@ export function tokenResponse(app: FastifyInstance, issued: IssuedTokens, now: D
     refresh_expires_in: Math.max(0, Math.round((issued.refreshExpiresAt.getTime() - now.getTime()) / 1000)),
     session_id: issued.sessionId,
     user: userView(issued.user),
+  };
+}
+
+/** A session as its owner and admins see it (no token material). */
+export function sessionView(s: SessionView) {
+  return {
+    id: s.id,
+    created_at: s.createdAt.toISOString(),
+    last_used_at: s.lastUsedAt.toISOString(),
+    expires_at: s.expiresAt.toISOString(),
+    user_agent: s.userAgent,
+    ip: s.ip,
   };
 }

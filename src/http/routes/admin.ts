@@ -24,7 +24,7 @@ import { EventTail } from '../admin/sse.js';
 import { eventContext } from '../context.js';
 import { HttpProblem } from '../problem.js';
 import { errorResponses } from '../schemas.js';
-import { userView } from '../views.js';
+import { sessionView, userView } from '../views.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Stream names shown: no control characters, no `$` system streams. */
@@ -105,14 +105,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = asyn
     const sessions = user.status === 'erased' ? [] : await readModels.listSessions(id, new Date());
     return {
       ...userView(user),
-      sessions: sessions.map((s) => ({
-        id: s.id,
-        created_at: s.createdAt.toISOString(),
-        last_used_at: s.lastUsedAt.toISOString(),
-        expires_at: s.expiresAt.toISOString(),
-        user_agent: s.userAgent,
-        ip: s.ip,
-      })),
+      sessions: sessions.map(sessionView),
     };
   });
 

@@ -12,7 +12,7 @@ import { HttpProblem } from '../problem.js';
 import {
   ActivityList, ChangePasswordBody, EraseMeBody, errorResponses, PatchMeBody, SessionIdParams, SessionList, User,
 } from '../schemas.js';
-import { userView } from '../views.js';
+import { sessionView, userView } from '../views.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -83,15 +83,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (
     const auth = who(request);
     const sessions = await readModels.listSessions(auth.userId, new Date());
     return {
-      sessions: sessions.map((s) => ({
-        id: s.id,
-        created_at: s.createdAt.toISOString(),
-        last_used_at: s.lastUsedAt.toISOString(),
-        expires_at: s.expiresAt.toISOString(),
-        user_agent: s.userAgent,
-        ip: s.ip,
-        current: s.id === auth.sessionId,
-      })),
+      sessions: sessions.map((s) => ({ ...sessionView(s), current: s.id === auth.sessionId })),
     };
   });
 
