@@ -6,7 +6,8 @@
 import { ValidationError } from '../domain/errors.js';
 import type { SqlExecutor } from '../infra/sql.js';
 import { int8 } from './checkpoints.js';
-import type { UserStatus } from './users.js';
+import { SESSION_COLUMNS, type SessionRow } from './sessions.js';
+import { USER_COLUMNS, type UserRow, type UserStatus } from './users.js';
 import { liveTable } from './tables.js';
 
 const USERS = liveTable('users');
@@ -64,28 +65,14 @@ export interface UserPage {
 
 /// Users
 
-interface UserRecord {
-  id: string;
-  email: string | null;
-  phone: string | null;
-  first_name: string;
-  last_name: string;
-  roles: string[];
-  status: UserStatus;
-  created_at: Date;
-  updated_at: Date;
-}
-
-const USER_COLUMNS = 'id, email, phone, first_name, last_name, roles, status, created_at, updated_at';
-
-const toUser = (r: UserRecord): UserView => ({
+const toUser = (r: UserRow): UserView => ({
   id: r.id, email: r.email, phone: r.phone, firstName: r.first_name, lastName: r.last_name,
   roles: r.roles, status: r.status, createdAt: r.created_at, updatedAt: r.updated_at,
 });
 
 export async function getUser(db: SqlExecutor, id: string): Promise<UserView | null> {
   if (!isUuid(id)) return null;
-  const { rows } = await db.query<UserRecord>(`select ${USER_COLUMNS} from ${USERS} where id = $1`, [id]);
+  const { rows } = await db.query<UserRow>(`select ${USER_COLUMNS} from ${USERS} where id = $1`, [id]);
   return rows[0] ? toUser(rows[0]) : null;
 }
 
@@ -112,7 +99,7 @@ export async function searchUsers(db: SqlExecutor, options: SearchUsersOptions =
   if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new ValidationError('/limit', 'must be an integer from 1 to 500');
   const query = options.query?.trim() ?? '';
   const cursor = options.cursor ? decodeCursor(options.cursor) : null;
-  const { rows } = await db.query<UserRecord & { created_us: unknown }>(
+  const { rows } = await db.query<UserRow & { created_us: unknown }>(
     `select ${USER_COLUMNS}, (extract(epoch from created_at) * 1000000)::bigint as created_us
      from ${USERS}
      where ($1::text is null
@@ -164,21 +151,7 @@ const isUuid = (text: string): boolean => UUID.test(text);
 
 /// Sessions
 
-interface SessionRecord {
-  id: string;
-  user_id: string;
-  created_at: Date;
-  last_used_at: Date;
-  expires_at: Date;
-  user_agent: string | null;
-  ip: string | null;
-  revoked_at: Date | null;
-  revoked_reason: string | null;
-}
-
-const SESSION_COLUMNS = 'id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at, revoked_reason';
-
-const toSession = (r: SessionRecord): SessionView => ({
+const toSession = (r: SessionRow): SessionView => ({
   id: r.id, userId: r.user_id, createdAt: r.created_at, lastUsedAt: r.last_used_at, expiresAt: r.expires_at,
   userAgent: r.user_agent, ip: r.ip, revokedAt: r.revoked_at, revokedReason: r.revoked_reason,
 });
@@ -186,7 +159,7 @@ const toSession = (r: SessionRecord): SessionView => ({
 /** The user's sessions neither revoked nor expired at `now`, newest first. */
 export async function listSessions(db: SqlExecutor, userId: string, now: Date): Promise<SessionView[]> {
   if (!isUuid(userId)) return [];
-  const { rows } = await db.query<SessionRecord>(
+  const { rows } = await db.query<SessionRow>(
     `select ${SESSION_COLUMNS} from ${SESSIONS}
      where user_id = $1 and revoked_at is null and expires_at > $2
      order by created_at desc, id desc`,
@@ -210,7 +183,7 @@ export async function sessionIdsOfUser(db: SqlExecutor, userId: string, now?: Da
 
 export async function getSession(db: SqlExecutor, id: string): Promise<SessionView | null> {
   if (!isUuid(id)) return null;
-  const { rows } = await db.query<SessionRecord>(`select ${SESSION_COLUMNS} from ${SESSIONS} where id = $1`, [id]);
+  const { rows } = await db.query<SessionRow>(`select ${SESSION_COLUMNS} from ${SESSIONS} where id = $1`, [id]);
   return rows[0] ? toSession(rows[0]) : null;
 }
 

@@ -95,11 +95,12 @@ function evolve(s: Folding, e: Relevant): void {
   }
 }
 
-const COLUMNS = 'id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at, revoked_reason';
+/** The columns of a SessionRow, for selects. */
+export const SESSION_COLUMNS = 'id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at, revoked_reason';
 
 async function loadSessions(tx: SqlExecutor, t: string, ids: readonly string[]): Promise<Map<string, SessionRow>> {
   if (ids.length === 0) return new Map();
-  const { rows } = await tx.query<SessionRow>(`select ${COLUMNS} from ${t} where id = any($1::uuid[])`, [ids]);
+  const { rows } = await tx.query<SessionRow>(`select ${SESSION_COLUMNS} from ${t} where id = any($1::uuid[])`, [ids]);
   return new Map(rows.map((r) => [idOf(r.id), { ...r, id: idOf(r.id), user_id: idOf(r.user_id) }]));
 }
 
@@ -113,8 +114,8 @@ async function loadErased(tx: SqlExecutor, t: string, userIds: readonly string[]
 async function upsertSessions(tx: SqlExecutor, t: string, rows: readonly SessionRow[]): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
-    `insert into ${t} (${COLUMNS})
-     select ${COLUMNS}
+    `insert into ${t} (${SESSION_COLUMNS})
+     select ${SESSION_COLUMNS}
      from jsonb_to_recordset($1::jsonb) as r(
        id uuid, user_id uuid, created_at timestamptz, last_used_at timestamptz, expires_at timestamptz,
        user_agent text, ip text, revoked_at timestamptz, revoked_reason text)

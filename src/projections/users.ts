@@ -77,18 +77,19 @@ export function evolveUserRow(row: UserRow | undefined, e: Decoded<UserEvent>): 
   }
 }
 
-const COLUMNS = 'id, email, phone, first_name, last_name, roles, status, created_at, updated_at';
+/** The columns of a UserRow, for selects. */
+export const USER_COLUMNS = 'id, email, phone, first_name, last_name, roles, status, created_at, updated_at';
 
 async function loadUsers(tx: SqlExecutor, t: string, ids: readonly string[]): Promise<Map<string, UserRow>> {
-  const { rows } = await tx.query<UserRow>(`select ${COLUMNS} from ${t} where id = any($1::uuid[])`, [ids]);
+  const { rows } = await tx.query<UserRow>(`select ${USER_COLUMNS} from ${t} where id = any($1::uuid[])`, [ids]);
   return new Map(rows.map((r) => [idOf(r.id), r]));
 }
 
 async function upsertUsers(tx: SqlExecutor, t: string, rows: readonly UserRow[]): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
-    `insert into ${t} (${COLUMNS})
-     select ${COLUMNS}
+    `insert into ${t} (${USER_COLUMNS})
+     select ${USER_COLUMNS}
      from jsonb_to_recordset($1::jsonb) as r(
        id uuid, email text, phone text, first_name text, last_name text, roles text[], status text,
        created_at timestamptz, updated_at timestamptz)
