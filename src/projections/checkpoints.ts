@@ -62,6 +62,27 @@ export async function lockCheckpoint(tx: SqlExecutor, name: string): Promise<big
   return int8(row.position);
 }
 
+/**
+ * Locks the checkpoint rows of several projections (in name order, so two instances never
+ * deadlock) until the transaction ends; returns their positions.
+ */
+export async function lockCheckpoints(tx: SqlExecutor, names: readonly string[]): Promise<Map<string, bigint>> {
+  const { rows } = await tx.query<{ name: string; position: unknown }>(
+    `select name, position from ${CHECKPOINTS} where name = any($1::text[]) order by name for update`, [names]);
+  const positions = new Map(rows.map((r) => [r.name, int8(r.position)]));
+  for (const name of names) {
+    if (!positions.has(name)) throw new Error(`projection ${name} has no checkpoint row (was the runner started?)`);
+  }
+  return positions;
+}
+
+/** Moves the checkpoints of several projections to one position, in one statement. */
+export async function saveCheckpoints(tx: SqlExecutor, names: readonly string[], position: bigint): Promise<void> {
+  await tx.query(
+    `update ${CHECKPOINTS} set position = $2::bigint, updated_at = now() where name = any($1::text[])`,
+    [names, position.toString()]);
+}
+
 export async function saveCheckpoint(tx: SqlExecutor, name: string, position: bigint, version?: number): Promise<void> {
   await tx.query(
     `update ${CHECKPOINTS} set position = $2::bigint, version = coalesce($3::int, version), updated_at = now()

@@ -5,11 +5,12 @@
  *
  * EXACTLY-ONCE APPLICATION OF SQL PROJECTIONS
  *
- * For each projection, a batch is applied and its checkpoint advanced in ONE transaction
- * that first locks the checkpoint row (`select … for update`) and drops the events at or
- * below the stored position. A crash rolls back both; a second instance running the same
- * projections waits on the row lock, then sees the advanced checkpoint and skips. The
- * checkpoint moves to the last event of the batch even when the projection ignored it.
+ * A batch is applied to every SQL projection and their checkpoints advanced in ONE
+ * transaction that first locks the checkpoint rows (`select … for update`, in name order)
+ * and gives each projection only the events after its stored position. A crash rolls back
+ * all of it; a second instance running the same projections waits on the row locks, then
+ * sees the advanced checkpoints and skips. A checkpoint moves to the last event of the
+ * batch even when its projection ignored every event of it.
  * A checkpoint found BEHIND the batch (moved back by hand to replay, or its tables were
  * re-created) is not skipped over: the runner re-subscribes from it.
  *
@@ -41,8 +42,8 @@ import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port
 import type { Decoded } from '../infra/eventCodec.js';
 import type { Sql, SqlExecutor } from '../infra/sql.js';
 import {
-  RebuildInProgressError, claimRebuildLease, insertCheckpoint, lockCheckpoint, lockProjectionSetup,
-  migrateProjections, readCheckpoint, releaseRebuildLease, renewRebuildLease, saveCheckpoint,
+  RebuildInProgressError, claimRebuildLease, insertCheckpoint, lockCheckpoint, lockCheckpoints, lockProjectionSetup,
+  migrateProjections, readCheckpoint, releaseRebuildLease, renewRebuildLease, saveCheckpoint, saveCheckpoints,
 } from './checkpoints.js';
 import {
   READ_MODEL_SCHEMA, RETIRED_SUFFIX, SHADOW_SUFFIX, liveTable, shadowTable, type TableNamer,
@@ -411,9 +412,9 @@ export class ProjectionRunner {
   }
 
   /**
-   * Feeds the consumers, then each SQL projection, the events each has not seen yet (the
-   * batch holds the events in (from, last]). A target that succeeded is not fed again when
-   * a later one fails and the batch is retried.
+   * Feeds the consumers, then the SQL projections, the events each has not seen yet (the
+   * batch holds the events in (from, last]). A consumer that succeeded is not fed again
+   * when the SQL transaction fails and the batch is retried.
    */
   async #deliver(events: readonly Decoded[], from: bigint, last: bigint): Promise<void> {
     for (const target of this.#consumers.values()) {
@@ -422,9 +423,12 @@ export class ProjectionRunner {
       if (fresh.length > 0) await target.consumer.apply(fresh);
       target.position = last;
     }
-    for (const target of this.#projections.values()) {
-      if (target.position >= last) continue;
-      const outcome = await this.#applyLive(target.projection, events, from, last);
+    const due = [...this.#projections.values()].filter((t) => t.position < last);
+    if (due.length === 0) return;
+    const outcomes = await this.#applyLive(due.map((t) => t.projection), events, from, last);
+    for (const target of due) {
+      const outcome = outcomes.get(target.projection.name);
+      if (!outcome) continue;
       if (outcome.rewound) {
         // Its checkpoint was moved back (a replay was asked for, or its tables were
         // re-created): this batch lacks events it needs. Re-subscribe from there.
@@ -434,28 +438,40 @@ export class ProjectionRunner {
         continue;
       }
       target.position = maxOf(target.position, outcome.position);
-      this.#notifyWaiters();
     }
+    this.#notifyWaiters();
   }
 
   /**
-   * One transaction: lock the checkpoint, apply what is new, advance. Returns the
-   * checkpoint, or `rewound` (nothing done) when it lies before this batch.
+   * One transaction for the whole batch: lock the checkpoints of `projections`, apply to
+   * each what it has not applied yet, advance them together. Returns each checkpoint, or
+   * `rewound` (nothing done for that projection) when it lies before this batch.
    */
   #applyLive(
-    p: Projection,
+    projections: readonly Projection[],
     events: readonly Decoded[],
     from: bigint,
     last: bigint,
-  ): Promise<{ position: bigint; rewound: boolean }> {
+  ): Promise<Map<string, { position: bigint; rewound: boolean }>> {
     return this.#sql.transaction(async (tx) => {
-      const stored = await lockCheckpoint(tx, p.name);
-      if (stored >= last) return { position: stored, rewound: false }; // another instance (or a rebuild) got here first
-      if (stored < from) return { position: stored, rewound: true };
-      const fresh = after(events, stored);
-      if (fresh.length > 0) await p.apply(tx, fresh, liveTable);
-      await saveCheckpoint(tx, p.name, last);
-      return { position: last, rewound: false };
+      const stored = await lockCheckpoints(tx, projections.map((p) => p.name));
+      const outcomes = new Map<string, { position: bigint; rewound: boolean }>();
+      const advanced: string[] = [];
+      for (const p of projections) {
+        const position = stored.get(p.name) ?? 0n;
+        if (position >= last) {
+          outcomes.set(p.name, { position, rewound: false }); // another instance (or a rebuild) got here first
+        } else if (position < from) {
+          outcomes.set(p.name, { position, rewound: true });
+        } else {
+          const fresh = after(events, position);
+          if (fresh.length > 0) await p.apply(tx, fresh, liveTable);
+          advanced.push(p.name);
+          outcomes.set(p.name, { position: last, rewound: false });
+        }
+      }
+      if (advanced.length > 0) await saveCheckpoints(tx, advanced, last);
+      return outcomes;
     });
   }
 
