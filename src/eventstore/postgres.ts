@@ -245,10 +245,11 @@ export class PostgresEventStore implements EventStore {
 }
 
 /**
- * The whole append: claim the revisions on the stream's row, insert the events, queue the
- * NOTIFY. Must run alone in its own transaction (see the block comment above): positions
- * are unique per transaction only. Exported as a test hook to hold an append's
- * transaction open; use PostgresEventStore.appendToStream everywhere else.
+ * The whole append in one statement: claim the revisions on the stream's row, insert the
+ * events, queue the NOTIFY (one round trip besides BEGIN and COMMIT). Must run alone in
+ * its own transaction (see the block comment above): positions are unique per
+ * transaction only. Exported as a test hook to hold an append's transaction open; use
+ * PostgresEventStore.appendToStream everywhere else.
  */
 export async function appendInTransaction(
   tx: SqlExecutor,
@@ -259,67 +260,64 @@ export async function appendInTransaction(
 ): Promise<AppendResult> {
   checkAppendSize(events.length);
   const s = quoteSchema(schema);
+  const count = BigInt(events.length);
   try {
-    const first = await claimRevisions(tx, s, streamId, events.length, expected);
-    const position = await insertEvents(tx, s, streamId, first, events);
-    await tx.query(`select pg_notify($1, '')`, [notifyChannel(schema)]);
-    return { nextExpectedRevision: first + BigInt(events.length) - 1n, position };
+    const [claim, params] = claimStatement(s, expected);
+    const { rows } = await tx.query<{ revision: unknown; position: unknown }>(
+      `with claim as (${claim}),
+       tx as (select pg_current_xact_id() as id),
+       inserted as (
+         insert into ${s}.events (position, tx_id, stream_id, revision, id, type, data, metadata, occurred_at)
+         select tx.id::text::bigint * ${EVENTS_PER_TRANSACTION} + e.ord - 1, tx.id, $1,
+                claim.revision - $2::bigint + e.ord,
+                (e.v->>'id')::uuid, e.v->>'type', e.v->'data', e.v->'metadata', (e.v->>'occurredAt')::timestamptz
+         from claim, tx, jsonb_array_elements($${params.length + 3}::jsonb) with ordinality as e(v, ord)
+         returning position)
+       select (select revision from claim) as revision, max(position) as position, pg_notify($${params.length + 4}, '')
+       from inserted`,
+      [streamId, String(count), ...params, payloadOf(events), notifyChannel(schema)],
+    );
+    const row = rows[0];
+    if (row?.revision === undefined || row.revision === null) {
+      throw new ConcurrencyConflictError(streamId, expected, await currentRevision(tx, s, streamId));
+    }
+    if (row.position === null || row.position === undefined) throw new Error('append inserted no events');
+    return { nextExpectedRevision: int8(row.revision), position: int8(row.position) };
   } catch (error) {
     if (isRevisionTaken(error)) throw new ConcurrencyConflictError(streamId, expected, 'unknown', { cause: error });
     throw error;
   }
 }
 
-/** Moves the stream's revision forward under its row lock; returns the first new revision. */
-async function claimRevisions(
-  tx: SqlExecutor,
-  s: QuotedSchema,
-  streamId: string,
-  count: number,
-  expected: ExpectedRevision,
-): Promise<bigint> {
-  const { rows } = await tx.query<{ revision: unknown }>(...claimStatement(s, streamId, count, expected));
-  const last = rows[0]?.revision;
-  if (last === undefined) {
-    throw new ConcurrencyConflictError(streamId, expected, await currentRevision(tx, s, streamId));
-  }
-  return int8(last) - BigInt(count) + 1n;
-}
-
-/** The statement that claims the revisions; it returns no row when `expected` does not hold. */
-function claimStatement(
-  s: QuotedSchema,
-  streamId: string,
-  count: number,
-  expected: ExpectedRevision,
-): [string, unknown[]] {
-  const n = String(count);
+/**
+ * The statement that claims the revisions and returns the stream's new last revision; it
+ * returns no row when `expected` does not hold. $1 is the stream id, $2 the event count;
+ * the extra parameters it returns follow them.
+ */
+function claimStatement(s: QuotedSchema, expected: ExpectedRevision): [string, unknown[]] {
   switch (expected) {
     case 'any':
       return [
         `insert into ${s}.streams as st (stream_id, revision) values ($1, $2::bigint - 1)
          on conflict (stream_id) do update set revision = st.revision + $2::bigint
          returning revision`,
-        [streamId, n],
+        [],
       ];
     case 'no_stream':
       return [
         `insert into ${s}.streams (stream_id, revision) values ($1, $2::bigint - 1)
          on conflict (stream_id) do nothing returning revision`,
-        [streamId, n],
+        [],
       ];
     case 'stream_exists':
-      return [
-        `update ${s}.streams set revision = revision + $2::bigint where stream_id = $1 returning revision`,
-        [streamId, n],
-      ];
+      return [`update ${s}.streams set revision = revision + $2::bigint where stream_id = $1 returning revision`, []];
     default:
       // READ COMMITTED: a writer that waited on the row lock re-checks `revision = $3`
       // against the winner's committed row and matches nothing.
       return [
         `update ${s}.streams set revision = $3::bigint + $2::bigint
          where stream_id = $1 and revision = $3::bigint returning revision`,
-        [streamId, n, String(expected)],
+        [String(expected)],
       ];
   }
 }
@@ -332,15 +330,9 @@ async function currentRevision(tx: SqlExecutor, s: QuotedSchema, streamId: strin
   return revision === undefined ? 'no_stream' : int8(revision);
 }
 
-/** Inserts the events (one jsonb parameter, any count) and returns the last position. */
-async function insertEvents(
-  tx: SqlExecutor,
-  s: QuotedSchema,
-  streamId: string,
-  firstRevision: bigint,
-  events: readonly EventToAppend[],
-): Promise<bigint> {
-  const payload = JSON.stringify(
+/** The events as one jsonb parameter (any count). */
+function payloadOf(events: readonly EventToAppend[]): string {
+  return JSON.stringify(
     events.map((e) => ({
       id: e.id,
       type: e.type,
@@ -349,20 +341,6 @@ async function insertEvents(
       occurredAt: e.occurredAt.toISOString(),
     })),
   );
-  const { rows } = await tx.query<{ position: unknown }>(
-    `with tx as (select pg_current_xact_id() as id),
-     inserted as (
-       insert into ${s}.events (position, tx_id, stream_id, revision, id, type, data, metadata, occurred_at)
-       select tx.id::text::bigint * ${EVENTS_PER_TRANSACTION} + e.ord - 1, tx.id, $1, $2::bigint + e.ord - 1,
-              (e.v->>'id')::uuid, e.v->>'type', e.v->'data', e.v->'metadata', (e.v->>'occurredAt')::timestamptz
-       from tx, jsonb_array_elements($3::jsonb) with ordinality as e(v, ord)
-       returning position)
-     select max(position) as position from inserted`,
-    [streamId, String(firstRevision), payload],
-  );
-  const position = rows[0]?.position;
-  if (position === undefined || position === null) throw new Error('append inserted no events');
-  return int8(position);
 }
 
 function checkAppendSize(count: number): void {
