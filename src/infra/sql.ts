@@ -68,6 +68,32 @@ const types = {
   },
 } as unknown as pg.CustomTypesConfig;
 
+/**
+ * Parameterised statements run as named (prepared) statements: PostgreSQL parses and
+ * plans each text once per connection instead of on every call. Names are given per
+ * distinct text; past `MAX_NAMED` texts (a caller building texts on the fly) the rest run
+ * unnamed, so the per-connection statement cache stays bounded. Statements without
+ * parameters (BEGIN, DDL) use the simple protocol as before.
+ */
+const MAX_NAMED = 1000;
+const statementNames = new Map<string, string>();
+
+function queryConfig(text: string, params: readonly unknown[] | undefined): pg.QueryConfig | string {
+  if (params === undefined || params.length === 0) return text;
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_NAMED) {
+    name = `authstream_${statementNames.size + 1}`;
+    statementNames.set(text, name);
+  }
+  return name === undefined ? { text, values: params as unknown[] } : { name, text, values: params as unknown[] };
+}
+
+async function run<R>(client: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+  const config = queryConfig(text, params);
+  const r = typeof config === 'string' ? await client.query(config) : await client.query(config);
+  return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+}
+
 export interface PgSqlOptions {
   connectionString: string;
   max?: number;
@@ -102,8 +128,7 @@ export class PgSql implements Sql {
 
   async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
     try {
-      const r = await this.pool.query(text, params as unknown[] | undefined);
-      return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+      return await run<R>(this.pool, text, params);
     } catch (e) {
       translateError(e, 'database');
     }
@@ -123,8 +148,7 @@ export class PgSql implements Sql {
     const tx: SqlExecutor = {
       query: async <R>(text: string, params?: readonly unknown[]) => {
         try {
-          const r = await client.query(text, params as unknown[] | undefined);
-          return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+          return await run<R>(client, text, params);
         } catch (e) {
           translateError(e, 'database');
         }
