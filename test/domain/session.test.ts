@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { SessionEvent, SessionStarted } from '../../src/domain/events.js';
 import {
-  decideRevoke, decideRotate, decideStart, evolveSession, initialSession, isLive, type ExistingSession, type Session,
+  RetiredHashes, decideRevoke, decideRotate, decideStart, evolveSession, initialSession, isLive, type ExistingSession, type Session,
 } from '../../src/domain/session.js';
 import { SPEC_NOW, ago, at, given, type Evolving } from '../helpers/spec.js';
 
@@ -132,4 +132,28 @@ void t.test('evolve and isLive', async (t) => {
   t.notOk(isLive(s, inTwoDays), 'not live at its expiry');
   t.notOk(isLive(given(t, Session, [started(), revoked()]).state, SPEC_NOW));
   t.notOk(isLive({ status: 'none' }, SPEC_NOW));
+});
+
+void t.test('retired hashes: oldest first, each rotation adds one, earlier states unchanged', async (t) => {
+  const one = RetiredHashes.none.with('h1');
+  const two = one.with('h2');
+  const branch = one.with('h3');
+  t.strictSame([...RetiredHashes.none], []);
+  t.equal(RetiredHashes.none.size, 0);
+  t.notOk(RetiredHashes.none.has('h1'));
+  t.strictSame([...two], ['h1', 'h2']);
+  t.equal(two.size, 2);
+  t.equal(two.last, 'h2');
+  t.ok(two.has('h1') && two.has('h2'));
+  t.notOk(two.has('h3'));
+  t.strictSame([...one], ['h1'], 'growing a list leaves the one it grew from alone');
+  t.strictSame([...branch], ['h1', 'h3']);
+
+  const hashes = Array.from({ length: 200 }, (_, i) => `hash-${i}`);
+  const events = [started({ refresh_token_hash: 'hash-first' }), ...hashes.map((h) => rotated(h))];
+  const s = existing(given(t, Session, events).state);
+  t.equal(s.previousHashes.size, 200, 'every retired token is remembered');
+  t.equal(s.currentHash, 'hash-199');
+  t.ok(s.previousHashes.has('hash-first') && s.previousHashes.has('hash-100'));
+  t.notOk(s.previousHashes.has('hash-199'), 'the current token is not retired');
 });
