@@ -1,12 +1,12 @@
 /**
- * Bearer authentication. Access tokens are EdDSA JWTs verified by @fastify/jwt against the
- * key named by their `kid` (only EdDSA is accepted), with issuer and audience checked and
- * verified tokens cached; then the session is checked against the in-memory revocation
+ * Bearer authentication. Access tokens are EdDSA JWTs verified with fast-jwt (the engine
+ * under @fastify/jwt) against the key named by their `kid` (only EdDSA is accepted), with
+ * issuer and audience checked and verified tokens cached; then the session is checked against the in-memory revocation
  * set, fed by the event subscription, so a revoked session's tokens fail at once without a
  * database round trip. Role checks live here too, in one place.
  */
 import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt';
-import { createSigner } from 'fast-jwt';
+import { createSigner, createVerifier } from 'fast-jwt';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -70,6 +70,46 @@ function bearerToken(header: unknown): string | undefined {
   return typeof header === 'string' ? BEARER.exec(header.trim())?.[1] : undefined;
 }
 
+/** How many verified access tokens are remembered (by their exact text). */
+const VERIFIED_TOKENS_CACHED = 10_000;
+
+/**
+ * Verified tokens by their exact text, oldest dropped first. Keyed by the token itself, so
+ * only the very token that was verified can hit, and no hash is computed per request;
+ * holding the texts costs about a kilobyte an entry. Failures are not remembered.
+ */
+class VerifiedTokens {
+  readonly #entries = new Map<string, { claims: AccessClaims; kid: string }>();
+  readonly #limit: number;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  get(token: string): { claims: AccessClaims; kid: string } | undefined {
+    return this.#entries.get(token);
+  }
+
+  set(token: string, entry: { claims: AccessClaims; kid: string }): void {
+    if (this.#entries.size >= this.#limit) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(token, entry);
+  }
+
+  delete(token: string): void {
+    this.#entries.delete(token);
+  }
+}
+
+/** The protected header of a compact JWS (throws on anything else). */
+function headerOf(token: string): { kid?: unknown } {
+  const header: unknown = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'));
+  if (typeof header !== 'object' || header === null) throw new InvalidTokenError();
+  return header as { kid?: unknown };
+}
+
 export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runtime }) => {
   const { runtime } = opts;
   const issuer = runtime.config.publicUrl;
@@ -81,22 +121,15 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
     return key.publicPem;
   };
 
+  // @fastify/jwt provides app.jwt (decode, sign with the current key for tooling); the
+  // request path below verifies through fast-jwt directly (see verifyToken).
   await app.register(fastifyJwt, {
     secret: {
       private: runtime.signingKeys.current().privatePem,
       public: async (_request: FastifyRequest, token: TokenOrHeader) => publicKeyFor('header' in token ? token.header.kid : token.kid),
     },
     sign: { algorithm: 'EdDSA', iss: issuer, aud: audience },
-    verify: {
-      algorithms: ['EdDSA'],
-      allowedIss: issuer,
-      allowedAud: audience,
-      requiredClaims: ['sub', 'sid', 'exp', 'iat', 'jti'],
-      cache: 10_000,
-      cacheTTL: 60_000,
-      // authenticate() has checked the header's shape; this picks the token out the same way.
-      extractToken: (request: FastifyRequest) => bearerToken(request.headers.authorization),
-    },
+    verify: { algorithms: ['EdDSA'], allowedIss: issuer, allowedAud: audience },
     decode: { complete: true },
   });
 
@@ -109,33 +142,58 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
     return claims;
   };
 
-  // For tokens that do not come in a request header (introspection): same checks, no cache.
-  app.decorate('verifyAccessToken', async (token: string): Promise<AccessClaims> => {
-    let claims: AccessClaims;
+  // One fast-jwt verifier per signing key (parsing the PEM once), rebuilt if the kid's key changes.
+  const verifiers = new Map<string, { pem: string; verify: (token: string) => unknown }>();
+  const verifierFor = (kid: unknown): ((token: string) => unknown) => {
+    if (typeof kid !== 'string') throw new InvalidTokenError('unknown signing key');
+    const pem = publicKeyFor(kid);
+    let entry = verifiers.get(kid);
+    if (entry?.pem !== pem) {
+      if (verifiers.size >= 16) verifiers.clear();
+      entry = {
+        pem,
+        verify: createVerifier({
+          key: pem, algorithms: ['EdDSA'], allowedIss: issuer, allowedAud: audience,
+          requiredClaims: ['sub', 'sid', 'exp', 'iat', 'jti'], cache: false,
+        }),
+      };
+      verifiers.set(kid, entry);
+    }
+    return entry.verify;
+  };
+  const verified = new VerifiedTokens(VERIFIED_TOKENS_CACHED);
+
+  /**
+   * Signature, algorithm (EdDSA only), kid, issuer, audience, expiry and required claims;
+   * a token verified before is answered from `verified` while it has not expired and its
+   * key is still published. Revocation is checked by the caller on every use.
+   */
+  const verifyToken = (token: string): AccessClaims => {
+    const now = Date.now();
+    const hit = verified.get(token);
+    if (hit && hit.claims.exp * 1000 > now && runtime.signingKeys.byKid(hit.kid)) return hit.claims;
     try {
-      const decoded = app.jwt.decode<{ header: { kid?: unknown } }>(token, { complete: true });
-      const key = publicKeyFor(decoded?.header.kid);
-      claims = app.jwt.verify<AccessClaims>(token, { key, algorithms: ['EdDSA'], allowedIss: issuer, allowedAud: audience });
+      const kid = headerOf(token).kid;
+      const claims = verifierFor(kid)(token) as AccessClaims;
+      verified.set(token, { claims, kid: kid as string });
+      return claims;
     } catch {
+      verified.delete(token);
       throw new InvalidTokenError();
     }
-    return checkSession(claims);
-  });
+  };
+
+  // For tokens that do not come in a request header (introspection): the same checks.
+  app.decorate('verifyAccessToken', async (token: string): Promise<AccessClaims> => checkSession(verifyToken(token)));
 
   app.decorate('authenticate', async (request: FastifyRequest) => {
     const header = request.headers.authorization;
     if (typeof header !== 'string' || !BEARER_SCHEME.test(header.trim())) {
       throw new HttpProblem('unauthorized', 'an Authorization: Bearer token is required');
     }
-    if (bearerToken(header) === undefined) throw new InvalidTokenError('malformed bearer token');
-    let claims: AccessClaims;
-    try {
-      // Cached per signing key inside @fastify/jwt (fast-jwt's verified-token cache).
-      claims = await request.jwtVerify<AccessClaims>();
-    } catch {
-      throw new InvalidTokenError();
-    }
-    checkSession(claims);
+    const token = bearerToken(header);
+    if (token === undefined) throw new InvalidTokenError('malformed bearer token');
+    const claims = checkSession(verifyToken(token));
     request.auth = { userId: claims.sub, sessionId: claims.sid, roles: Array.isArray(claims.roles) ? claims.roles : [], claims };
   });
 

@@ -120,6 +120,15 @@ t.test('an expired token of a live session is refused even though the session li
   t.equal((await getMe(app, account.access_token)).statusCode, 200);
 });
 
+t.test('a verified (cached) token is refused from the second it expires', async (t) => {
+  const now = Math.floor(Date.now() / 1000);
+  const shortLived = genuine({ iat: now, exp: now + 2 });
+  t.equal((await getMe(app, shortLived)).statusCode, 200, 'accepted while valid');
+  t.equal((await getMe(app, shortLived)).statusCode, 200, 'accepted again, from the cache');
+  await new Promise((resolve) => setTimeout(resolve, (now + 2) * 1000 - Date.now() + 50));
+  expectProblem(t, await getMe(app, shortLived), 401, 'invalid_token', 'the cache does not outlive exp');
+});
+
 /** Warms the verifier's cache with the token, then checks it is refused right after `revoke`. */
 async function refusedAtOnce(t: Tap, token: string, revoke: () => Promise<void>, label: string): Promise<void> {
   t.equal((await getMe(app, token)).statusCode, 200, `${label}: works before`);
