@@ -3,7 +3,6 @@
  * projections). src/main.ts listens; tests use `inject` or listen on port 0.
  */
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -17,6 +16,7 @@ import type { Duplex } from 'node:stream';
 import type { Runtime } from '../runtime.js';
 import { authPlugin } from './auth.js';
 import { metricsPlugin } from './metrics.js';
+import { securityHeaders } from './securityHeaders.js';
 import { HttpProblem, installErrorHandling, problem, sendProblem, type Problem as ProblemBody } from './problem.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
@@ -168,7 +168,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
     },
   });
-  await app.register(helmet, { global: true, contentSecurityPolicy: false });
+  await app.register(securityHeaders, { contentSecurityPolicy: false });
   if (config.corsOrigins !== false) {
     await app.register(cors, {
       origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,

@@ -4,6 +4,7 @@
  * unknown paths → 404, wrong methods → 405 with Allow; request ids.
  */
 import t from 'tap';
+import { helmetHeaders } from '../../src/http/securityHeaders.js';
 import { buildTestApp } from '../helpers/app.js';
 import { bearer, cheapHasher, expectProblem, expectValidation, getMe, PASSWORD, post, register, uniqueEmail } from './support.js';
 
@@ -154,4 +155,21 @@ t.test('security headers and no caching of tokens', async (t) => {
   t.equal(res.headers['cache-control'], 'no-store');
   t.equal(res.headers['x-content-type-options'], 'nosniff');
   t.notOk(res.headers['x-powered-by']);
+
+  // Helmet's set (without CSP), worked out once, on answers of every kind.
+  const expected = helmetHeaders({ contentSecurityPolicy: false }).set;
+  t.match(expected, {
+    'x-content-type-options': 'nosniff', 'x-frame-options': 'SAMEORIGIN', 'referrer-policy': 'no-referrer',
+    'strict-transport-security': /max-age=\d+/, 'cross-origin-opener-policy': 'same-origin',
+  });
+  t.notOk('content-security-policy' in expected);
+  const answers = {
+    ok: res,
+    unauthorized: await app.inject({ method: 'GET', url: '/v1/me' }),
+    notFound: await app.inject({ method: 'GET', url: '/nope' }),
+    badRequest: await post(app, '/v1/auth/login', { email: 'x' }),
+  };
+  for (const [kind, answer] of Object.entries(answers)) {
+    for (const [name, value] of Object.entries(expected)) t.equal(answer.headers[name], value, `${kind}: ${name}`);
+  }
 });
