@@ -5,7 +5,24 @@ import type { FastifyInstance } from 'fastify';
 import type { SessionView, UserView } from '../projections/queries.js';
 import type { TokenResponseT, UserT } from './schemas.js';
 
+/**
+ * Views of read-model users, kept per object: the user cache hands out one immutable
+ * UserView per user version, so GET /v1/me renders each version once.
+ */
+const rendered = new WeakMap<UserView | ExistingUser, UserT>();
+
 export function userView(u: UserView | ExistingUser): UserT {
+  let view = rendered.get(u);
+  if (!view) {
+    view = renderUser(u);
+    Object.freeze(view.roles);
+    Object.freeze(view); // shared between answers: a caller that tried to change it would throw
+    rendered.set(u, view);
+  }
+  return view;
+}
+
+function renderUser(u: UserView | ExistingUser): UserT {
   return {
     id: u.id,
     email: u.email,
