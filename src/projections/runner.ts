@@ -26,7 +26,8 @@
  * ZERO-DOWNTIME REBUILD
  *
  * `rebuild(name)` replays every event into shadow tables (`<table>__rebuild`) with the same
- * setup and apply code, then, in one transaction holding the checkpoint row and an ACCESS
+ * setup and apply code (unlogged and without their secondary indexes while replaying;
+ * indexes rebuilt and the tables logged again before the swap), then, in one transaction holding the checkpoint row and an ACCESS
  * EXCLUSIVE lock on the live tables, renames live → `<table>__old`, shadow → live, drops
  * the old tables and sets the checkpoint. Readers that refer to tables by name see the
  * complete old table or the complete new one (a reader blocked on the lock re-resolves
@@ -540,7 +541,10 @@ export class ProjectionRunner {
           await p.setup(tx, shadowTable);
         }
       });
+      const shadows = projections.flatMap((p) => p.tables.map(shadowTable));
+      const deferred = await this.#sql.transaction((tx) => lightenShadows(tx, shadows));
       const replayed = await this.#replay(projections, owner, 0n, undefined, progress);
+      await this.#sql.transaction((tx) => restoreShadows(tx, shadows, deferred));
       for (const p of projections) await this.#swapIn(p, owner, replayed, progress);
     } catch (error) {
       for (const p of claimed) await this.#abandonRebuild(p, owner);
@@ -695,6 +699,38 @@ async function tablesExist(tx: SqlExecutor, tables: readonly string[]): Promise<
     `select count(*)::int as missing from unnest($1::text[]) as t(name) where to_regclass(t.name) is null`,
     [tables.map(liveTable)]);
   return rows[0]?.missing === 0;
+}
+
+/**
+ * For the replay only: the shadow tables become unlogged and lose their secondary indexes
+ * (not the primary key or unique ones, which the projections' upserts rely on), so the
+ * bulk of a rebuild writes no WAL and maintains no index row by row. Returns the dropped
+ * indexes' definitions for restoreShadows.
+ */
+async function lightenShadows(tx: SqlExecutor, tables: readonly string[]): Promise<string[]> {
+  const definitions: string[] = [];
+  for (const table of tables) {
+    await tx.query(`alter table ${table} set unlogged`);
+    const { rows } = await tx.query<{ name: string; definition: string }>(
+      `select i.relname as name, pg_get_indexdef(x.indexrelid) as definition
+       from pg_index x join pg_class i on i.oid = x.indexrelid
+       where x.indrelid = $1::regclass and not x.indisunique and not x.indisprimary`, [table]);
+    for (const { name, definition } of rows) {
+      definitions.push(definition);
+      await tx.query(`drop index ${READ_MODEL_SCHEMA}.${quoteIdent(name)}`);
+    }
+  }
+  return definitions;
+}
+
+/**
+ * After the replay, before the swap: the indexes are built in one pass each and the tables
+ * made logged again (written to the WAL once, whole), so what is swapped in is as durable
+ * as what it replaces.
+ */
+async function restoreShadows(tx: SqlExecutor, tables: readonly string[], definitions: readonly string[]): Promise<void> {
+  for (const definition of definitions) await tx.query(definition);
+  for (const table of tables) await tx.query(`alter table ${table} set logged`);
 }
 
 async function dropTables(tx: SqlExecutor, tables: readonly string[]): Promise<void> {

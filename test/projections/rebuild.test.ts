@@ -17,6 +17,19 @@ async function indexNames(db: Sql): Promise<string[]> {
   return rows.map((r) => r.indexname);
 }
 
+/** Every index of the read models with its definition (shadow names mapped to live ones), and each table's persistence. */
+async function physical(db: Sql): Promise<{ indexes: string[]; persistence: Record<string, string> }> {
+  const { rows } = await db.query<{ indexdef: string }>(
+    `select indexdef from pg_indexes where schemaname = 'authstream' order by indexname`);
+  const { rows: tables } = await db.query<{ relname: string; relpersistence: string }>(
+    `select c.relname, c.relpersistence from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = 'authstream' and c.relkind = 'r' order by c.relname`);
+  return {
+    indexes: rows.map((r) => r.indexdef),
+    persistence: Object.fromEntries(tables.map((r) => [r.relname, r.relpersistence])),
+  };
+}
+
 async function tableNames(db: Sql): Promise<string[]> {
   const { rows } = await db.query<{ tablename: string }>(
     `select tablename from pg_tables where schemaname = 'authstream' order by tablename`);
@@ -50,6 +63,8 @@ void t.test('rebuild equals live, and the erased user’s data is gone before an
   await runner.start();
   const indexesBefore = await indexNames(env.sql);
   const tablesBefore = await tableNames(env.sql);
+  const physicalBefore = await physical(env.sql);
+  t.ok(Object.values(physicalBefore.persistence).every((p) => p === 'p'), 'live tables are logged');
   const w = new Writer(env);
   const last = await runScenario(w, async () => {
     // Let the live runner apply Bob's events while his key still decrypts them.
@@ -69,6 +84,7 @@ void t.test('rebuild equals live, and the erased user’s data is gone before an
   t.same(await snapshot(env.sql), live, 'rebuilt rows equal the live rows');
   t.same(await personalDataLeft(env.sql, BOB_PERSONAL), [], 'rebuilt: nothing of Bob');
   t.same(await indexNames(env.sql), indexesBefore, 'indexes keep their live names');
+  t.same(await physical(env.sql), physicalBefore, 'the swapped-in tables are logged again and have every index, as defined');
   t.same(await tableNames(env.sql), tablesBefore, 'no shadow or old tables left');
   t.same(new Set(Object.values(await checkpoints(env.sql))), new Set([last.position.toString()]));
 
