@@ -143,7 +143,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     // Projections get connections of their own, so their transactions never queue behind
     // request traffic in the main pool (live lag), nor the other way round.
     const projectionSql = sql instanceof PgSql && sql.pool.options.connectionString
-      ? new PgSql({ connectionString: sql.pool.options.connectionString, max: 3, applicationName: 'authstream-projections' })
+      ? new PgSql({ connectionString: sql.pool.options.connectionString, max: 4, applicationName: 'authstream-projections' })
       : sql;
     if (projectionSql !== sql) closers.push(() => projectionSql.close());
     const projections = new ProjectionRunner({ sql: projectionSql, store, codec, projections: allProjections(), log });

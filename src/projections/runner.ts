@@ -36,7 +36,7 @@
  * code's `version` is rebuilt by `start()` before the subscription begins. The replay reads
  * only the projection's `types` (when declared), 2000 events per transaction, reading and
  * decoding the next page while the current one is applied; `rebuildAll()` replays every
- * projection in one pass.
+ * projection in one pass, applying each page to the projections side by side.
  */
 import { randomUUID } from 'node:crypto';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.js';
@@ -594,15 +594,15 @@ export class ProjectionRunner {
         next.catch(() => {}); // observed when awaited; must not be unhandled if this page fails
       }
       if (page.events.length > 0) {
-        await this.#sql.transaction(async (tx) => {
-          // What this transaction writes is disposable until the swap (unlogged shadows, a
-          // lease heartbeat): it need not wait for the WAL flush. The swap commits normally.
+        // Each projection's shadow in a transaction of its own, side by side (on separate
+        // connections PostgreSQL works on them in parallel); a failure fails the rebuild.
+        // What they write is disposable until the swap (unlogged shadows, a lease
+        // heartbeat): they need not wait for the WAL flush. The swap commits normally.
+        await Promise.all(projections.map((p) => this.#sql.transaction(async (tx) => {
           await tx.query('set local synchronous_commit = off');
-          for (const p of projections) {
-            await renewRebuildLease(tx, p.name, owner);
-            await p.apply(tx, page.events, shadowTable);
-          }
-        });
+          await renewRebuildLease(tx, p.name, owner);
+          await p.apply(tx, page.events, shadowTable);
+        })));
       }
       const advanced = reached > position;
       position = reached;
