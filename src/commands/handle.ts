@@ -112,11 +112,16 @@ export async function handle<S, E extends DomainEvent>(
   aggregate: Aggregate<S, E>,
   decide: (state: S, revision: bigint | null) => E[] | Promise<E[]>,
   context: EventContext | ((state: S) => EventContext),
-  options: { retries?: boolean } = {},
+  options: { retries?: boolean; newStream?: boolean } = {},
 ): Promise<Handled<S, E>> {
   const attempts = options.retries === false ? 1 : MAX_ATTEMPTS;
   for (let attempt = 1; ; attempt++) {
-    const { state, revision } = await load(deps, streamId, aggregate);
+    // A stream named by an id the caller has just generated (a random UUID) has no events:
+    // the first attempt decides on the initial state without reading it. The append still
+    // expects 'no_stream', so if it did exist the conflict sends us to read it.
+    const { state, revision } = options.newStream === true && attempt === 1
+      ? { state: aggregate.initial(), revision: null }
+      : await load(deps, streamId, aggregate);
     const events = await decide(state, revision);
     if (events.length === 0) return { state, events, revision, position: null };
     const ctx = typeof context === 'function' ? context(state) : context;

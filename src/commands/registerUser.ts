@@ -51,7 +51,8 @@ export async function createUser(deps: CommandDeps, input: RegisterUserInput, ct
       claimed.push(id);
     }
     const r = await handle(deps, userStream(userId), UserAggregate, (state) =>
-      decideRegister(state, { userId, email, phone, firstName, lastName, passwordHash, roles: input.roles ?? ['user'] }), userCtx);
+      decideRegister(state, { userId, email, phone, firstName, lastName, passwordHash, roles: input.roles ?? ['user'] }), userCtx,
+    { newStream: true });
     if (r.state.status === 'none') throw new Error('registration appended nothing');
     return { user: r.state, position: later(position, r.position) };
   } catch (e) {

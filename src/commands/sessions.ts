@@ -20,7 +20,8 @@ export async function startSession(deps: CommandDeps, user: ExistingUser, ctx: E
   const { token, hash } = deps.secrets.newRefreshToken(sessionId);
   const expiresAt = new Date(ctx.now.getTime() + deps.settings().refresh_token_ttl_seconds * 1000);
   const r = await handle(deps, sessionStream(sessionId), SessionAggregate, (state) =>
-    decideStart(state, { sessionId, userId: user.id, refreshTokenHash: hash, expiresAt, userRevision: user.revision }), ctx);
+    decideStart(state, { sessionId, userId: user.id, refreshTokenHash: hash, expiresAt, userRevision: user.revision }), ctx,
+  { newStream: true });
   return { user, sessionId, refreshToken: token, refreshExpiresAt: expiresAt, position: r.position };
 }
 

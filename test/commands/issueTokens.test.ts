@@ -49,6 +49,15 @@ void t.test('issueTokens', async (t) => {
     t.equal(byPhone.user.id, userId);
   });
 
+  await t.test('a new session is appended without reading its (new) stream, yet never onto an existing one', async (t) => {
+    const first = await login(env, { kind: 'email', value: mail }, PASSWORD);
+    const before = await env.stream(sessionStream(first.sessionId));
+    const reusing = env.withDeps({ newId: () => first.sessionId });
+    await t.rejects(login(env, { kind: 'email', value: mail }, PASSWORD, {}, reusing), { code: 'invalid_token' },
+      'the append expecting no stream conflicts; decided again on the real stream, the start is refused');
+    t.same((await env.stream(sessionStream(first.sessionId))).map((e) => e.id), before.map((e) => e.id), 'the existing session is untouched');
+  });
+
   await t.test('unknown identifier: invalid_credentials, LoginFailed without personal data, one argon2 verification', async (t) => {
     const unknown = email('nobody');
     hasher.reset();
