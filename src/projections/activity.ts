@@ -63,18 +63,21 @@ function userOf(e: ActivityEvent): string {
   return idOf(e.data.user_id as string);
 }
 
-async function loadErased(tx: SqlExecutor, t: string, userIds: readonly string[]): Promise<Set<string>> {
-  const { rows } = await tx.query<{ user_id: string }>(
-    `select distinct user_id from ${t} where type = 'UserErased' and user_id = any($1::uuid[])`, [userIds]);
-  return new Set(rows.map((r) => idOf(r.user_id)));
-}
-
+/**
+ * Inserts the rows; ip and user agent are left out for users whose UserErased row is
+ * already stored (the rows of a user erased within this batch are handled by the caller).
+ */
 async function insertRows(tx: SqlExecutor, t: string, rows: readonly ActivityRow[]): Promise<void> {
   await tx.query(
-    `insert into ${t} (position, user_id, type, occurred_at, session_id, ip, user_agent)
-     select position, user_id, type, occurred_at, session_id, ip, user_agent
-     from jsonb_to_recordset($1::jsonb) as r(
-       position bigint, user_id uuid, type text, occurred_at timestamptz, session_id uuid, ip text, user_agent text)
+    `with r as (
+       select * from jsonb_to_recordset($1::jsonb) as r(
+         position bigint, user_id uuid, type text, occurred_at timestamptz, session_id uuid, ip text, user_agent text)),
+     gone as (
+       select distinct x.user_id from ${t} x where x.type = 'UserErased' and x.user_id in (select user_id from r))
+     insert into ${t} (position, user_id, type, occurred_at, session_id, ip, user_agent)
+     select r.position, r.user_id, r.type, r.occurred_at, r.session_id,
+            case when gone.user_id is null then r.ip end, case when gone.user_id is null then r.user_agent end
+     from r left join gone on gone.user_id = r.user_id
      on conflict (position) do nothing`,
     [JSON.stringify(rows, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))]);
 }
@@ -112,7 +115,8 @@ export const activityProjection: Projection = {
     const relevant = events.filter(isActivity);
     if (relevant.length === 0) return;
     const t = table('activity');
-    const erased = await loadErased(tx, t, [...new Set(relevant.map(userOf))]);
+    // Users erased earlier in this batch; those erased before it are known to insertRows.
+    const erased = new Set<string>();
     const erasedNow: string[] = [];
     const rows = relevant.map((e): ActivityRow => {
       const userId = userOf(e);
