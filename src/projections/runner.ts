@@ -713,10 +713,11 @@ async function tablesExist(tx: SqlExecutor, tables: readonly string[]): Promise<
 }
 
 /**
- * For the replay only: the shadow tables become unlogged and lose their secondary indexes
- * (not the primary key or unique ones, which the projections' upserts rely on), so the
- * bulk of a rebuild writes no WAL and maintains no index row by row. Returns the dropped
- * indexes' definitions for restoreShadows.
+ * For the replay only: the shadow tables become unlogged and lose their secondary indexes,
+ * so the bulk of a rebuild writes no WAL and maintains no index row by row. Kept: the
+ * primary key and unique indexes (the projections' upserts rely on them) and partial
+ * indexes (small, and there for lookups the projections make while applying, such as
+ * "is this user erased"). Returns the dropped indexes' definitions for restoreShadows.
  */
 async function lightenShadows(tx: SqlExecutor, tables: readonly string[]): Promise<string[]> {
   const definitions: string[] = [];
@@ -725,7 +726,7 @@ async function lightenShadows(tx: SqlExecutor, tables: readonly string[]): Promi
     const { rows } = await tx.query<{ name: string; definition: string }>(
       `select i.relname as name, pg_get_indexdef(x.indexrelid) as definition
        from pg_index x join pg_class i on i.oid = x.indexrelid
-       where x.indrelid = $1::regclass and not x.indisunique and not x.indisprimary`, [table]);
+       where x.indrelid = $1::regclass and not x.indisunique and not x.indisprimary and x.indpred is null`, [table]);
     for (const { name, definition } of rows) {
       definitions.push(definition);
       await tx.query(`drop index ${READ_MODEL_SCHEMA}.${quoteIdent(name)}`);
