@@ -83,26 +83,6 @@ export async function saveCheckpoints(tx: SqlExecutor, names: readonly string[],
     [names, position.toString()]);
 }
 
-/**
- * Moves each named checkpoint from the position given for it to `position`, only if it is
- * still there (a row changed by another instance, a rebuild or a rewind is left alone; a
- * row being changed is waited for). True when every one moved.
- */
-export async function advanceCheckpoints(
-  tx: SqlExecutor,
-  from: ReadonlyMap<string, bigint>,
-  position: bigint,
-): Promise<boolean> {
-  const names = [...from.keys()];
-  const { rows } = await tx.query<{ name: string }>(
-    `update ${CHECKPOINTS} c set position = $3::bigint, updated_at = now()
-     from unnest($1::text[], $2::bigint[]) as a(name, position)
-     where c.name = a.name and c.position = a.position
-     returning c.name`,
-    [names, names.map((n) => String(from.get(n))), position.toString()]);
-  return rows.length === names.length;
-}
-
 export async function saveCheckpoint(tx: SqlExecutor, name: string, position: bigint, version?: number): Promise<void> {
   await tx.query(
     `update ${CHECKPOINTS} set position = $2::bigint, version = coalesce($3::int, version), updated_at = now()

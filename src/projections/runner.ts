@@ -6,12 +6,9 @@
  * EXACTLY-ONCE APPLICATION OF SQL PROJECTIONS
  *
  * A batch is applied to every SQL projection and their checkpoints advanced in ONE
- * transaction. It gives each projection the events after the position this runner knows
- * and ends by moving the checkpoints only if they still hold those positions (a
- * conditional update, which waits on a row another transaction is changing). If any moved
- * (another instance applied the batch first, a rebuild swapped, a rewind), everything rolls
- * back and the batch is decided again under row locks (`select … for update`, in name
- * order) against the stored positions. A crash rolls back all of it; a second instance
+ * transaction that first locks the checkpoint rows (`select … for update`, in name order)
+ * and gives each projection only the events after its stored position. A crash rolls back
+ * all of it; a second instance running the same projections waits on the row locks, then
  * sees the advanced checkpoints and skips. A checkpoint moves to the last event of the
  * batch even when its projection ignored every event of it.
  * A checkpoint found BEHIND the batch (moved back by hand to replay, or its tables were
@@ -46,7 +43,7 @@ import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port
 import type { Decoded } from '../infra/eventCodec.js';
 import type { Sql, SqlExecutor } from '../infra/sql.js';
 import {
-  RebuildInProgressError, advanceCheckpoints, claimRebuildLease, insertCheckpoint, lockCheckpoint, lockCheckpoints, lockProjectionSetup,
+  RebuildInProgressError, claimRebuildLease, insertCheckpoint, lockCheckpoint, lockCheckpoints, lockProjectionSetup,
   migrateProjections, readCheckpoint, releaseRebuildLease, renewRebuildLease, saveCheckpoint, saveCheckpoints,
 } from './checkpoints.js';
 import {
@@ -141,14 +138,6 @@ interface Waiter {
   position: bigint;
   resolve(reached: boolean): void;
   timer: NodeJS.Timeout;
-}
-
-/** Rolls back an optimistic batch whose checkpoints were moved meanwhile. */
-class CheckpointMoved extends Error {
-  constructor() {
-    super('a projection checkpoint moved while the batch was applied');
-    this.name = 'CheckpointMoved';
-  }
 }
 
 /** Thrown inside the batch handler to end the subscription on stop() or restart. */
@@ -455,50 +444,17 @@ export class ProjectionRunner {
   }
 
   /**
-   * Applies the batch to `projections` in one transaction. First optimistically: each
-   * projection gets the events after the position this runner knows for it, and the
-   * checkpoints advance only if they still hold those positions (one round trip fewer than
-   * locking them first). If one has moved (another instance applied the batch, a rebuild
-   * swapped, a rewind), or the transaction failed in any way (a write that collided with
-   * another instance applying the same batch; a real fault fails again below), it rolls
-   * back and the locking path decides.
+   * One transaction for the whole batch: lock the checkpoints of `projections`, apply to
+   * each what it has not applied yet, advance them together. Returns each checkpoint, or
+   * `rewound` (nothing done for that projection) when it lies before this batch.
    */
-  async #applyLive(
-    projections: readonly Projection[],
-    events: readonly Decoded[],
-    from: bigint,
-    last: bigint,
-  ): Promise<Map<string, { position: bigint; rewound: boolean }>> {
-    const known = new Map(projections.map((p) => [p.name, this.#projections.get(p.name)?.position ?? 0n]));
-    if ([...known.values()].every((position) => position >= from && position < last)) {
-      const applied = await this.#sql.transaction(async (tx) => {
-        for (const p of projections) {
-          const fresh = after(events, known.get(p.name) ?? 0n);
-          if (fresh.length > 0) await p.apply(tx, fresh, liveTable);
-        }
-        if (!(await advanceCheckpoints(tx, known, last))) throw new CheckpointMoved();
-        return true;
-      }).catch(() => false); // moved, or failed (a write racing another instance's): decide under the locks
-      if (applied) return new Map(projections.map((p) => [p.name, { position: last, rewound: false }]));
-    }
-    return this.#applyLocked(projections, events, from, last);
-  }
-
-  /**
-   * The locking path: lock the checkpoints of `projections`, apply to each what it has not
-   * applied yet, advance them together. Returns each checkpoint, or `rewound` (nothing done
-   * for that projection) when it lies before this batch.
-   */
-  #applyLocked(
+  #applyLive(
     projections: readonly Projection[],
     events: readonly Decoded[],
     from: bigint,
     last: bigint,
   ): Promise<Map<string, { position: bigint; rewound: boolean }>> {
     return this.#sql.transaction(async (tx) => {
-      // The read-model tables before the checkpoint rows, as the optimistic path (which
-      // writes first) and the rebuild's swap take them: no lock-order cycle.
-      await tx.query(`lock table ${projections.flatMap((p) => p.tables.map(liveTable)).join(', ')} in row exclusive mode`);
       const stored = await lockCheckpoints(tx, projections.map((p) => p.name));
       const outcomes = new Map<string, { position: bigint; rewound: boolean }>();
       const advanced: string[] = [];
@@ -684,9 +640,8 @@ export class ProjectionRunner {
   }
 
   /**
-   * The swap, under the live tables' ACCESS EXCLUSIVE lock and then the checkpoint row lock
-   * (tables first, the order every live transaction takes them in): if the shadow has every
-   * event the live tables have, replace the live tables by it and set the checkpoint to the shadow's position
+   * The swap, under the checkpoint row lock: if the shadow has every event the live tables
+   * have, replace the live tables by it and set the checkpoint to the shadow's position
    * (which may be ahead of the live one: the live loop then skips what the shadow has).
    */
   async #swap(
@@ -695,11 +650,10 @@ export class ProjectionRunner {
     owner: string,
     position: bigint,
   ): Promise<{ swapped: boolean; live: bigint }> {
-    // Tables before the checkpoint row, the order every live transaction takes them in.
-    await tx.query(`lock table ${p.tables.map(liveTable).join(', ')} in access exclusive mode`);
     const live = await lockCheckpoint(tx, p.name);
     await renewRebuildLease(tx, p.name, owner);
     if (live > position) return { swapped: false, live };
+    await tx.query(`lock table ${p.tables.map(liveTable).join(', ')} in access exclusive mode`);
     for (const base of p.tables) await swapTable(tx, base);
     await saveCheckpoint(tx, p.name, position, p.version);
     await releaseRebuildLease(tx, p.name, owner);
