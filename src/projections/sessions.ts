@@ -7,9 +7,10 @@
  * remembers erased users so a session whose start raced the erasure (and was decoded with
  * a still-cached key) is stored without them, exactly as a rebuild (key gone) stores it.
  *
- * Applied as load → fold → upsert (see users.ts). Replays leave the same rows: a start
- * only creates, a rotation older than the last use changes nothing, and the first
- * revocation wins.
+ * Applied without reading the rows first: the batch's events are folded into one change
+ * per session and merged into the rows by one statement (see writeChanges). Replays leave
+ * the same rows: a start only creates, a rotation older than the last use changes
+ * nothing, and the first revocation wins.
  */
 import type { SessionEvent, UserErased } from '../domain/events.js';
 import type { Decoded } from '../infra/eventCodec.js';
@@ -39,92 +40,123 @@ export const SESSION_TYPES: readonly Relevant['type'][] = [
 const TYPES: ReadonlySet<string> = new Set(SESSION_TYPES);
 
 const isRelevant = (e: Decoded): e is Relevant => TYPES.has(e.type);
-const isSessionEvent = (e: Relevant): e is Decoded<SessionEvent> => e.type !== 'UserErased';
 
 const idOf = (id: string): string => id.toLowerCase();
 
-/** The fold's state for one batch. */
-interface Folding {
-  rows: Map<string, SessionRow>;
-  changed: Map<string, SessionRow>;
-  erased: Set<string>;
-  erasedNow: Map<string, Date>;
+/**
+ * What a batch does to one session, folded from its events alone (no read of the row):
+ * the start (if in the batch), the latest use (the rotation a sequential fold would end
+ * on: the latest `occurredAt`, a later event winning a tie) and the first revocation. SQL
+ * merges it into the row, if any, with the same rules (see writeChanges).
+ */
+interface SessionChange {
+  id: string;
+  user_id: string;
+  started: boolean;
+  created_at: Date | null;
+  start_expires_at: Date | null;
+  ip: string | null;
+  user_agent: string | null;
+  used_at: Date | null;
+  used_expires_at: Date | null;
+  revoked_at: Date | null;
+  revoked_reason: string | null;
 }
 
-function put(s: Folding, row: SessionRow): void {
-  s.rows.set(row.id, row);
-  s.changed.set(row.id, row);
-}
-
-function evolve(s: Folding, e: Relevant): void {
-  if (e.type === 'UserErased') {
-    const userId = idOf(e.data.user_id);
-    s.erased.add(userId);
-    if (!s.erasedNow.has(userId)) s.erasedNow.set(userId, e.occurredAt);
-    for (const row of s.rows.values()) {
-      if (row.user_id === userId && (row.ip !== null || row.user_agent !== null)) put(s, { ...row, ip: null, user_agent: null });
-    }
-    return;
-  }
-  const id = idOf(e.data.session_id);
-  const row = s.rows.get(id);
-  switch (e.type) {
-    case 'SessionStarted': {
-      if (row) return;
+/** Folds the batch into one change per session, and the users it erases (first erasure each). */
+function fold(events: readonly Relevant[]): { changes: Map<string, SessionChange>; erasedNow: Map<string, Date> } {
+  const changes = new Map<string, SessionChange>();
+  const erasedNow = new Map<string, Date>();
+  for (const e of events) {
+    if (e.type === 'UserErased') {
       const userId = idOf(e.data.user_id);
-      const erased = s.erased.has(userId);
-      put(s, {
-        id, user_id: userId, created_at: e.occurredAt, last_used_at: e.occurredAt,
-        expires_at: new Date(e.data.expires_at),
-        user_agent: erased ? null : e.metadata.user_agent,
-        ip: erased ? null : e.metadata.ip,
-        revoked_at: null, revoked_reason: null,
-      });
-      return;
+      if (!erasedNow.has(userId)) erasedNow.set(userId, e.occurredAt);
+      continue;
     }
-    case 'RefreshTokenRotated':
-      if (!row || e.occurredAt.getTime() < row.last_used_at.getTime()) return;
-      put(s, { ...row, last_used_at: e.occurredAt, expires_at: new Date(e.data.expires_at) });
-      return;
-    case 'SessionRevoked':
-      if (!row || row.revoked_at !== null) return;
-      put(s, { ...row, revoked_at: e.occurredAt, revoked_reason: e.data.reason });
-      return;
-    case 'RefreshTokenReuseDetected':
-      return; // recorded in `activity`; the SessionRevoked that follows revokes
+    const id = idOf(e.data.session_id);
+    let c = changes.get(id);
+    if (!c) {
+      c = {
+        id, user_id: idOf(e.data.user_id), started: false, created_at: null, start_expires_at: null, ip: null, user_agent: null,
+        used_at: null, used_expires_at: null, revoked_at: null, revoked_reason: null,
+      };
+      changes.set(id, c);
+    }
+    switch (e.type) {
+      case 'SessionStarted':
+        if (c.started) break;
+        c.started = true;
+        c.created_at = e.occurredAt;
+        c.start_expires_at = new Date(e.data.expires_at);
+        // A start after its user's erasure in this same batch keeps no ip or user agent (one
+        // before it is stripped by applyErasures; erasures of earlier batches by SQL).
+        if (!erasedNow.has(c.user_id)) {
+          c.ip = e.metadata.ip;
+          c.user_agent = e.metadata.user_agent;
+        }
+        break;
+      case 'RefreshTokenRotated':
+        if (c.used_at === null || e.occurredAt.getTime() >= c.used_at.getTime()) {
+          c.used_at = e.occurredAt;
+          c.used_expires_at = new Date(e.data.expires_at);
+        }
+        break;
+      case 'SessionRevoked':
+        if (c.revoked_at === null) {
+          c.revoked_at = e.occurredAt;
+          c.revoked_reason = e.data.reason;
+        }
+        break;
+      case 'RefreshTokenReuseDetected':
+        break; // recorded in `activity`; the SessionRevoked that follows revokes
+    }
   }
+  return { changes, erasedNow };
 }
 
 /** The columns of a SessionRow, for selects. */
 export const SESSION_COLUMNS = 'id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at, revoked_reason';
 
-async function loadSessions(tx: SqlExecutor, t: string, ids: readonly string[]): Promise<Map<string, SessionRow>> {
-  if (ids.length === 0) return new Map();
-  const { rows } = await tx.query<SessionRow>(`select ${SESSION_COLUMNS} from ${t} where id = any($1::uuid[])`, [ids]);
-  return new Map(rows.map((r) => [idOf(r.id), { ...r, id: idOf(r.id), user_id: idOf(r.user_id) }]));
-}
-
-async function loadErased(tx: SqlExecutor, t: string, userIds: readonly string[]): Promise<Set<string>> {
-  if (userIds.length === 0) return new Set();
-  const { rows } = await tx.query<{ user_id: string }>(
-    `select user_id from ${t} where user_id = any($1::uuid[])`, [userIds]);
-  return new Set(rows.map((r) => idOf(r.user_id)));
-}
-
-async function upsertSessions(tx: SqlExecutor, t: string, rows: readonly SessionRow[]): Promise<void> {
-  if (rows.length === 0) return;
+/**
+ * One statement: sessions started in the batch are inserted (without ip and user agent if
+ * their user was erased in an earlier batch; a replayed start that finds its row applies
+ * only the use and revocation); the others are updated if they exist (events of a session
+ * never started change nothing). A use applies if it is not older than the row's last use;
+ * the first revocation wins. The same outcome as folding the events one by one into the row.
+ */
+async function writeChanges(tx: SqlExecutor, t: string, erasures: string, changes: readonly SessionChange[]): Promise<void> {
+  if (changes.length === 0) return;
   await tx.query(
-    `insert into ${t} (${SESSION_COLUMNS})
-     select ${SESSION_COLUMNS}
-     from jsonb_to_recordset($1::jsonb) as r(
-       id uuid, user_id uuid, created_at timestamptz, last_used_at timestamptz, expires_at timestamptz,
-       user_agent text, ip text, revoked_at timestamptz, revoked_reason text)
-     on conflict (id) do update set
-       user_id = excluded.user_id, created_at = excluded.created_at,
-       last_used_at = excluded.last_used_at, expires_at = excluded.expires_at,
-       user_agent = excluded.user_agent, ip = excluded.ip,
-       revoked_at = excluded.revoked_at, revoked_reason = excluded.revoked_reason`,
-    [JSON.stringify(rows)]);
+    `with c as (
+       select * from jsonb_to_recordset($1::jsonb) as c(
+         id uuid, user_id uuid, started boolean, created_at timestamptz, start_expires_at timestamptz,
+         ip text, user_agent text, used_at timestamptz, used_expires_at timestamptz,
+         revoked_at timestamptz, revoked_reason text)),
+     erased as (
+       select user_id from ${erasures} where user_id in (select user_id from c where started)),
+     inserted as (
+       insert into ${t} as s (${SESSION_COLUMNS})
+       select c.id, c.user_id, c.created_at,
+              case when c.used_at >= c.created_at then c.used_at else c.created_at end,
+              case when c.used_at >= c.created_at then c.used_expires_at else c.start_expires_at end,
+              case when erased.user_id is null then c.user_agent end,
+              case when erased.user_id is null then c.ip end,
+              c.revoked_at, c.revoked_reason
+       from c left join erased on erased.user_id = c.user_id
+       where c.started
+       on conflict (id) do update set
+         last_used_at = case when excluded.last_used_at >= s.last_used_at then excluded.last_used_at else s.last_used_at end,
+         expires_at = case when excluded.last_used_at >= s.last_used_at then excluded.expires_at else s.expires_at end,
+         revoked_at = coalesce(s.revoked_at, excluded.revoked_at),
+         revoked_reason = case when s.revoked_at is null then excluded.revoked_reason else s.revoked_reason end)
+     update ${t} s set
+       last_used_at = case when c.used_at >= s.last_used_at then c.used_at else s.last_used_at end,
+       expires_at = case when c.used_at >= s.last_used_at then c.used_expires_at else s.expires_at end,
+       revoked_at = coalesce(s.revoked_at, c.revoked_at),
+       revoked_reason = case when s.revoked_at is null then c.revoked_reason else s.revoked_reason end
+     from c
+     where s.id = c.id and not c.started`,
+    [JSON.stringify(changes)]);
 }
 
 /** Records the erasures and strips ip and user agent from every session of those users. */
@@ -175,16 +207,8 @@ export const sessionsProjection: Projection = {
     if (relevant.length === 0) return;
     const t = table('sessions');
     const erasures = table('session_erasures');
-    const sessionEvents = relevant.filter(isSessionEvent);
-    const starters = sessionEvents.filter((e) => e.type === 'SessionStarted').map((e) => idOf(e.data.user_id));
-    const s: Folding = {
-      rows: await loadSessions(tx, t, [...new Set(sessionEvents.map((e) => idOf(e.data.session_id)))]),
-      changed: new Map(),
-      erased: await loadErased(tx, erasures, [...new Set(starters)]),
-      erasedNow: new Map(),
-    };
-    for (const e of relevant) evolve(s, e);
-    await upsertSessions(tx, t, [...s.changed.values()]);
-    await applyErasures(tx, t, erasures, s.erasedNow);
+    const { changes, erasedNow } = fold(relevant);
+    await writeChanges(tx, t, erasures, [...changes.values()]);
+    await applyErasures(tx, t, erasures, erasedNow);
   },
 };
