@@ -16,10 +16,19 @@ export interface SqlExecutor {
   query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
 }
 
+export interface TransactionOptions {
+  /** A statement without parameters to run with BEGIN (its text is sent as is: no user input). */
+  first?: string;
+}
+
 export interface Sql extends SqlExecutor {
   readonly kind: 'server' | 'pglite';
-  /** Runs `fn` in one transaction (READ COMMITTED); commits if it resolves, rolls back if it throws. */
-  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction (READ COMMITTED); commits if it resolves, rolls back if it
+   * throws. `options.first`, a statement without parameters, runs right after BEGIN in the
+   * same round trip (on a server: one simple-protocol message); `fn` gets its rows.
+   */
+  transaction<T>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Subscribes to NOTIFY on `channel`; resolves to an unsubscribe function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** Runs several statements (no parameters), e.g. a migration. */
@@ -138,7 +147,7 @@ export class PgSql implements Sql {
     await this.query(text);
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -160,8 +169,21 @@ export class PgSql implements Sql {
     };
     client.on('error', onError);
     try {
-      await tx.query('BEGIN');
-      const result = await fn(tx);
+      let first: Record<string, unknown>[] = [];
+      if (options.first === undefined) {
+        await tx.query('BEGIN');
+      } else {
+        // Two statements in one simple-protocol query: pg answers with one result each.
+        let results: unknown;
+        try {
+          results = await client.query(`BEGIN; ${options.first}`);
+        } catch (e) {
+          translateError(e, 'database');
+        }
+        const all = Array.isArray(results) ? (results as pg.QueryResult[]) : [];
+        first = (all.at(-1)?.rows ?? []) as Record<string, unknown>[];
+      }
+      const result = await fn(tx, first);
       await tx.query('COMMIT');
       return result;
     } catch (e) {
@@ -306,16 +328,19 @@ export class PgliteSql implements Sql {
     await this.#db.exec(text);
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.#check();
-    return this.#db.transaction(async (inner) =>
-      fn({
+    return this.#db.transaction(async (inner) => {
+      const tx: SqlExecutor = {
         query: async <R>(text: string, params?: readonly unknown[]) => {
           const r = await inner.query<R>(text, params as unknown[] | undefined);
           return { rows: r.rows, rowCount: r.affectedRows || r.rows.length };
         },
-      }),
-    );
+      };
+      // In-process: no round trip to save; the first statement simply runs first.
+      const first = options.first === undefined ? [] : (await tx.query<Record<string, unknown>>(options.first)).rows;
+      return fn(tx, first);
+    });
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {

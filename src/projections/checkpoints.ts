@@ -63,13 +63,18 @@ export async function lockCheckpoint(tx: SqlExecutor, name: string): Promise<big
 }
 
 /**
- * Locks the checkpoint rows of several projections (in name order, so two instances never
- * deadlock) until the transaction ends; returns their positions.
+ * The statement that locks the checkpoint rows of several projections (in name order, so
+ * two instances never deadlock) until the transaction ends. Without parameters, so it can
+ * travel with BEGIN (Sql.transaction's `first`): the names are quoted as SQL literals.
  */
-export async function lockCheckpoints(tx: SqlExecutor, names: readonly string[]): Promise<Map<string, bigint>> {
-  const { rows } = await tx.query<{ name: string; position: unknown }>(
-    `select name, position from ${CHECKPOINTS} where name = any($1::text[]) order by name for update`, [names]);
-  const positions = new Map(rows.map((r) => [r.name, int8(r.position)]));
+export function lockCheckpointsStatement(names: readonly string[]): string {
+  const literals = names.map((n) => `'${n.replaceAll("'", "''")}'`).join(', ');
+  return `select name, position from ${CHECKPOINTS} where name in (${literals}) order by name for update`;
+}
+
+/** The positions from lockCheckpointsStatement's rows; every name must have one. */
+export function checkpointPositions(rows: readonly Record<string, unknown>[], names: readonly string[]): Map<string, bigint> {
+  const positions = new Map(rows.map((r) => [String(r.name), int8(r.position)]));
   for (const name of names) {
     if (!positions.has(name)) throw new Error(`projection ${name} has no checkpoint row (was the runner started?)`);
   }

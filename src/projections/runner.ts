@@ -43,7 +43,7 @@ import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port
 import type { Decoded } from '../infra/eventCodec.js';
 import type { Sql, SqlExecutor } from '../infra/sql.js';
 import {
-  RebuildInProgressError, claimRebuildLease, insertCheckpoint, lockCheckpoint, lockCheckpoints, lockProjectionSetup,
+  RebuildInProgressError, claimRebuildLease, checkpointPositions, insertCheckpoint, lockCheckpoint, lockCheckpointsStatement, lockProjectionSetup,
   migrateProjections, readCheckpoint, releaseRebuildLease, renewRebuildLease, saveCheckpoint, saveCheckpoints,
 } from './checkpoints.js';
 import {
@@ -454,8 +454,10 @@ export class ProjectionRunner {
     from: bigint,
     last: bigint,
   ): Promise<Map<string, { position: bigint; rewound: boolean }>> {
-    return this.#sql.transaction(async (tx) => {
-      const stored = await lockCheckpoints(tx, projections.map((p) => p.name));
+    const names = projections.map((p) => p.name);
+    // The checkpoint rows are locked by a statement sent along with BEGIN: one round trip.
+    return this.#sql.transaction(async (tx, locked) => {
+      const stored = checkpointPositions(locked, names);
       const outcomes = new Map<string, { position: bigint; rewound: boolean }>();
       const advanced: string[] = [];
       for (const p of projections) {
@@ -473,7 +475,7 @@ export class ProjectionRunner {
       }
       if (advanced.length > 0) await saveCheckpoints(tx, advanced, last);
       return outcomes;
-    });
+    }, { first: lockCheckpointsStatement(names) });
   }
 
   /// waitFor

@@ -17,7 +17,7 @@ import { migrate } from '../../src/infra/migrate.js';
 import {
   describeKey, RETIRED_KEY_HORIZON_SECONDS, SIGNING_KEY_MIGRATIONS, SigningKeys, type SigningKeys as Keys,
 } from '../../src/infra/signingKeys.js';
-import { PgliteSql, PgSql, type Sql, type SqlExecutor } from '../../src/infra/sql.js';
+import { PgliteSql, PgSql, type Sql, type SqlExecutor, type TransactionOptions } from '../../src/infra/sql.js';
 import { createTestDatabase, createTestDatabaseUrl } from '../helpers/db.js';
 
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -37,7 +37,8 @@ function deaf(sql: Sql): Sql {
   return {
     kind: sql.kind,
     query: <R,>(text: string, params?: readonly unknown[]) => sql.query<R>(text, params),
-    transaction: <T,>(fn: (tx: SqlExecutor) => Promise<T>) => sql.transaction<T>(fn),
+    transaction: <T,>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options?: TransactionOptions) =>
+      sql.transaction<T>(fn, options),
     listen: async () => async () => {},
     exec: (text: string) => sql.exec(text),
     close: async () => {},
