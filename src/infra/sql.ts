@@ -16,14 +16,9 @@ export interface SqlExecutor {
   query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
 }
 
-export interface TransactionOptions<T = unknown> {
+export interface TransactionOptions {
   /** A statement without parameters to run with BEGIN (its text is sent as is: no user input). */
   first?: string;
-  /**
-   * Given what `fn` resolved to, a statement without parameters (or nothing) to run just
-   * before COMMIT, in the same round trip; if it fails, the transaction rolls back.
-   */
-  last?: (result: T) => string | undefined;
 }
 
 export interface Sql extends SqlExecutor {
@@ -33,7 +28,7 @@ export interface Sql extends SqlExecutor {
    * throws. `options.first`, a statement without parameters, runs right after BEGIN in the
    * same round trip (on a server: one simple-protocol message); `fn` gets its rows.
    */
-  transaction<T>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options?: TransactionOptions<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Subscribes to NOTIFY on `channel`; resolves to an unsubscribe function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** Runs several statements (no parameters), e.g. a migration. */
@@ -152,7 +147,7 @@ export class PgSql implements Sql {
     await this.query(text);
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options: TransactionOptions<T> = {}): Promise<T> {
+  async transaction<T>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -189,17 +184,7 @@ export class PgSql implements Sql {
         first = (all.at(-1)?.rows ?? []) as Record<string, unknown>[];
       }
       const result = await fn(tx, first);
-      const last = options.last?.(result);
-      if (last === undefined) {
-        await tx.query('COMMIT');
-      } else {
-        // One simple-protocol query: if `last` fails, COMMIT is skipped and we roll back below.
-        try {
-          await client.query(`${last}; COMMIT`);
-        } catch (e) {
-          translateError(e, 'database');
-        }
-      }
+      await tx.query('COMMIT');
       return result;
     } catch (e) {
       try {
@@ -343,7 +328,7 @@ export class PgliteSql implements Sql {
     await this.#db.exec(text);
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options: TransactionOptions<T> = {}): Promise<T> {
+  async transaction<T>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.#check();
     return this.#db.transaction(async (inner) => {
       const tx: SqlExecutor = {
@@ -352,12 +337,9 @@ export class PgliteSql implements Sql {
           return { rows: r.rows, rowCount: r.affectedRows || r.rows.length };
         },
       };
-      // In-process: no round trip to save; the first and last statements simply run first and last.
+      // In-process: no round trip to save; the first statement simply runs first.
       const first = options.first === undefined ? [] : (await tx.query<Record<string, unknown>>(options.first)).rows;
-      const result = await fn(tx, first);
-      const last = options.last?.(result);
-      if (last !== undefined) await tx.query(last);
-      return result;
+      return fn(tx, first);
     });
   }
 

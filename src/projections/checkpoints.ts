@@ -72,12 +72,6 @@ export function lockCheckpointsStatement(names: readonly string[]): string {
   return `select name, position from ${CHECKPOINTS} where name in (${literals}) order by name for update`;
 }
 
-/** The statement that moves several checkpoints to one position (literals only, for Sql.transaction's `last`). */
-export function saveCheckpointsStatement(names: readonly string[], position: bigint): string {
-  const literals = names.map((n) => `'${n.replaceAll("'", "''")}'`).join(', ');
-  return `update ${CHECKPOINTS} set position = ${position.toString()}, updated_at = now() where name in (${literals})`;
-}
-
 /** The positions from lockCheckpointsStatement's rows; every name must have one. */
 export function checkpointPositions(rows: readonly Record<string, unknown>[], names: readonly string[]): Map<string, bigint> {
   const positions = new Map(rows.map((r) => [String(r.name), int8(r.position)]));
@@ -85,6 +79,13 @@ export function checkpointPositions(rows: readonly Record<string, unknown>[], na
     if (!positions.has(name)) throw new Error(`projection ${name} has no checkpoint row (was the runner started?)`);
   }
   return positions;
+}
+
+/** Moves the checkpoints of several projections to one position, in one statement. */
+export async function saveCheckpoints(tx: SqlExecutor, names: readonly string[], position: bigint): Promise<void> {
+  await tx.query(
+    `update ${CHECKPOINTS} set position = $2::bigint, updated_at = now() where name = any($1::text[])`,
+    [names, position.toString()]);
 }
 
 export async function saveCheckpoint(tx: SqlExecutor, name: string, position: bigint, version?: number): Promise<void> {

@@ -44,7 +44,7 @@ import type { Decoded } from '../infra/eventCodec.js';
 import type { Sql, SqlExecutor } from '../infra/sql.js';
 import {
   RebuildInProgressError, claimRebuildLease, checkpointPositions, insertCheckpoint, lockCheckpoint, lockCheckpointsStatement, lockProjectionSetup,
-  migrateProjections, readCheckpoint, releaseRebuildLease, renewRebuildLease, saveCheckpoint, saveCheckpointsStatement,
+  migrateProjections, readCheckpoint, releaseRebuildLease, renewRebuildLease, saveCheckpoint, saveCheckpoints,
 } from './checkpoints.js';
 import {
   READ_MODEL_SCHEMA, RETIRED_SUFFIX, SHADOW_SUFFIX, liveTable, shadowTable, type TableNamer,
@@ -448,16 +448,15 @@ export class ProjectionRunner {
    * each what it has not applied yet, advance them together. Returns each checkpoint, or
    * `rewound` (nothing done for that projection) when it lies before this batch.
    */
-  async #applyLive(
+  #applyLive(
     projections: readonly Projection[],
     events: readonly Decoded[],
     from: bigint,
     last: bigint,
   ): Promise<Map<string, { position: bigint; rewound: boolean }>> {
     const names = projections.map((p) => p.name);
-    // The checkpoint rows are locked by a statement sent along with BEGIN, and moved by
-    // one sent along with COMMIT: the batch costs its projections' statements and two more.
-    const { outcomes } = await this.#sql.transaction(async (tx, locked) => {
+    // The checkpoint rows are locked by a statement sent along with BEGIN: one round trip.
+    return this.#sql.transaction(async (tx, locked) => {
       const stored = checkpointPositions(locked, names);
       const outcomes = new Map<string, { position: bigint; rewound: boolean }>();
       const advanced: string[] = [];
@@ -474,12 +473,9 @@ export class ProjectionRunner {
           outcomes.set(p.name, { position: last, rewound: false });
         }
       }
-      return { outcomes, advanced };
-    }, {
-      first: lockCheckpointsStatement(names),
-      last: ({ advanced }) => (advanced.length > 0 ? saveCheckpointsStatement(advanced, last) : undefined),
-    });
-    return outcomes;
+      if (advanced.length > 0) await saveCheckpoints(tx, advanced, last);
+      return outcomes;
+    }, { first: lockCheckpointsStatement(names) });
   }
 
   /// waitFor

@@ -37,7 +37,7 @@ function deaf(sql: Sql): Sql {
   return {
     kind: sql.kind,
     query: <R,>(text: string, params?: readonly unknown[]) => sql.query<R>(text, params),
-    transaction: <T,>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options?: TransactionOptions<T>) =>
+    transaction: <T,>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options?: TransactionOptions) =>
       sql.transaction<T>(fn, options),
     listen: async () => async () => {},
     exec: (text: string) => sql.exec(text),

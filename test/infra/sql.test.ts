@@ -1,13 +1,12 @@
 /**
- * The Sql port's transaction with a first statement sent along with BEGIN and a last one
- * along with COMMIT: they run inside the transaction, the first one's rows reach the
- * callback, and an error in either rolls everything back.
+ * The Sql port's transaction with a first statement sent along with BEGIN: it runs inside
+ * the transaction, its rows reach the callback, and an error in it rolls everything back.
  * On a server and on PGlite (whichever createTestDatabase gives; CI requires the server).
  */
 import t from 'tap';
 import { createTestDatabase } from '../helpers/db.js';
 
-void t.test('transaction({ first, last }): same transaction, rows handed over, errors roll back', async (t) => {
+void t.test('transaction({ first }): same transaction, rows handed over, errors roll back', async (t) => {
   const { sql } = await createTestDatabase(t);
   await sql.exec('create table notes (id int primary key)');
 
@@ -30,17 +29,4 @@ void t.test('transaction({ first, last }): same transaction, rows handed over, e
   }, { first: 'insert into notes values (4)' }));
   const { rows } = await sql.query<{ id: number }>('select id from notes order by id');
   t.same(rows.map((r) => r.id), [1], 'nothing of the failed transactions stayed');
-
-  // `last` is built from fn's result and runs before COMMIT, in the transaction.
-  const result = await sql.transaction(async (tx) => {
-    await tx.query('insert into notes values ($1)', [5]);
-    return 6;
-  }, { last: (n) => `insert into notes values (${n})` });
-  t.equal(result, 6);
-  await t.rejects(sql.transaction(async (tx) => {
-    await tx.query('insert into notes values ($1)', [7]);
-  }, { last: () => 'insert into notes values (5)' }), 'a failing last statement (duplicate key) fails the transaction');
-  t.equal(await sql.transaction(async () => 'none', { last: () => undefined }), 'none', 'no last statement: a plain COMMIT');
-  const after = await sql.query<{ id: number }>('select id from notes order by id');
-  t.same(after.rows.map((r) => r.id), [1, 5, 6], 'the last statement committed with its transaction; the failed one left nothing');
 });
