@@ -93,6 +93,39 @@ export async function load<S, E extends DomainEvent>(
   const cached = deps.states?.get(streamId);
   const raw = await deps.store.readStream(streamId, cached ? { fromRevision: cached.revision + 1n } : undefined);
   const events = (await deps.codec.decodeAll(raw)) as Decoded<E>[];
+  return fold(deps, streamId, aggregate, cached, raw, events);
+}
+
+/**
+ * Loads several streams at once (one read of the store for all of them), each from its
+ * cached state when there is one: what `load` does for each, in one round trip.
+ */
+export async function loadMany<A, B, EA extends DomainEvent, EB extends DomainEvent>(
+  deps: Pick<CommandDeps, 'store' | 'codec' | 'states'>,
+  first: { streamId: string; aggregate: Aggregate<A, EA> },
+  second: { streamId: string; aggregate: Aggregate<B, EB> },
+): Promise<[{ state: A; revision: bigint | null }, { state: B; revision: bigint | null }]> {
+  const cachedA = deps.states?.get(first.streamId);
+  const cachedB = deps.states?.get(second.streamId);
+  const [rawA = [], rawB = []] = await deps.store.readStreams([
+    { streamId: first.streamId, ...(cachedA ? { fromRevision: cachedA.revision + 1n } : {}) },
+    { streamId: second.streamId, ...(cachedB ? { fromRevision: cachedB.revision + 1n } : {}) },
+  ]);
+  const [eventsA, eventsB] = await Promise.all([deps.codec.decodeAll(rawA), deps.codec.decodeAll(rawB)]);
+  return [
+    fold(deps, first.streamId, first.aggregate, cachedA, rawA, eventsA as Decoded<EA>[]),
+    fold(deps, second.streamId, second.aggregate, cachedB, rawB, eventsB as Decoded<EB>[]),
+  ];
+}
+
+function fold<S, E extends DomainEvent>(
+  deps: Pick<CommandDeps, 'states'>,
+  streamId: string,
+  aggregate: Aggregate<S, E>,
+  cached: { state: unknown; revision: bigint } | undefined,
+  raw: readonly { revision: bigint }[],
+  events: readonly Decoded<E>[],
+): { state: S; revision: bigint | null } {
   let state = cached ? (cached.state as S) : aggregate.initial();
   for (const e of events) state = aggregate.evolve(state, e);
   const last = raw[raw.length - 1];
@@ -112,16 +145,19 @@ export async function handle<S, E extends DomainEvent>(
   aggregate: Aggregate<S, E>,
   decide: (state: S, revision: bigint | null) => E[] | Promise<E[]>,
   context: EventContext | ((state: S) => EventContext),
-  options: { retries?: boolean; newStream?: boolean } = {},
+  options: { retries?: boolean; newStream?: boolean; loaded?: { state: S; revision: bigint | null } } = {},
 ): Promise<Handled<S, E>> {
   const attempts = options.retries === false ? 1 : MAX_ATTEMPTS;
   for (let attempt = 1; ; attempt++) {
     // A stream named by an id the caller has just generated (a random UUID) has no events:
     // the first attempt decides on the initial state without reading it. The append still
-    // expects 'no_stream', so if it did exist the conflict sends us to read it.
-    const { state, revision } = options.newStream === true && attempt === 1
-      ? { state: aggregate.initial(), revision: null }
-      : await load(deps, streamId, aggregate);
+    // expects 'no_stream', so if it did exist the conflict sends us to read it. `loaded`:
+    // the caller has just read the stream (with another, in one round trip).
+    const { state, revision } = attempt === 1 && options.loaded
+      ? options.loaded
+      : options.newStream === true && attempt === 1
+        ? { state: aggregate.initial(), revision: null }
+        : await load(deps, streamId, aggregate);
     const events = await decide(state, revision);
     if (events.length === 0) return { state, events, revision, position: null };
     const ctx = typeof context === 'function' ? context(state) : context;

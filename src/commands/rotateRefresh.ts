@@ -7,11 +7,11 @@
  */
 import { InvalidTokenError, TokenReusedError } from '../domain/errors.js';
 import { sessionStream, userStream } from '../domain/events.js';
-import { decideRotate } from '../domain/session.js';
+import { decideRotate, type Session } from '../domain/session.js';
 import { userAllowsSession, type User } from '../domain/user.js';
 import type { EventContext } from '../infra/eventCodec.js';
 import { SessionAggregate, UserAggregate } from './aggregates.js';
-import { handle, load, type CommandDeps } from './handle.js';
+import { handle, load, loadMany, type CommandDeps } from './handle.js';
 import type { IssuedTokens } from './sessions.js';
 
 export async function rotateRefresh(deps: CommandDeps, refreshToken: string, ctx: EventContext): Promise<IssuedTokens> {
@@ -22,15 +22,27 @@ export async function rotateRefresh(deps: CommandDeps, refreshToken: string, ctx
 
   let result;
   const decidedAgainst: { user: User } = { user: { status: 'none' } };
+  // A session this instance has seen names its user: read both streams in one round trip.
+  const streamId = sessionStream(parsed.sessionId);
+  const seen = deps.states?.get(streamId)?.state as Session | undefined;
+  let preloaded: { session: { state: Session; revision: bigint | null }; user: User } | undefined;
+  if (seen && seen.status !== 'none') {
+    const [session, user] = await loadMany(deps,
+      { streamId, aggregate: SessionAggregate }, { streamId: userStream(seen.userId), aggregate: UserAggregate });
+    preloaded = { session, user: user.state };
+  }
   try {
-    result = await handle(deps, sessionStream(parsed.sessionId), SessionAggregate, async (session) => {
+    result = await handle(deps, streamId, SessionAggregate, async (session) => {
       let userAllows = false;
       if (session.status === 'active') {
-        decidedAgainst.user = (await load(deps, userStream(session.userId), UserAggregate)).state;
+        const user = preloaded?.user;
+        preloaded = undefined; // a retry reads afresh
+        decidedAgainst.user = user ?? (await load(deps, userStream(session.userId), UserAggregate)).state;
         userAllows = userAllowsSession(decidedAgainst.user, session.id, session.userRevision);
       }
       return decideRotate(session, { presentedHash: parsed.hash, newHash: next.hash, newExpiresAt, now: ctx.now, userAllows });
-    }, (session) => ({ ...ctx, actorId: session.status === 'none' ? null : session.userId }), { retries: false });
+    }, (session) => ({ ...ctx, actorId: session.status === 'none' ? null : session.userId }),
+    { retries: false, ...(preloaded ? { loaded: preloaded.session } : {}) });
   } catch (e) {
     // Lost the race to a concurrent refresh of the same token: nothing was written.
     if (e instanceof Error && (e as { code?: string }).code === 'conflict') throw new InvalidTokenError();

@@ -51,6 +51,7 @@ import {
   type JsonValue,
   type ReadAllOptions,
   type ReadStreamOptions,
+  type StreamRead,
   type RecordedEvent,
   type SubscribeOptions,
   type Subscription,
@@ -484,6 +485,11 @@ export class EventStoreDbEventStore implements EventStore {
       if (isStreamNotFound(e)) return [];
       throw translateEsdbError(e);
     }
+  }
+
+  /** One read per stream (gRPC streams side by side; this client has no multi-stream read). */
+  async readStreams(requests: readonly StreamRead[]): Promise<RecordedEvent[][]> {
+    return Promise.all(requests.map((r) => this.readStream(r.streamId, r.fromRevision === undefined ? {} : { fromRevision: r.fromRevision })));
   }
 
   /**

@@ -57,6 +57,11 @@ export interface ReadAllOptions {
   types?: readonly string[];
 }
 
+export interface StreamRead {
+  streamId: string;
+  fromRevision?: bigint;
+}
+
 export interface SubscribeOptions {
   /** Exclusive: deliver events strictly after this position. Omitted: from the start. */
   after?: bigint;
@@ -88,6 +93,11 @@ export interface EventStore {
   ): Promise<AppendResult>;
   /** Events of one stream; [] when the stream does not exist. */
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /**
+   * Events of several streams, each from its `fromRevision` (default 0) forwards, in one
+   * round trip where the store allows: one list per request, in request order.
+   */
+  readStreams(requests: readonly StreamRead[]): Promise<RecordedEvent[][]>;
   /** Events of all streams in global order. */
   readAll(options: ReadAllOptions): Promise<RecordedEvent[]>;
   subscribeToAll(handler: BatchHandler, options?: SubscribeOptions): Subscription;

@@ -50,6 +50,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type StreamRead,
   type SubscribeOptions,
   type Subscription,
 } from './port.js';
@@ -146,6 +147,22 @@ export class PostgresEventStore implements EventStore {
       this.#sql.query<EventRow>(text, [streamId, String(from), limit === undefined ? null : String(limit)]),
     );
     return rows.map(toRecordedEvent);
+  }
+
+  async readStreams(requests: readonly StreamRead[]): Promise<RecordedEvent[][]> {
+    this.#checkOpen();
+    if (requests.length === 0) return [];
+    const { rows } = await guard('event store', () =>
+      this.#sql.query<EventRow & { ord: unknown }>(
+        `select r.ord, ${EVENT_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')}
+         from unnest($1::text[], $2::bigint[]) with ordinality as r(stream_id, from_revision, ord)
+         join ${this.#s}.events e on e.stream_id = r.stream_id and e.revision >= r.from_revision
+         order by r.ord, e.revision`,
+        [requests.map((r) => r.streamId), requests.map((r) => String(r.fromRevision ?? 0n))]),
+    );
+    const out: RecordedEvent[][] = requests.map(() => []);
+    for (const row of rows) out[Number(row.ord) - 1]?.push(toRecordedEvent(row));
+    return out;
   }
 
   async readAll(options: ReadAllOptions): Promise<RecordedEvent[]> {

@@ -36,6 +36,37 @@ void t.test('rotateRefresh', async (t) => {
     t.equal(third.sessionId, r.sessionId, 'the new token rotates in turn');
   });
 
+  await t.test('a session this instance knows: session and user streams read in one round trip, still current', async (t) => {
+    const r = await register(env, { email: email('one-read'), password: PASSWORD });
+    const reads: string[] = [];
+    const store = env.runtime.store;
+    const counting = env.withDeps({
+      store: {
+        kind: store.kind,
+        appendToStream: (...args) => store.appendToStream(...args),
+        readStream: (...args) => {
+          reads.push(`readStream ${args[0]}`);
+          return store.readStream(...args);
+        },
+        readStreams: (...args) => {
+          reads.push(`readStreams ${args[0].map((q) => q.streamId).join(' ')}`);
+          return store.readStreams(...args);
+        },
+        readAll: (...args) => store.readAll(...args),
+        subscribeToAll: (...args) => store.subscribeToAll(...args),
+        headPosition: () => store.headPosition(),
+        lastPosition: () => store.lastPosition(),
+        ping: () => store.ping(),
+        close: async () => {},
+      },
+    });
+    const next = await rotateRefresh(counting, r.refreshToken, env.ctx());
+    t.same(reads, [`readStreams ${sessionStream(r.sessionId)} user-${r.user.id}`], 'one read for both streams');
+    // A change to the user stream made elsewhere is seen by the next such read.
+    await disableUser(env.deps, r.user.id, env.ctx({ actorId: r.user.id }));
+    await t.rejects(rotateRefresh(counting, next.refreshToken, env.ctx()), { code: 'invalid_token' }, 'the disabled user is read, not a cached state');
+  });
+
   await t.test('reuse detection: the old token again revokes the whole session', async (t) => {
     const r = await register(env, { email: email('reuse'), password: PASSWORD });
     const b = await refresh(env, r.refreshToken);

@@ -116,6 +116,33 @@ export function eventStoreContract(t: Test, name: string, open: OpenEventStore):
       t.same(await store.readStream(streamName('missing'), { direction: 'backwards' }), []);
     });
 
+    void t.test('readStreams: several streams, each from its revision, in request order', async (t) => {
+      const store = await open(t);
+      const a = streamName('multi-a');
+      const b = streamName('multi-b');
+      const aEvents = [event('A0'), event('A1'), event('A2')];
+      const bEvents = [event('B0'), event('B1')];
+      await store.appendToStream(a, aEvents, { expectedRevision: 'no_stream' });
+      await store.appendToStream(b, bEvents, { expectedRevision: 'no_stream' });
+      const ids = (es: readonly EventToAppend[]) => es.map((e) => e.id);
+
+      const [fromA, fromB, missing, past] = await store.readStreams([
+        { streamId: b, fromRevision: 1n }, { streamId: a }, { streamId: streamName('multi-missing') }, { streamId: a, fromRevision: 3n },
+      ]);
+      t.same(idsOf(fromA ?? []), ids(bEvents).slice(1), 'the first request: b from revision 1');
+      t.same(idsOf(fromB ?? []), ids(aEvents), 'the second: a whole, in revision order');
+      t.same((fromB ?? []).map((e) => e.revision), [0n, 1n, 2n]);
+      t.ok((fromB ?? []).every((e) => e.streamId === a));
+      t.same(missing, [], 'a missing stream reads as []');
+      t.same(past, [], 'past the end');
+      t.same(await store.readStreams([]), []);
+      t.same(
+        (await store.readStreams([{ streamId: a, fromRevision: 1n }, { streamId: a, fromRevision: 2n }])).map(idsOf),
+        [ids(aEvents).slice(1), ids(aEvents).slice(2)],
+        'the same stream twice: each request answered on its own',
+      );
+    });
+
     void t.test('events round-trip exactly: ids, type, data, metadata, occurredAt', async (t) => {
       const store = await open(t);
       const start = await store.headPosition();

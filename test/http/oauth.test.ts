@@ -262,9 +262,12 @@ t.test('OAuth endpoints', async (t) => {
   t.test('503 temporarily_unavailable when the event store is down', async (t) => {
     const u = await register(app);
     const tokens = await passwordGrant(app, u.email);
-    const store = runtime.store as EventStore & { readStream: EventStore['readStream'] };
-    const original = store.readStream;
+    const store = runtime.store as EventStore & { readStream: EventStore['readStream']; readStreams: EventStore['readStreams'] };
+    const original = { readStream: store.readStream, readStreams: store.readStreams };
     store.readStream = async () => {
+      throw new StoreUnavailableError('event store unavailable');
+    };
+    store.readStreams = async () => {
       throw new StoreUnavailableError('event store unavailable');
     };
     try {
@@ -274,7 +277,7 @@ t.test('OAuth endpoints', async (t) => {
       isOAuthError(t, await post(app, '/oauth/token', { grant_type: 'password', username: u.email, password: PASSWORD }, { ip: freshIp() }), 503, 'temporarily_unavailable', 'password grant');
       isOAuthError(t, await post(app, '/oauth/revoke', { token: tokens.refresh_token }), 503, 'temporarily_unavailable', 'revoke');
     } finally {
-      store.readStream = original;
+      Object.assign(store, original);
     }
     t.equal((await post(app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token })).statusCode, 200, 'recovers');
   });

@@ -141,6 +141,9 @@ class FlakyStore implements EventStore {
   readStream(...args: Parameters<EventStore['readStream']>): ReturnType<EventStore['readStream']> {
     return this.inner.readStream(...args);
   }
+  readStreams(...args: Parameters<EventStore['readStreams']>): ReturnType<EventStore['readStreams']> {
+    return this.inner.readStreams(...args);
+  }
   readAll(...args: Parameters<EventStore['readAll']>): ReturnType<EventStore['readAll']> {
     return this.inner.readAll(...args);
   }
