@@ -206,6 +206,10 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
 
   const refreshOnce = refreshCoordinator((token, request) => rotateRefresh(runtime.deps, token, eventContext(request, null)));
   app.decorate('rotateRefreshToken', (request: FastifyRequest, refreshToken: string) => refreshOnce(refreshToken, request));
+  app.addHook('onSend', async (request, _reply, payload) => {
+    refreshAnswered(request);
+    return payload;
+  });
 
   // Signing goes through fast-jwt (the engine under @fastify/jwt) with one signer per key and
   // lifetime: a per-call @fastify/jwt signer re-parses the PEM key each time (~1 ms a token),
@@ -235,8 +239,20 @@ const RACED_REFRESH_MEMORY_MS = 30_000;
 
 interface Flight {
   done: Promise<boolean>;
-  /** hrtime when the rotation finished (null while in flight). */
-  finishedAt: bigint | null;
+  /** hrtime when the winner's answer was sent (null until then). */
+  answeredAt: bigint | null;
+}
+
+/** The flight a request won, so its answer can mark the moment the new token left. */
+const wonFlights = new WeakMap<FastifyRequest, Flight>();
+
+/**
+ * Marks a won refresh as answered; call it when the request's answer is sent (onSend).
+ * Without it (no answer sent) a flight counts as unanswered until it is forgotten.
+ */
+export function refreshAnswered(request: FastifyRequest): void {
+  const flight = wonFlights.get(request);
+  if (flight && flight.answeredAt === null) flight.answeredAt = process.hrtime.bigint();
 }
 
 /**
@@ -244,9 +260,10 @@ interface Flight {
  * appends with an expected revision, so of N simultaneous refreshes one wins; but a loser
  * that reads the session stream just after the winner's append would see an already
  * rotated token and revoke the whole session as reused. So, on this instance: a request
- * that arrived (onRequest) before a rotation of the same token finished lost the race and
- * gets invalid_token without touching the store; one that arrived after it is a replay and
- * goes to the command, which detects the reuse.
+ * that arrived (onRequest) before the winning refresh of the same token was answered
+ * cannot come from a client that saw the new token: it lost the race and gets
+ * invalid_token without touching the store. One that arrived after the answer left is a
+ * replay and goes to the command, which detects the reuse.
  */
 export function refreshCoordinator(
   rotate: (token: string, request: FastifyRequest) => Promise<IssuedTokens>,
@@ -258,20 +275,20 @@ export function refreshCoordinator(
     const prior = flights.get(key);
     if (prior) {
       const succeeded = await prior.done;
-      if (succeeded && prior.finishedAt !== null && arrivedAt <= prior.finishedAt) {
+      if (succeeded && (prior.answeredAt === null || arrivedAt <= prior.answeredAt)) {
         throw new InvalidTokenError('this refresh token was used by a concurrent request');
       }
     }
     let settle: (ok: boolean) => void = () => {};
-    const flight: Flight = { done: new Promise<boolean>((resolve) => { settle = resolve; }), finishedAt: null };
+    const flight: Flight = { done: new Promise<boolean>((resolve) => { settle = resolve; }), answeredAt: null };
     flights.set(key, flight);
     let ok = false;
     try {
       const issued = await rotate(token, request);
       ok = true;
+      wonFlights.set(request, flight);
       return issued;
     } finally {
-      flight.finishedAt = process.hrtime.bigint();
       settle(ok);
       setTimeout(() => {
         if (flights.get(key) === flight) flights.delete(key);
