@@ -37,7 +37,6 @@ import {
   type ReadPosition,
   type StreamingRead,
 } from '@eventstore/db-client';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ConcurrencyConflictError,
@@ -606,8 +605,6 @@ function messageOf(error: unknown): string {
 // ---------------------------------------------------------------------------------------
 // Catch-up subscription
 
-/** Which subscription's handler is running, so stop() called from inside it does not wait on itself. */
-const runningHandler = new AsyncLocalStorage<CatchUpSubscription>();
 
 /** Wraps an error thrown by the subscriber's handler, to tell it apart from store errors. */
 class HandlerFailure extends Error {
@@ -638,6 +635,8 @@ class CatchUpSubscription implements Subscription {
   readonly #stopping = new AbortController();
   #current: AllStreamSubscription | undefined;
   #lastDelivered: Position | undefined;
+  /** A handler call is in progress. */
+  #handling = false;
   #backoffMs = BACKOFF_INITIAL_MS;
 
   constructor(options: CatchUpOptions) {
@@ -647,12 +646,16 @@ class CatchUpSubscription implements Subscription {
     this.done.catch(() => {});
   }
 
-  /** Resolves once the loop has ended (at once when called from inside the handler). */
+  /**
+   * Resolves once the loop has ended; while a handler runs, once the stop is recorded (the
+   * loop ends when the handler returns), so a handler may call it (no AsyncLocalStorage: on
+   * Node 20 it turns on promise hooks for the whole process).
+   */
   async stop(): Promise<void> {
     this.#stopping.abort();
     const current = this.#current;
     if (current) await endSubscription(current);
-    if (runningHandler.getStore() === this) return; // the loop ends once the handler returns
+    if (this.#handling) return;
     await this.done.catch(() => {});
   }
 
@@ -704,7 +707,12 @@ class CatchUpSubscription implements Subscription {
     if (!last || this.#stopped) return;
     if (batch.length > 0) {
       try {
-        await runningHandler.run(this, () => this.#options.handler(batch));
+        this.#handling = true;
+        try {
+          await this.#options.handler(batch);
+        } finally {
+          this.#handling = false;
+        }
       } catch (e) {
         throw new HandlerFailure(e);
       }

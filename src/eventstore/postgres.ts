@@ -35,7 +35,6 @@
  * readStream needs none of this: appends to one stream serialize on its `streams` row,
  * so a stream's revisions commit in order.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { translateError, type Sql, type SqlExecutor } from '../infra/sql.js';
 import {
   ConcurrencyConflictError,
@@ -382,8 +381,6 @@ interface SubscriptionSource {
   ensureListening(): Promise<void>;
 }
 
-/** Which subscription's handler is running, so stop() called from inside it does not wait on itself. */
-const runningHandler = new AsyncLocalStorage<PostgresSubscription>();
 
 class PostgresSubscription implements Subscription {
   readonly done: Promise<void>;
@@ -393,6 +390,8 @@ class PostgresSubscription implements Subscription {
   readonly #source: SubscriptionSource;
   readonly #bell = new Doorbell();
   #stopped = false;
+  /** A handler call is in progress. */
+  #handling = false;
 
   constructor(handler: BatchHandler, source: SubscriptionSource) {
     this.#handler = handler;
@@ -411,10 +410,16 @@ class PostgresSubscription implements Subscription {
     this.#bell.ring();
   }
 
+  /**
+   * Resolves once the loop has ended; while a handler runs, once the stop is recorded (the
+   * loop ends when the handler returns), so a handler may call it. Not told apart with
+   * AsyncLocalStorage: on Node 20 that turns on promise hooks for the whole process, a
+   * cost on every promise of every request.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#bell.ring();
-    if (runningHandler.getStore() === this) return; // the loop ends once the handler returns
+    if (this.#handling) return;
     await this.finished;
   }
 
@@ -441,7 +446,12 @@ class PostgresSubscription implements Subscription {
       if (this.#stopped) break;
       const last = events.at(-1);
       if (last) {
-        await runningHandler.run(this, () => this.#handler(events));
+        this.#handling = true;
+        try {
+          await this.#handler(events);
+        } finally {
+          this.#handling = false;
+        }
         after = last.position;
         answeredRings = ringsAtRead;
         quickRetry = 0;
