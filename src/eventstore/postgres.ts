@@ -81,7 +81,12 @@ const OUTAGE_FIRST_DELAY_MS = 100;
 const OUTAGE_MAX_DELAY_MS = 5000;
 const MAX_BIGINT = '9223372036854775807';
 
-const EVENT_COLUMNS = 'position, stream_id, revision, id, type, data, metadata, occurred_at';
+/**
+ * `occurred_at` travels as epoch milliseconds (a float8, exact for whole milliseconds, which
+ * is all a JavaScript Date holds): parsing the text form of a timestamptz was ~4 % of the
+ * service's CPU in a projection rebuild, a number costs next to nothing.
+ */
+const EVENT_COLUMNS = 'position, stream_id, revision, id, type, data, metadata, (extract(epoch from occurred_at) * 1000)::float8 as occurred_ms';
 
 interface EventRow {
   position: unknown;
@@ -91,7 +96,7 @@ interface EventRow {
   type: string;
   data: JsonObject;
   metadata: JsonObject;
-  occurred_at: Date;
+  occurred_ms: number;
 }
 
 export class PostgresEventStore implements EventStore {
@@ -530,7 +535,7 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
     type: row.type,
     revision: int8(row.revision),
     position: int8(row.position),
-    occurredAt: row.occurred_at,
+    occurredAt: new Date(row.occurred_ms),
     data: row.data,
     metadata: row.metadata,
   };
