@@ -93,6 +93,9 @@ async function waitUntil(ok: () => Promise<boolean>, child: ChildProcess, what: 
   }
 }
 
+/** The V8 flags the service runs with in production (`npm start`, Dockerfile). */
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4'] as const;
+
 export interface ServiceOptions {
   databaseUrl: string;
   masterKey: string;
@@ -108,7 +111,8 @@ export interface ServiceOptions {
 export async function startService(options: ServiceOptions): Promise<Child> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [...loaderFlags(), ...(options.nodeFlags ?? []), modulePath('../src/main')], {
+  // SERVICE_NODE_FLAGS: how `npm start` and the Dockerfile run the service.
+  const child = spawn(process.execPath, [...loaderFlags(), ...SERVICE_NODE_FLAGS, ...(options.nodeFlags ?? []), modulePath('../src/main')], {
     env: {
       ...process.env,
       DATABASE_URL: options.databaseUrl,
