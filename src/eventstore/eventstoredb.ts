@@ -605,7 +605,6 @@ function messageOf(error: unknown): string {
 // ---------------------------------------------------------------------------------------
 // Catch-up subscription
 
-
 /** Wraps an error thrown by the subscriber's handler, to tell it apart from store errors. */
 class HandlerFailure extends Error {
   readonly error: unknown;

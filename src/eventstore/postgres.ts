@@ -386,7 +386,6 @@ interface SubscriptionSource {
   ensureListening(): Promise<void>;
 }
 
-
 class PostgresSubscription implements Subscription {
   readonly done: Promise<void>;
   /** Resolves when the loop has ended, however it ended. */

@@ -1,9 +1,10 @@
 /**
  * Bearer authentication. Access tokens are EdDSA JWTs verified with fast-jwt (the engine
  * under @fastify/jwt) against the key named by their `kid` (only EdDSA is accepted), with
- * issuer and audience checked and verified tokens cached; then the session is checked against the in-memory revocation
- * set, fed by the event subscription, so a revoked session's tokens fail at once without a
- * database round trip. Role checks live here too, in one place.
+ * issuer and audience checked and verified tokens cached; then the session is checked
+ * against the in-memory revocation set, fed by the event subscription, so a revoked
+ * session's tokens fail at once without a database round trip. Role checks live here too,
+ * in one place.
  */
 import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt';
 import { createSigner, createVerifier } from 'fast-jwt';

@@ -27,24 +27,27 @@
  *
  * `rebuild(name)` replays every event into shadow tables (`<table>__rebuild`) with the same
  * setup and apply code (unlogged and without their secondary indexes while replaying;
- * indexes rebuilt and the tables logged again before the swap), then, in one transaction holding the checkpoint row and an ACCESS
+ * indexes rebuilt and the tables logged again before the swap), then, in one transaction
+ * holding the checkpoint row and an ACCESS
  * EXCLUSIVE lock on the live tables, renames live → `<table>__old`, shadow → live, drops
  * the old tables and sets the checkpoint. Readers that refer to tables by name see the
  * complete old table or the complete new one (a reader blocked on the lock re-resolves
  * the name once it gets it). Only one rebuild of a projection runs at a time (a lease in
  * `authstream.projection_rebuilds`). A projection whose stored version differs from its
- * code's `version` is rebuilt by `start()` before the subscription begins. The replay reads
- * only the projection's `types` (when declared), 2000 events per transaction, reading and
- * decoding the next page while the current one is applied; `rebuildAll()` replays every
- * projection in one pass, applying each page to the projections side by side.
+ * code's `version` is rebuilt by `start()` before the subscription begins. The replay of
+ * one projection reads only its `types` (when declared), 2000 events per transaction,
+ * reading and decoding the next page while the current one is applied; `rebuildAll()`
+ * replays every projection in one pass over the whole log, applying each page to the
+ * projections side by side.
  */
 import { randomUUID } from 'node:crypto';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.js';
 import type { Decoded } from '../infra/eventCodec.js';
 import type { Sql, SqlExecutor } from '../infra/sql.js';
 import {
-  RebuildInProgressError, claimRebuildLease, checkpointPositions, insertCheckpoint, lockCheckpoint, lockCheckpointsStatement, lockProjectionSetup,
-  migrateProjections, readCheckpoint, releaseRebuildLease, renewRebuildLease, saveCheckpoint, saveCheckpoints,
+  RebuildInProgressError, checkpointPositions, claimRebuildLease, insertCheckpoint, lockCheckpoint,
+  lockCheckpointsStatement, lockProjectionSetup, migrateProjections, readCheckpoint, releaseRebuildLease,
+  renewRebuildLease, saveCheckpoint, saveCheckpoints,
 } from './checkpoints.js';
 import {
   READ_MODEL_SCHEMA, RETIRED_SUFFIX, SHADOW_SUFFIX, liveTable, shadowTable, type TableNamer,
