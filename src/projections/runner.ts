@@ -45,10 +45,10 @@ import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port
 import type { Decoded } from '../infra/eventCodec.js';
 import type { Sql, SqlExecutor } from '../infra/sql.js';
 import {
-  RebuildInProgressError, claimRebuildLease, insertCheckpoint, lockCheckpoint, lockProjectionSetup,
-  migrateProjections, readCheckpoint, releaseRebuildLease, renewRebuildLease, saveCheckpoint,
+  RebuildInProgressError, checkpointPositions, claimRebuildLease, insertCheckpoint, lockCheckpoint,
+  lockCheckpointsStatement, lockProjectionSetup, migrateProjections, readCheckpoint, releaseRebuildLease,
+  renewRebuildLease, saveCheckpoint, saveCheckpoints,
 } from './checkpoints.js';
-import { applyOn, type BatchApplier } from './applyBatch.js';
 import {
   READ_MODEL_SCHEMA, RETIRED_SUFFIX, SHADOW_SUFFIX, liveTable, shadowTable, type TableNamer,
 } from './tables.js';
@@ -110,11 +110,6 @@ export interface ProjectionRunnerOptions {
   rebuildLeaseStaleMs?: number;
   /** How many events status() reads at most to count a lag (default 10,000). */
   statusScanLimit?: number;
-  /**
-   * Who applies live batches to the SQL projections (default: this runner, on `sql`). The
-   * projection worker applies them on a thread of its own (see worker.ts).
-   */
-  applier?: BatchApplier;
 }
 
 export interface ProjectionStatus {
@@ -177,7 +172,6 @@ export class ProjectionRunner {
   readonly #maxDelayMs: number;
   readonly #leaseStaleMs: number;
   readonly #statusScanLimit: number;
-  readonly #applier: BatchApplier;
   readonly #projections = new Map<string, SqlTarget>();
   readonly #consumers = new Map<string, LiveTarget>();
   readonly #waiters = new Set<Waiter>();
@@ -203,7 +197,6 @@ export class ProjectionRunner {
     this.#maxDelayMs = options.retryMaxDelayMs ?? 5000;
     this.#leaseStaleMs = options.rebuildLeaseStaleMs ?? 60_000;
     this.#statusScanLimit = options.statusScanLimit ?? 10_000;
-    this.#applier = options.applier ?? applyOn(options.sql);
     this.#restartDelayMs = this.#firstDelayMs;
     for (const projection of options.projections) {
       this.#checkName(projection.name);
@@ -436,7 +429,7 @@ export class ProjectionRunner {
     }
     const due = [...this.#projections.values()].filter((t) => t.position < last);
     if (due.length === 0) return;
-    const outcomes = await this.#applier.apply(due.map((t) => t.projection), events, from, last);
+    const outcomes = await this.#applyLive(due.map((t) => t.projection), events, from, last);
     for (const target of due) {
       const outcome = outcomes.get(target.projection.name);
       if (!outcome) continue;
@@ -451,6 +444,41 @@ export class ProjectionRunner {
       target.position = maxOf(target.position, outcome.position);
     }
     this.#notifyWaiters();
+  }
+
+  /**
+   * One transaction for the whole batch: lock the checkpoints of `projections`, apply to
+   * each what it has not applied yet, advance them together. Returns each checkpoint, or
+   * `rewound` (nothing done for that projection) when it lies before this batch.
+   */
+  #applyLive(
+    projections: readonly Projection[],
+    events: readonly Decoded[],
+    from: bigint,
+    last: bigint,
+  ): Promise<Map<string, { position: bigint; rewound: boolean }>> {
+    const names = projections.map((p) => p.name);
+    // The checkpoint rows are locked by a statement sent along with BEGIN: one round trip.
+    return this.#sql.transaction(async (tx, locked) => {
+      const stored = checkpointPositions(locked, names);
+      const outcomes = new Map<string, { position: bigint; rewound: boolean }>();
+      const advanced: string[] = [];
+      for (const p of projections) {
+        const position = stored.get(p.name) ?? 0n;
+        if (position >= last) {
+          outcomes.set(p.name, { position, rewound: false }); // another instance (or a rebuild) got here first
+        } else if (position < from) {
+          outcomes.set(p.name, { position, rewound: true });
+        } else {
+          const fresh = after(events, position);
+          if (fresh.length > 0) await p.apply(tx, fresh, liveTable);
+          advanced.push(p.name);
+          outcomes.set(p.name, { position: last, rewound: false });
+        }
+      }
+      if (advanced.length > 0) await saveCheckpoints(tx, advanced, last);
+      return outcomes;
+    }, { first: lockCheckpointsStatement(names) });
   }
 
   /// waitFor
