@@ -9,10 +9,12 @@ import fp from 'fastify-plugin';
 import helmet, { type HelmetOptions } from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-/** The headers helmet sets with `options` (names lower-cased), and the ones it removes. */
-export function helmetHeaders(options: Readonly<HelmetOptions>): { set: Record<string, string>; removed: string[] } {
+/**
+ * The headers helmet sets with `options` (names lower-cased). The one it removes,
+ * X-Powered-By, Fastify never sends.
+ */
+export function helmetHeaders(options: Readonly<HelmetOptions>): Record<string, string> {
   const set: Record<string, string> = {};
-  const removed: string[] = [];
   const recorder = {
     setHeader(name: string, value: unknown) {
       set[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
@@ -20,7 +22,6 @@ export function helmetHeaders(options: Readonly<HelmetOptions>): { set: Record<s
     },
     removeHeader(name: string) {
       delete set[name.toLowerCase()];
-      removed.push(name.toLowerCase());
     },
   };
   let failure: unknown;
@@ -28,11 +29,11 @@ export function helmetHeaders(options: Readonly<HelmetOptions>): { set: Record<s
     failure = error;
   });
   if (failure) throw failure instanceof Error ? failure : new Error(String(failure));
-  return { set, removed };
+  return set;
 }
 
 export const securityHeaders = fp(async (app: FastifyInstance, options: Readonly<HelmetOptions>) => {
-  const { set } = helmetHeaders(options);
+  const set = helmetHeaders(options);
   app.addHook('onRequest', async (_request: FastifyRequest, reply: FastifyReply) => {
     reply.headers(set);
   });
