@@ -35,9 +35,7 @@ export async function rotateRefresh(deps: CommandDeps, refreshToken: string, ctx
     result = await handle(deps, streamId, SessionAggregate, async (session) => {
       let userAllows = false;
       if (session.status === 'active') {
-        const user = preloaded?.user;
-        preloaded = undefined; // a retry reads afresh
-        decidedAgainst.user = user ?? (await load(deps, userStream(session.userId), UserAggregate)).state;
+        decidedAgainst.user = preloaded?.user ?? (await load(deps, userStream(session.userId), UserAggregate)).state;
         userAllows = userAllowsSession(decidedAgainst.user, session.id, session.userRevision);
       }
       return decideRotate(session, { presentedHash: parsed.hash, newHash: next.hash, newExpiresAt, now: ctx.now, userAllows });
