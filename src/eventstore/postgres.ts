@@ -131,9 +131,9 @@ export class PostgresEventStore implements EventStore {
   ): Promise<AppendResult> {
     this.#checkOpen();
     checkAppendSize(events.length);
-    return guard('event store', () =>
-      this.#sql.transaction((tx) => appendInTransaction(tx, this.schema, streamId, events, options.expectedRevision)),
-    );
+    // One autocommitted statement: one round trip, and the transaction id is held only for
+    // the statement (a held xid keeps every subscription behind it). See appendInTransaction.
+    return guard('event store', () => appendInTransaction(this.#sql, this.schema, streamId, events, options.expectedRevision));
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -268,10 +268,16 @@ export class PostgresEventStore implements EventStore {
 
 /**
  * The whole append in one statement: claim the revisions on the stream's row, insert the
- * events, queue the NOTIFY (one round trip besides BEGIN and COMMIT). Must run alone in
- * its own transaction (see the block comment above): positions are unique per
- * transaction only. Exported as a test hook to hold an append's transaction open; use
- * PostgresEventStore.appendToStream everywhere else.
+ * events, queue the NOTIFY. Must be alone in its transaction (see the block comment above):
+ * positions are unique per transaction only. `appendToStream` runs it autocommitted, one
+ * round trip; tests pass a transaction's executor to hold an append's transaction open.
+ *
+ * Autocommitted, the statement commits when it completes even if the client has gone
+ * meanwhile. That matters only while it waits on the stream's row lock (another append to
+ * the same stream): PgSql sets `client_connection_check_interval` on its connections
+ * (PostgreSQL 14+), so a backend whose client dropped stops waiting and rolls back within
+ * that interval. A connection lost while a statement (or a COMMIT) is in flight leaves the
+ * outcome unknown to the caller whatever the protocol: the caller answers 503.
  */
 export async function appendInTransaction(
   tx: SqlExecutor,

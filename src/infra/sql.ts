@@ -110,6 +110,12 @@ export interface PgSqlOptions {
   applicationName?: string;
   connectionTimeoutMillis?: number;
   statementTimeoutMillis?: number;
+  /**
+   * `client_connection_check_interval` of every connection (PostgreSQL 14+; ignored by older
+   * servers): how soon a backend whose client has gone stops a statement that is still
+   * running or waiting on a lock, instead of committing it when it completes. Default 1000.
+   */
+  connectionCheckIntervalMillis?: number;
 }
 
 export class PgSql implements Sql {
@@ -132,7 +138,13 @@ export class PgSql implements Sql {
     // A client losing its connection must not crash the process: idle ones report through
     // the pool, checked-out ones through their own 'error' event (handled per use below).
     this.pool.on('error', () => {});
-    this.pool.on('connect', (client) => client.on('error', () => {}));
+    const checkInterval = Math.max(0, Math.trunc(options.connectionCheckIntervalMillis ?? 1000));
+    this.pool.on('connect', (client) => {
+      client.on('error', () => {});
+      // Queued before anything the pool's user sends on this connection. An older server
+      // does not know the setting: the statement fails and nothing else changes.
+      if (checkInterval > 0) client.query(`set client_connection_check_interval = ${checkInterval}`).catch(() => {});
+    });
   }
 
   async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {

@@ -272,12 +272,12 @@ void t.test('an outage: calls reject as unavailable, a subscription survives and
   t.ok(settled, 'stop() ends it');
 });
 
-void t.test('an append whose connection drops mid-transaction rejects as unavailable', { skip: needsServer }, async (t) => {
+void t.test('an append whose connection drops while it waits on the stream lock rejects as unavailable and writes nothing', { skip: needsServer }, async (t) => {
   const url = await createTestDatabaseUrl(t);
   if (!url) throw new Error('unreachable: server mode');
   const proxy = await TcpProxy.start(new URL(url));
   t.teardown(() => proxy.stop());
-  const sql = new PgSql({ connectionString: proxy.url, connectionTimeoutMillis: 1000 });
+  const sql = new PgSql({ connectionString: proxy.url, connectionTimeoutMillis: 1000, connectionCheckIntervalMillis: 100 });
   // Workaround until PgSql does this itself: a pg client that loses its connection while
   // checked out by PgSql.transaction() emits 'error' with no listener, crashing the process.
   sql.pool.on('connect', (client) => client.on('error', () => {}));
@@ -295,11 +295,25 @@ void t.test('an append whose connection drops mid-transaction rejects as unavail
     () => undefined,
     (e: unknown) => e,
   );
+  const version = Number((await direct.query<{ v: string }>(`select current_setting('server_version_num') as v`)).rows[0]?.v);
+  if (version < 140000) {
+    await t.skip(`client_connection_check_interval needs PostgreSQL 14+ (server ${version})`, async () => {});
+    await direct.query('rollback');
+    return;
+  }
   await delay(200);
+  const waiting = async () => (await direct.query<{ n: number }>(
+    `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)).rows[0]?.n;
+  t.equal(await waiting(), 1, 'the append waits on the row lock');
   await proxy.down();
   t.ok(isStoreUnavailable(await append), 'the append rejects with StoreUnavailableError');
+  // The statement is autocommitted: its backend must notice the client has gone
+  // (client_connection_check_interval) and give up before the lock frees.
+  await waitUntil(async () => (await waiting()) === 0, 'the orphaned append stops waiting');
   await direct.query('rollback');
+  await delay(100);
   t.same((await direct.query(`select count(*)::int as n from eventstore.events`)).rows, [{ n: 1 }], 'nothing written');
+  t.same((await direct.query(`select revision::int from eventstore.streams where stream_id = 's'`)).rows, [{ revision: 0 }], 'the stream did not move');
 });
 
 void t.test('a subscription survives its connections being terminated', { skip: needsServer }, async (t) => {
@@ -345,9 +359,9 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await delay(10);
   }
