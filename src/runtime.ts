@@ -141,9 +141,12 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     const settings = new LiveSettings(defaults);
     const revocations = new RevocationSet();
     // Projections get connections of their own, so their transactions never queue behind
-    // request traffic in the main pool (live lag), nor the other way round.
+    // request traffic in the main pool (live lag), nor the other way round; in pipeline
+    // mode, so that a live batch is one round trip and its COMMIT (the runner's fast path).
     const projectionSql = sql instanceof PgSql && sql.pool.options.connectionString
-      ? new PgSql({ connectionString: sql.pool.options.connectionString, max: 4, applicationName: 'authstream-projections' })
+      ? new PgSql({
+        connectionString: sql.pool.options.connectionString, max: 4, applicationName: 'authstream-projections', pipeline: true,
+      })
       : sql;
     if (projectionSql !== sql) closers.push(() => projectionSql.close());
     const projections = new ProjectionRunner({ sql: projectionSql, store, codec, projections: allProjections(), log });

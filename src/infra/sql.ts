@@ -29,6 +29,16 @@ export interface Sql extends SqlExecutor {
    * same round trip (on a server: one simple-protocol message); `fn` gets its rows.
    */
   transaction<T>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * A transaction whose statements do not wait for each other's answers: BEGIN and `first`
+   * (no parameters) are sent, then `fn` runs at once with a promise of `first`'s rows, and
+   * statements it issues without awaiting in between are sent right behind. On a PgSql
+   * opened with `pipeline: true` they travel together (one round trip for all of them);
+   * elsewhere they run one after the other, in the order issued. Commits if `first` and
+   * `fn` succeed, rolls back otherwise (`first`'s error wins). `fn` must not leave
+   * statements running when it settles (await them all, e.g. with Promise.allSettled).
+   */
+  pipelinedTransaction<T>(first: string, fn: (tx: SqlExecutor, first: Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T>;
   /** Subscribes to NOTIFY on `channel`; resolves to an unsubscribe function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** Runs several statements (no parameters), e.g. a migration. */
@@ -103,6 +113,18 @@ async function run<R>(client: pg.Pool | pg.PoolClient, text: string, params?: re
   return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
 }
 
+/** BEGIN and `first` in one simple-protocol query (pg answers with one result each): `first`'s rows. */
+async function beginWith(client: pg.PoolClient, first: string): Promise<Record<string, unknown>[]> {
+  let results: unknown;
+  try {
+    results = await client.query(`BEGIN; ${first}`);
+  } catch (e) {
+    translateError(e, 'database');
+  }
+  const all = Array.isArray(results) ? (results as pg.QueryResult[]) : [];
+  return (all.at(-1)?.rows ?? []) as Record<string, unknown>[];
+}
+
 export interface PgSqlOptions {
   connectionString: string;
   max?: number;
@@ -110,6 +132,13 @@ export interface PgSqlOptions {
   applicationName?: string;
   connectionTimeoutMillis?: number;
   statementTimeoutMillis?: number;
+  /**
+   * Send queries without waiting for the previous answer (node-postgres pipeline mode), so
+   * that pipelinedTransaction's statements share one round trip. Only for a pool whose users
+   * cope with it: no cursors; queries issued together fail together after an error in a
+   * transaction.
+   */
+  pipeline?: boolean;
   /**
    * `client_connection_check_interval` of every connection (PostgreSQL 14+; ignored by older
    * servers): how soon a backend whose client has gone stops a statement that is still
@@ -134,6 +163,7 @@ export class PgSql implements Sql {
       statement_timeout: options.statementTimeoutMillis ?? 30000,
       idleTimeoutMillis: 30000,
       types,
+      ...(options.pipeline ? { pipeline: true } : {}),
     });
     // A client losing its connection must not crash the process: idle ones report through
     // the pool, checked-out ones through their own 'error' event (handled per use below).
@@ -160,6 +190,28 @@ export class PgSql implements Sql {
   }
 
   async transaction<T>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const { first } = options;
+    return this.#inTransaction(async (client, tx) => {
+      if (first === undefined) {
+        await tx.query('BEGIN');
+        return fn(tx, []);
+      }
+      return fn(tx, await beginWith(client, first));
+    });
+  }
+
+  async pipelinedTransaction<T>(first: string, fn: (tx: SqlExecutor, first: Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
+    return this.#inTransaction(async (client, tx) => {
+      const head = beginWith(client, first);
+      const [begun, done] = await Promise.allSettled([head, fn(tx, head)]);
+      if (begun.status === 'rejected') throw begun.reason;
+      if (done.status === 'rejected') throw done.reason;
+      return done.value;
+    });
+  }
+
+  /** A checked-out connection for `fn` (which sends BEGIN); COMMIT if it resolves, ROLLBACK if not. */
+  async #inTransaction<T>(fn: (client: pg.PoolClient, tx: SqlExecutor) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -181,21 +233,7 @@ export class PgSql implements Sql {
     };
     client.on('error', onError);
     try {
-      let first: Record<string, unknown>[] = [];
-      if (options.first === undefined) {
-        await tx.query('BEGIN');
-      } else {
-        // Two statements in one simple-protocol query: pg answers with one result each.
-        let results: unknown;
-        try {
-          results = await client.query(`BEGIN; ${options.first}`);
-        } catch (e) {
-          translateError(e, 'database');
-        }
-        const all = Array.isArray(results) ? (results as pg.QueryResult[]) : [];
-        first = (all.at(-1)?.rows ?? []) as Record<string, unknown>[];
-      }
-      const result = await fn(tx, first);
+      const result = await fn(client, tx);
       await tx.query('COMMIT');
       return result;
     } catch (e) {
@@ -353,6 +391,21 @@ export class PgliteSql implements Sql {
       const first = options.first === undefined ? [] : (await tx.query<Record<string, unknown>>(options.first)).rows;
       return fn(tx, first);
     });
+  }
+
+  async pipelinedTransaction<T>(first: string, fn: (tx: SqlExecutor, first: Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
+    // In-process: nothing to pipeline. Statements issued together run one at a time, in order.
+    return this.transaction(async (tx, rows) => {
+      let tail: Promise<unknown> = Promise.resolve();
+      const ordered: SqlExecutor = {
+        query: <R>(text: string, params?: readonly unknown[]) => {
+          const next = tail.then(() => tx.query<R>(text, params));
+          tail = next.catch(() => {});
+          return next;
+        },
+      };
+      return fn(ordered, Promise.resolve(rows));
+    }, { first });
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {

@@ -13,6 +13,9 @@
  * batch even when its projection ignored every event of it.
  * A checkpoint found BEHIND the batch (moved back by hand to replay, or its tables were
  * re-created) is not skipped over: the runner re-subscribes from it.
+ * The usual case, every checkpoint where this runner left it, is sent pipelined: the lock,
+ * the projections' statements and the checkpoint update in one round trip, then COMMIT
+ * once the locked rows confirm the assumption, or ROLLBACK and the way above.
  *
  * In-memory consumers (LiveConsumer) get the same decoded batches first, from the
  * position given at registration; they keep no checkpoint.
@@ -54,6 +57,9 @@ import {
 } from './tables.js';
 
 export { RebuildInProgressError, RebuildLeaseLostError } from './checkpoints.js';
+
+/** A pipelined batch found a checkpoint elsewhere than this runner left it (rolled back). */
+class CheckpointsMoved extends Error {}
 export type { TableNamer } from './tables.js';
 
 /** A SQL read model. */
@@ -450,14 +456,54 @@ export class ProjectionRunner {
    * One transaction for the whole batch: lock the checkpoints of `projections`, apply to
    * each what it has not applied yet, advance them together. Returns each checkpoint, or
    * `rewound` (nothing done for that projection) when it lies before this batch.
+   *
+   * First tried pipelined: assuming every checkpoint is where this runner left it, the lock,
+   * every projection's statements and the checkpoint update are sent without waiting for
+   * each other (one round trip on a server), then COMMIT once the locked rows confirm the
+   * assumption. When they do not (another instance or a rebuild moved a checkpoint) the
+   * transaction rolls back and the batch goes the careful way below.
    */
-  #applyLive(
+  async #applyLive(
     projections: readonly Projection[],
     events: readonly Decoded[],
     from: bigint,
     last: bigint,
   ): Promise<Map<string, { position: bigint; rewound: boolean }>> {
     const names = projections.map((p) => p.name);
+    const expected = new Map(projections.map((p) => [p.name, this.#projections.get(p.name)?.position ?? -1n]));
+    if ([...expected.values()].every((position) => position >= from && position < last)) {
+      try {
+        return await this.#sql.pipelinedTransaction(lockCheckpointsStatement(names), async (tx, locked) => {
+          const writes: Promise<void>[] = [];
+          for (const p of projections) {
+            const fresh = after(events, expected.get(p.name) ?? -1n);
+            if (fresh.length > 0) writes.push(p.apply(tx, fresh, liveTable));
+          }
+          writes.push(saveCheckpoints(tx, names, last));
+          // Every statement settles before COMMIT or ROLLBACK is sent.
+          const failed = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
+          // Checked first: writes made on a wrong assumption may fail (a row applied twice),
+          // and that is no error of the batch.
+          const stored = checkpointPositions(await locked, names);
+          if (names.some((name) => stored.get(name) !== expected.get(name))) throw new CheckpointsMoved();
+          if (failed) throw failed.reason;
+          return new Map(names.map((name) => [name, { position: last, rewound: false }]));
+        });
+      } catch (error) {
+        if (!(error instanceof CheckpointsMoved)) throw error;
+      }
+    }
+    return this.#applyLiveLocked(projections, names, events, from, last);
+  }
+
+  /** The batch decided on the locked checkpoints: skip, rewind or apply per projection. */
+  #applyLiveLocked(
+    projections: readonly Projection[],
+    names: readonly string[],
+    events: readonly Decoded[],
+    from: bigint,
+    last: bigint,
+  ): Promise<Map<string, { position: bigint; rewound: boolean }>> {
     // The checkpoint rows are locked by a statement sent along with BEGIN: one round trip.
     return this.#sql.transaction(async (tx, locked) => {
       const stored = checkpointPositions(locked, names);

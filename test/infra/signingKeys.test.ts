@@ -39,6 +39,8 @@ function deaf(sql: Sql): Sql {
     query: <R,>(text: string, params?: readonly unknown[]) => sql.query<R>(text, params),
     transaction: <T,>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options?: TransactionOptions) =>
       sql.transaction<T>(fn, options),
+    pipelinedTransaction: <T,>(first: string, fn: (tx: SqlExecutor, first: Promise<Record<string, unknown>[]>) => Promise<T>) =>
+      sql.pipelinedTransaction<T>(first, fn),
     listen: async () => async () => {},
     exec: (text: string) => sql.exec(text),
     close: async () => {},

@@ -1,9 +1,12 @@
 /**
  * The Sql port's transaction with a first statement sent along with BEGIN: it runs inside
  * the transaction, its rows reach the callback, and an error in it rolls everything back.
- * On a server and on PGlite (whichever createTestDatabase gives; CI requires the server).
+ * The same for pipelinedTransaction, whose statements are issued without waiting.
+ * On a server and on PGlite (whichever createTestDatabase gives; CI requires the server),
+ * and on a server also through a pool in pipeline mode.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { PgSql, type Sql } from '../../src/infra/sql.js';
 import { createTestDatabase } from '../helpers/db.js';
 
 void t.test('transaction({ first }): same transaction, rows handed over, errors roll back', async (t) => {
@@ -29,4 +32,60 @@ void t.test('transaction({ first }): same transaction, rows handed over, errors 
   }, { first: 'insert into notes values (4)' }));
   const { rows } = await sql.query<{ id: number }>('select id from notes order by id');
   t.same(rows.map((r) => r.id), [1], 'nothing of the failed transactions stayed');
+});
+
+/** Issued together, as the projection runner does: all commit, or none. */
+async function pipelinedTransactionBehaves(t: Test, sql: Sql): Promise<void> {
+  await sql.exec('drop table if exists piped; create table piped (id int primary key, note text)');
+  const ids = async () => (await sql.query<{ id: number }>('select id from piped order by id')).rows.map((r) => r.id);
+
+  const result = await sql.pipelinedTransaction('select pg_current_xact_id()::text as xid', async (tx, first) => {
+    const writes = [
+      tx.query('insert into piped values ($1, $2)', [1, 'a']),
+      tx.query('insert into piped values ($1, $2)', [2, 'b']),
+      tx.query<{ xid: string }>('select pg_current_xact_id()::text as xid'),
+    ];
+    const settled = await Promise.all(writes);
+    return { first: await first, inner: (settled[2]?.rows[0] as { xid: string } | undefined)?.xid };
+  });
+  t.same(result.first, [{ xid: result.inner }], 'first and the statements issued with it share one transaction');
+  t.same(await ids(), [1, 2], 'committed');
+
+  const order = await sql.pipelinedTransaction('select 1', async (tx) => {
+    await Promise.all([
+      tx.query('insert into piped values ($1, $2)', [3, 'x']),
+      tx.query('update piped set note = $2 where id = $1', [3, 'y']),
+    ]);
+    return (await tx.query<{ note: string }>('select note from piped where id = $1', [3])).rows[0]?.note;
+  });
+  t.equal(order, 'y', 'statements run in the order issued');
+
+  await t.rejects(sql.pipelinedTransaction('select * from no_such_table', async (tx) => {
+    await Promise.allSettled([tx.query('insert into piped values ($1, $2)', [4, 'c'])]);
+  }), 'a failing first statement fails the transaction');
+  await t.rejects(sql.pipelinedTransaction('select 1', async (tx) => {
+    const settled = await Promise.allSettled([
+      tx.query('insert into piped values ($1, $2)', [5, 'd']),
+      tx.query('insert into piped values ($1, $2)', [1, 'duplicate']),
+      tx.query('insert into piped values ($1, $2)', [6, 'e']),
+    ]);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }), 'a failing statement fails the transaction');
+  await t.rejects(sql.pipelinedTransaction('select 1', async (tx, first) => {
+    await Promise.all([tx.query('insert into piped values ($1, $2)', [7, 'f']), first]);
+    throw new Error('changed my mind');
+  }), 'fn throwing fails the transaction');
+  t.same(await ids(), [1, 2, 3], 'nothing of the failed transactions stayed');
+  t.same((await sql.query('select 1 as one')).rows, [{ one: 1 }], 'the connections are usable afterwards');
+}
+
+void t.test('pipelinedTransaction: issued together, one transaction, all or nothing', async (t) => {
+  const { sql, url } = await createTestDatabase(t);
+  await pipelinedTransactionBehaves(t, sql);
+  if (url) {
+    const piped = new PgSql({ connectionString: url, max: 2, pipeline: true });
+    t.teardown(() => piped.close());
+    await t.test('through a pool in pipeline mode', (t) => pipelinedTransactionBehaves(t, piped));
+  }
 });
