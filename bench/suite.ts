@@ -123,7 +123,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
 
     if (wants('argon2')) {
       scenarios.argon2 = await measureArgon2(options.argon2Hashes);
-      log(`argon2id: ${scenarios.argon2.hash_ms_mean.toFixed(1)} ms a hash → ceiling ${scenarios.argon2.login_ceiling_per_s.toFixed(1)} logins/s`);
+      log(`argon2id: ${scenarios.argon2.hash_ms_mean.toFixed(1)} ms a hash → ceiling ${scenarios.argon2.login_ceiling_per_s.toFixed(1)} logins/s; every core hashing: ${scenarios.argon2.all_cores_hashes_per_s.toFixed(1)} hashes/s`);
     }
 
     const httpScenarios = (['baseline', 'me', 'register', 'login', 'refresh'] as const).filter(wants);

@@ -48,6 +48,7 @@ if (!(await serverAnswers())) {
     }
     positive(t, s.argon2?.hash_ms_mean, 'argon2: hash time');
     positive(t, s.argon2?.login_ceiling_per_s, 'argon2: login ceiling');
+    positive(t, s.argon2?.all_cores_hashes_per_s, 'argon2: every core hashing at once');
     t.same(s.argon2?.params, { memoryCost: 19_456, timeCost: 2, parallelism: 1 }, 'argon2 at the OWASP parameters');
     t.ok((s.rebuild?.store_events ?? 0) >= MODES.test.rebuildEvents, 'the rebuild store holds at least the asked events');
     t.equal(s.rebuild?.projections.length, 3, 'every projection rebuilt');
