@@ -113,6 +113,18 @@ async function run<R>(client: pg.Pool | pg.PoolClient, text: string, params?: re
   return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
 }
 
+/** An executor that runs the queries issued to it one at a time, in order, after `after` settles. */
+function inOrder(tx: SqlExecutor, after: Promise<unknown>): SqlExecutor {
+  let tail: Promise<unknown> = after.catch(() => {});
+  return {
+    query: <R>(text: string, params?: readonly unknown[]) => {
+      const next = tail.then(() => tx.query<R>(text, params));
+      tail = next.catch(() => {});
+      return next;
+    },
+  };
+}
+
 /** BEGIN and `first` in one simple-protocol query (pg answers with one result each): `first`'s rows. */
 async function beginWith(client: pg.PoolClient, first: string): Promise<Record<string, unknown>[]> {
   let results: unknown;
@@ -155,6 +167,7 @@ export class PgSql implements Sql {
   #closed = false;
 
   constructor(options: PgSqlOptions) {
+    const checkInterval = Math.max(0, Math.trunc(options.connectionCheckIntervalMillis ?? 1000));
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.max ?? 10,
@@ -164,17 +177,16 @@ export class PgSql implements Sql {
       idleTimeoutMillis: 30000,
       types,
       ...(options.pipeline ? { pipeline: true } : {}),
+      // Awaited by the pool before it hands a new connection out. An older server does not
+      // know the setting: the statement fails and nothing else changes.
+      onConnect: async (client: pg.ClientBase) => {
+        if (checkInterval > 0) await client.query(`set client_connection_check_interval = ${checkInterval}`).catch(() => {});
+      },
     });
     // A client losing its connection must not crash the process: idle ones report through
     // the pool, checked-out ones through their own 'error' event (handled per use below).
     this.pool.on('error', () => {});
-    const checkInterval = Math.max(0, Math.trunc(options.connectionCheckIntervalMillis ?? 1000));
-    this.pool.on('connect', (client) => {
-      client.on('error', () => {});
-      // Queued before anything the pool's user sends on this connection. An older server
-      // does not know the setting: the statement fails and nothing else changes.
-      if (checkInterval > 0) client.query(`set client_connection_check_interval = ${checkInterval}`).catch(() => {});
-    });
+    this.pool.on('connect', (client) => client.on('error', () => {}));
   }
 
   async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
@@ -201,9 +213,12 @@ export class PgSql implements Sql {
   }
 
   async pipelinedTransaction<T>(first: string, fn: (tx: SqlExecutor, first: Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
+    const pipelined = (this.pool.options as { pipeline?: boolean }).pipeline === true;
     return this.#inTransaction(async (client, tx) => {
       const head = beginWith(client, first);
-      const [begun, done] = await Promise.allSettled([head, fn(tx, head)]);
+      // Without pipeline mode a pg client takes one query at a time: queue them here.
+      const issue = pipelined ? tx : inOrder(tx, head);
+      const [begun, done] = await Promise.allSettled([head, fn(issue, head)]);
       if (begun.status === 'rejected') throw begun.reason;
       if (done.status === 'rejected') throw done.reason;
       return done.value;
@@ -395,17 +410,7 @@ export class PgliteSql implements Sql {
 
   async pipelinedTransaction<T>(first: string, fn: (tx: SqlExecutor, first: Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
     // In-process: nothing to pipeline. Statements issued together run one at a time, in order.
-    return this.transaction(async (tx, rows) => {
-      let tail: Promise<unknown> = Promise.resolve();
-      const ordered: SqlExecutor = {
-        query: <R>(text: string, params?: readonly unknown[]) => {
-          const next = tail.then(() => tx.query<R>(text, params));
-          tail = next.catch(() => {});
-          return next;
-        },
-      };
-      return fn(ordered, Promise.resolve(rows));
-    }, { first });
+    return this.transaction(async (tx, rows) => fn(inOrder(tx, Promise.resolve()), Promise.resolve(rows)), { first });
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
