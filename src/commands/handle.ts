@@ -9,6 +9,7 @@ import { ConflictError } from '../domain/errors.js';
 import type { DomainEvent, Recorded } from '../domain/events.js';
 import { isConcurrencyConflict, type EventStore, type ExpectedRevision } from '../eventstore/port.js';
 import type { Decoded, EventCodec, EventContext } from '../infra/eventCodec.js';
+import { BoundedMap } from '../infra/boundedMap.js';
 import type { KeyStore } from '../infra/keyStore.js';
 import type { PasswordHasher } from '../infra/passwordHasher.js';
 import type { Secrets } from '../infra/secrets.js';
@@ -60,11 +61,10 @@ export const MAX_ATTEMPTS = 4;
  * entry only costs a conflict and a re-read. States are immutable values.
  */
 export class StateCache {
-  readonly #entries = new Map<string, { state: unknown; revision: bigint }>();
-  readonly #limit: number;
+  readonly #entries: BoundedMap<string, { state: unknown; revision: bigint }>;
 
   constructor(limit = 50_000) {
-    this.#limit = limit;
+    this.#entries = new BoundedMap(limit);
   }
 
   get(streamId: string): { state: unknown; revision: bigint } | undefined {
@@ -72,11 +72,6 @@ export class StateCache {
   }
 
   set(streamId: string, state: unknown, revision: bigint): void {
-    this.#entries.delete(streamId);
-    if (this.#entries.size >= this.#limit) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
     this.#entries.set(streamId, { state, revision });
   }
 

@@ -14,6 +14,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { rotateRefresh } from '../commands/rotateRefresh.js';
 import type { IssuedTokens } from '../commands/sessions.js';
 import { InvalidTokenError } from '../domain/errors.js';
+import { BoundedMap } from '../infra/boundedMap.js';
 import { hashToken } from '../infra/secrets.js';
 import type { Runtime } from '../runtime.js';
 import { eventContext } from './context.js';
@@ -74,36 +75,6 @@ function bearerToken(header: unknown): string | undefined {
 /** How many verified access tokens are remembered (by their exact text). */
 const VERIFIED_TOKENS_CACHED = 10_000;
 
-/**
- * Verified tokens by their exact text, oldest dropped first. Keyed by the token itself, so
- * only the very token that was verified can hit, and no hash is computed per request;
- * holding the texts costs about a kilobyte an entry. Failures are not remembered.
- */
-class VerifiedTokens {
-  readonly #entries = new Map<string, { claims: AccessClaims; kid: string }>();
-  readonly #limit: number;
-
-  constructor(limit: number) {
-    this.#limit = limit;
-  }
-
-  get(token: string): { claims: AccessClaims; kid: string } | undefined {
-    return this.#entries.get(token);
-  }
-
-  set(token: string, entry: { claims: AccessClaims; kid: string }): void {
-    if (this.#entries.size >= this.#limit) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-    this.#entries.set(token, entry);
-  }
-
-  delete(token: string): void {
-    this.#entries.delete(token);
-  }
-}
-
 /** The protected header of a compact JWS (throws on anything else). */
 function headerOf(token: string): { kid?: unknown } {
   const header: unknown = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'));
@@ -162,7 +133,10 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
     }
     return entry.verify;
   };
-  const verified = new VerifiedTokens(VERIFIED_TOKENS_CACHED);
+  // Verified tokens by their exact text, oldest dropped first. Keyed by the token itself, so
+  // only the very token that was verified can hit, and no hash is computed per request;
+  // holding the texts costs about a kilobyte an entry. Failures are not remembered.
+  const verified = new BoundedMap<string, { claims: AccessClaims; kid: string }>(VERIFIED_TOKENS_CACHED);
 
   /**
    * Signature, algorithm (EdDSA only), kid, issuer, audience, expiry and required claims;

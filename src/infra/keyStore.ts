@@ -5,6 +5,7 @@
  * history. Unwrapped keys are cached in memory; `forget` drops one from the cache (every
  * instance does so when it sees UserErased).
  */
+import { BoundedMap } from './boundedMap.js';
 import { deriveKey, newDataKey, open, seal } from './crypto.js';
 import { migrate } from './migrate.js';
 import type { Sql } from './sql.js';
@@ -35,7 +36,7 @@ const CACHE_LIMIT = 50_000;
 export class PgKeyStore implements KeyStore {
   readonly #sql: Sql;
   readonly #wrapKey: Buffer;
-  readonly #cache = new Map<string, Buffer | null>();
+  readonly #cache = new BoundedMap<string, Buffer | null>(CACHE_LIMIT);
 
   private constructor(sql: Sql, master: Buffer) {
     this.#sql = sql;
@@ -89,10 +90,6 @@ export class PgKeyStore implements KeyStore {
   }
 
   #remember(userId: string, key: Buffer): void {
-    if (this.#cache.size >= CACHE_LIMIT) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
-    }
     this.#cache.set(userId, key);
   }
 }

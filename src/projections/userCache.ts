@@ -6,6 +6,7 @@
  * position when the read began and no newer event arrived meanwhile. A cached entry is
  * therefore never older than the read model itself.
  */
+import { BoundedMap } from '../infra/boundedMap.js';
 import type { Decoded } from '../infra/eventCodec.js';
 import type { UserView } from './queries.js';
 import type { LiveConsumer } from './runner.js';
@@ -17,7 +18,7 @@ const USER_EVENT_TYPES = new Set([
 
 export class UserCache implements LiveConsumer {
   readonly name = 'user-cache';
-  readonly #entries = new Map<string, UserView>();
+  readonly #entries: BoundedMap<string, UserView>;
   readonly #newestEvent = new Map<string, bigint>();
   readonly #limit: number;
   readonly #appliedPosition: () => bigint;
@@ -31,6 +32,7 @@ export class UserCache implements LiveConsumer {
     this.#floor = options.from;
     this.#lastSeen = options.from;
     this.#limit = options.limit ?? 20_000;
+    this.#entries = new BoundedMap(this.#limit);
   }
 
   apply(events: Decoded[]): void {
@@ -54,13 +56,7 @@ export class UserCache implements LiveConsumer {
     const newest = this.#newestOf(id);
     const applied = this.#appliedPosition();
     const user = await load(id);
-    if (user && applied >= newest && this.#newestOf(id) === newest) {
-      if (this.#entries.size >= this.#limit) {
-        const oldest = this.#entries.keys().next().value;
-        if (oldest !== undefined) this.#entries.delete(oldest);
-      }
-      this.#entries.set(id, user);
-    }
+    if (user && applied >= newest && this.#newestOf(id) === newest) this.#entries.set(id, user);
     return user;
   }
 
