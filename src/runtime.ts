@@ -158,6 +158,12 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     };
 
     const states = new StateCache();
+    // An erased user's cached data key and decrypted state go from memory (this instance's
+    // erasures at once, other instances' when their events arrive).
+    const forgetUser = (userId: string): void => {
+      keys.forget(userId);
+      states.delete(userStream(userId));
+    };
     const deps: CommandDeps = {
       store, codec, keys, hasher, secrets,
       newId: randomUUID,
@@ -170,10 +176,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       },
       states,
       onSessionsRevoked: (ids) => revocations.markRevoked(ids),
-      onUserErased: (userId) => {
-        keys.forget(userId);
-        states.delete(userStream(userId));
-      },
+      onUserErased: forgetUser,
     };
 
     await projections.start();
@@ -190,11 +193,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     projections.addConsumer({
       name: 'erasures',
       apply: (events: Decoded[]) => {
-        for (const e of events) {
-          if (e.type !== 'UserErased') continue;
-          keys.forget(e.data.user_id);
-          states.delete(userStream(e.data.user_id)); // no decrypted state of theirs stays in memory
-        }
+        for (const e of events) if (e.type === 'UserErased') forgetUser(e.data.user_id);
       },
     }, head);
 
