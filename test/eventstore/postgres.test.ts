@@ -115,6 +115,52 @@ void t.test('gap safety: an open earlier transaction holds back later commits', 
   t.equal(await store.headPosition(), resultB.position);
 });
 
+void t.test('appends wake this store\'s subscriptions at once and other processes\' by a coalesced NOTIFY', { skip: needsServer }, async (t) => {
+  const { sql, url } = await createTestDatabase(t, { max: 12 });
+  // Polling an hour apart: only the announcements can deliver anything in this test.
+  const hour = 3_600_000;
+  const store = await PostgresEventStore.open(sql, { pollIntervalMs: hour });
+  t.teardown(() => store.close());
+  const otherSql = new PgSql({ connectionString: url ?? '', max: 2 });
+  t.teardown(() => otherSql.close());
+  const other = await PostgresEventStore.open(otherSql, { pollIntervalMs: hour });
+  t.teardown(() => other.close());
+
+  const heard: string[] = [];
+  const listener = new pg.Client({ connectionString: url });
+  await listener.connect();
+  t.teardown(() => listener.end());
+  listener.on('notification', (msg) => heard.push(msg.payload ?? ''));
+  await listener.query(`LISTEN ${pg.escapeIdentifier(`${store.schema}_events`)}`);
+
+  const here: RecordedEvent[] = [];
+  const there: RecordedEvent[] = [];
+  const subs = [
+    store.subscribeToAll(async (events) => void here.push(...events)),
+    other.subscribeToAll(async (events) => void there.push(...events)),
+  ];
+  t.teardown(() => Promise.all(subs.map((s) => s.stop())));
+  await delay(200); // both subscriptions have read the empty store and wait; the other process has LISTENed
+  t.equal(here.length + there.length, 0);
+
+  await store.appendToStream('announced-1', [event('One')], { expectedRevision: 'no_stream' });
+  await waitUntil(() => here.length === 1 && there.length === 1, 'one event in both processes', 5_000);
+  t.pass('the appending store and another process both delivered the event without polling');
+
+  const N = 100;
+  await Promise.all(Array.from({ length: N }, (_, i) =>
+    store.appendToStream(`announced-burst-${i}`, [event('Burst')], { expectedRevision: 'no_stream' })));
+  await waitUntil(() => here.length === N + 1 && there.length === N + 1, 'the burst in both processes', 5_000);
+  await delay(100);
+  t.ok(heard.length >= 2, `the other processes heard of the appends (${heard.length} notifications)`);
+  t.ok(heard.length < N, `${N + 1} appends coalesced into ${heard.length} notifications`);
+  t.equal(new Set(heard).size, 1, 'every notification names the store that sent it');
+
+  await other.appendToStream('announced-2', [event('Two')], { expectedRevision: 'no_stream' });
+  await waitUntil(() => here.length === N + 2 && there.length === N + 2, 'the other process\'s append here', 5_000);
+  t.pass('and the other way round');
+});
+
 void t.test('concurrent appends with the same expected revision: exactly one wins', { skip: needsServer }, async (t) => {
   const { sql } = await createTestDatabase(t, { max: 12 });
   const store = await PostgresEventStore.open(sql);
