@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from '../domain/errors.js';
 import type { DomainEvent, Recorded } from '../domain/events.js';
-import { isConcurrencyConflict, type EventStore, type ExpectedRevision } from '../eventstore/port.js';
+import { isConcurrencyConflict, type EventStore, type ExpectedRevision, type StreamRevision } from '../eventstore/port.js';
 import type { Decoded, EventCodec, EventContext } from '../infra/eventCodec.js';
 import { BoundedMap } from '../infra/boundedMap.js';
 import type { KeyStore } from '../infra/keyStore.js';
@@ -133,6 +133,8 @@ function fold<S, E extends DomainEvent>(
  * Runs `decide` against the current state of `streamId` and appends what it returns.
  * `decide` may be async (password hashing runs inside it) and is re-run on conflict.
  * With `retries: false` a conflict is not retried but thrown as ConflictError.
+ * `unchanged`: other streams the first attempt's decision also rests on, at the revisions
+ * it saw; the append is refused (a conflict) if one has moved.
  */
 export async function handle<S, E extends DomainEvent>(
   deps: CommandDeps,
@@ -140,7 +142,12 @@ export async function handle<S, E extends DomainEvent>(
   aggregate: Aggregate<S, E>,
   decide: (state: S, revision: bigint | null) => E[] | Promise<E[]>,
   context: EventContext | ((state: S) => EventContext),
-  options: { retries?: boolean; newStream?: boolean; loaded?: { state: S; revision: bigint | null } } = {},
+  options: {
+    retries?: boolean;
+    newStream?: boolean;
+    loaded?: { state: S; revision: bigint | null };
+    unchanged?: readonly StreamRevision[];
+  } = {},
 ): Promise<Handled<S, E>> {
   const attempts = options.retries === false ? 1 : MAX_ATTEMPTS;
   for (let attempt = 1; ; attempt++) {
@@ -159,7 +166,9 @@ export async function handle<S, E extends DomainEvent>(
     try {
       const toAppend = await Promise.all(events.map((e) => deps.codec.encode(e, ctx, randomUUID())));
       const expected: ExpectedRevision = revision === null ? 'no_stream' : revision;
-      const result = await deps.store.appendToStream(streamId, toAppend, { expectedRevision: expected });
+      const result = await deps.store.appendToStream(streamId, toAppend, {
+        expectedRevision: expected, ...(attempt === 1 && options.unchanged ? { unchanged: options.unchanged } : {}),
+      });
       let next = state;
       let rev = revision ?? -1n;
       for (const [i, e] of events.entries()) {

@@ -5,25 +5,96 @@
  * change nothing. A token presented after it was rotated is theft: the session is revoked
  * and the answer is token_reused.
  */
-import { InvalidTokenError, TokenReusedError } from '../domain/errors.js';
-import { sessionStream, userStream } from '../domain/events.js';
+import { ConflictError, InvalidTokenError, TokenReusedError } from '../domain/errors.js';
+import { sessionStream, userStream, type SessionEvent } from '../domain/events.js';
 import { decideRotate, type Session } from '../domain/session.js';
 import { userAllowsSession, type User } from '../domain/user.js';
 import type { EventContext } from '../infra/eventCodec.js';
 import { SessionAggregate, UserAggregate } from './aggregates.js';
-import { handle, load, loadMany, type CommandDeps } from './handle.js';
+import { handle, load, loadMany, type CommandDeps, type Handled } from './handle.js';
 import type { IssuedTokens } from './sessions.js';
+
+interface Rotation {
+  presentedHash: string;
+  newHash: string;
+  newExpiresAt: Date;
+  now: Date;
+}
 
 export async function rotateRefresh(deps: CommandDeps, refreshToken: string, ctx: EventContext): Promise<IssuedTokens> {
   const parsed = deps.secrets.parseRefreshToken(refreshToken);
   if (!parsed) throw new InvalidTokenError();
   const next = deps.secrets.newRefreshToken(parsed.sessionId);
-  const newExpiresAt = new Date(ctx.now.getTime() + deps.settings().refresh_token_ttl_seconds * 1000);
+  const rotation: Rotation = {
+    presentedHash: parsed.hash, newHash: next.hash, now: ctx.now,
+    newExpiresAt: new Date(ctx.now.getTime() + deps.settings().refresh_token_ttl_seconds * 1000),
+  };
+  const streamId = sessionStream(parsed.sessionId);
+  const actor = (session: Session): EventContext => ({ ...ctx, actorId: session.status === 'none' ? null : session.userId });
 
-  let result;
+  // Refreshes of one token that arrived while a winner's was under way are answered by the
+  // HTTP layer's coordinator (src/http/auth.ts) before they get here; calls that do meet
+  // here are told apart by the appends' expected revisions, then decideRotate's clock check.
+  const { result, user } = (await rotateAsCached(deps, streamId, rotation, actor))
+    ?? (await rotateAsStored(deps, streamId, rotation, actor));
+  if (result.events.some((e) => e.type === 'RefreshTokenReuseDetected')) {
+    deps.onSessionsRevoked?.([parsed.sessionId]);
+    throw new TokenReusedError();
+  }
+  const session = result.state;
+  // `user` is the state the rotation was decided against (it allowed the session).
+  if (session.status !== 'active' || user.status !== 'active') throw new InvalidTokenError();
+  return { user, sessionId: session.id, refreshToken: next.token, refreshExpiresAt: rotation.newExpiresAt, position: result.position };
+}
+
+type Decided = { result: Handled<Session, SessionEvent>; user: User };
+
+/**
+ * The usual refresh, decided without reading the store: on the session and its user as
+ * this instance last saw them (it wrote or read both), when those say the presented token
+ * is the current one and may be rotated. The append expects the session's revision and
+ * the user stream's, so if either has moved since (another instance, a logout, a password
+ * change, a disabled account) nothing is written and the refresh is decided again on what
+ * the streams hold. Undefined: not decided here.
+ */
+async function rotateAsCached(
+  deps: CommandDeps,
+  streamId: string,
+  rotation: Rotation,
+  actor: (session: Session) => EventContext,
+): Promise<Decided | undefined> {
+  const cachedSession = deps.states?.get(streamId);
+  const session = cachedSession?.state as Session | undefined;
+  if (!cachedSession || session?.status !== 'active' || session.currentHash !== rotation.presentedHash) return undefined;
+  const cachedUser = deps.states?.get(userStream(session.userId));
+  const user = cachedUser?.state as User | undefined;
+  if (!cachedUser || !user) return undefined;
+  // Anything but a rotation (expired, cut off) is answered from the streams, not the cache.
+  if (session.expiresAt.getTime() <= rotation.now.getTime() || !userAllowsSession(user, session.id, session.userRevision)) {
+    return undefined;
+  }
+  try {
+    const result = await handle(deps, streamId, SessionAggregate, (s) => decideRotate(s, { ...rotation, userAllows: true }), actor, {
+      retries: false,
+      loaded: { state: session, revision: cachedSession.revision },
+      unchanged: [{ streamId: userStream(session.userId), revision: cachedUser.revision }],
+    });
+    return { result, user };
+  } catch (e) {
+    if (e instanceof ConflictError) return undefined; // one of them moved: decide on what the streams hold
+    throw e;
+  }
+}
+
+/** The refresh decided on the streams as they are: read (from the cached states on), decide, append. */
+async function rotateAsStored(
+  deps: CommandDeps,
+  streamId: string,
+  rotation: Rotation,
+  actor: (session: Session) => EventContext,
+): Promise<Decided> {
   const decidedAgainst: { user: User } = { user: { status: 'none' } };
   // A session this instance has seen names its user: read both streams in one round trip.
-  const streamId = sessionStream(parsed.sessionId);
   const seen = deps.states?.get(streamId)?.state as Session | undefined;
   let preloaded: { session: { state: Session; revision: bigint | null }; user: User } | undefined;
   if (seen && seen.status !== 'none') {
@@ -32,27 +103,18 @@ export async function rotateRefresh(deps: CommandDeps, refreshToken: string, ctx
     preloaded = { session, user: user.state };
   }
   try {
-    result = await handle(deps, streamId, SessionAggregate, async (session) => {
+    const result = await handle(deps, streamId, SessionAggregate, async (session) => {
       let userAllows = false;
       if (session.status === 'active') {
         decidedAgainst.user = preloaded?.user ?? (await load(deps, userStream(session.userId), UserAggregate)).state;
         userAllows = userAllowsSession(decidedAgainst.user, session.id, session.userRevision);
       }
-      return decideRotate(session, { presentedHash: parsed.hash, newHash: next.hash, newExpiresAt, now: ctx.now, userAllows });
-    }, (session) => ({ ...ctx, actorId: session.status === 'none' ? null : session.userId }),
-    { retries: false, ...(preloaded ? { loaded: preloaded.session } : {}) });
+      return decideRotate(session, { ...rotation, userAllows });
+    }, actor, { retries: false, ...(preloaded ? { loaded: preloaded.session } : {}) });
+    return { result, user: decidedAgainst.user };
   } catch (e) {
     // Lost the race to a concurrent refresh of the same token: nothing was written.
-    if (e instanceof Error && (e as { code?: string }).code === 'conflict') throw new InvalidTokenError();
+    if (e instanceof ConflictError) throw new InvalidTokenError();
     throw e;
   }
-  if (result.events.some((e) => e.type === 'RefreshTokenReuseDetected')) {
-    deps.onSessionsRevoked?.([parsed.sessionId]);
-    throw new TokenReusedError();
-  }
-  const session = result.state;
-  // `user` is the state the rotation was decided against (it allowed the session).
-  const user = decidedAgainst.user;
-  if (session.status !== 'active' || user.status !== 'active') throw new InvalidTokenError();
-  return { user, sessionId: session.id, refreshToken: next.token, refreshExpiresAt: newExpiresAt, position: result.position };
 }

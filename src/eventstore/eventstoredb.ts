@@ -41,6 +41,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ConcurrencyConflictError,
   StoreUnavailableError,
+  type AppendOptions,
   type AppendResult,
   type BatchHandler,
   type EventStore,
@@ -448,14 +449,21 @@ export class EventStoreDbEventStore implements EventStore {
     return new EventStoreDbEventStore(client);
   }
 
-  async appendToStream(
-    streamId: string,
-    events: readonly EventToAppend[],
-    options: { expectedRevision: ExpectedRevision },
-  ): Promise<AppendResult> {
+  /**
+   * `unchanged` streams are checked just before the append, each by reading its last event:
+   * EventStoreDB has no multi-stream condition, so one may move in that round trip's window
+   * (the same window as reading a stream before appending to another).
+   */
+  async appendToStream(streamId: string, events: readonly EventToAppend[], options: AppendOptions): Promise<AppendResult> {
     this.#check();
     if (events.length === 0) throw new RangeError(`appendToStream(${streamId}): no events to append`);
     const data = events.map(toEsdbEventData);
+    const lasts = await Promise.all((options.unchanged ?? []).map(async (u) => {
+      const [last] = await this.readStream(u.streamId, { direction: 'backwards', maxCount: 1 });
+      return { ...u, actual: last ? last.revision : ('no_stream' as const) };
+    }));
+    const moved = lasts.find((u) => u.actual !== u.revision);
+    if (moved) throw new ConcurrencyConflictError(moved.streamId, moved.revision, moved.actual);
     try {
       const result = await this.#client.appendToStream(streamId, data, {
         expectedRevision: toEsdbExpectedRevision(options.expectedRevision),

@@ -35,6 +35,24 @@ export interface RecordedEvent {
   metadata: JsonObject;
 }
 
+/** A stream and the revision of its last event. */
+export interface StreamRevision {
+  streamId: string;
+  revision: bigint;
+}
+
+export interface AppendOptions {
+  expectedRevision: ExpectedRevision;
+  /**
+   * Other streams the decision was made on, each at the revision it was read at: the append
+   * is refused with a ConcurrencyConflictError (naming that stream) when one has moved. The
+   * PostgreSQL adapter checks them in the append's own statement; EventStoreDB cannot, and
+   * checks them just before appending (a window of one round trip, as a read then an append
+   * has).
+   */
+  unchanged?: readonly StreamRevision[];
+}
+
 export interface AppendResult {
   /** Revision of the last event appended: pass it as the next expected revision. */
   nextExpectedRevision: bigint;
@@ -86,11 +104,7 @@ export type BatchHandler = (events: RecordedEvent[]) => Promise<void>;
 
 export interface EventStore {
   readonly kind: 'postgres' | 'eventstoredb';
-  appendToStream(
-    streamId: string,
-    events: readonly EventToAppend[],
-    options: { expectedRevision: ExpectedRevision },
-  ): Promise<AppendResult>;
+  appendToStream(streamId: string, events: readonly EventToAppend[], options: AppendOptions): Promise<AppendResult>;
   /** Events of one stream; [] when the stream does not exist. */
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /**

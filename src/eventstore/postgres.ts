@@ -54,6 +54,7 @@ import {
   ConcurrencyConflictError,
   StoreUnavailableError,
   isStoreUnavailable,
+  type AppendOptions,
   type AppendResult,
   type BatchHandler,
   type EventStore,
@@ -64,6 +65,7 @@ import {
   type ReadStreamOptions,
   type RecordedEvent,
   type StreamRead,
+  type StreamRevision,
   type SubscribeOptions,
   type Subscription,
 } from './port.js';
@@ -143,17 +145,13 @@ export class PostgresEventStore implements EventStore {
     return new PostgresEventStore(sql, schema, options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
   }
 
-  async appendToStream(
-    streamId: string,
-    events: readonly EventToAppend[],
-    options: { expectedRevision: ExpectedRevision },
-  ): Promise<AppendResult> {
+  async appendToStream(streamId: string, events: readonly EventToAppend[], options: AppendOptions): Promise<AppendResult> {
     this.#checkOpen();
     checkAppendSize(events.length);
     // One autocommitted statement: one round trip, and the transaction id is held only for
     // the statement (a held xid keeps every subscription behind it). See appendInTransaction.
     const result = await guard('event store', () =>
-      appendInTransaction(this.#sql, this.schema, streamId, events, options.expectedRevision));
+      appendInTransaction(this.#sql, this.schema, streamId, events, options.expectedRevision, options.unchanged));
     this.#announce();
     return result;
   }
@@ -324,6 +322,9 @@ export class PostgresEventStore implements EventStore {
  * (PostgreSQL 14+), so a backend whose client dropped stops waiting and rolls back within
  * that interval. A connection lost while a statement (or a COMMIT) is in flight leaves the
  * outcome unknown to the caller whatever the protocol: the caller answers 503.
+ *
+ * `unchanged` streams are checked by the claim itself (each one index lookup of its
+ * `streams` row, in the statement's snapshot): the claim takes no revision unless they hold.
  */
 export async function appendInTransaction(
   tx: SqlExecutor,
@@ -331,12 +332,13 @@ export async function appendInTransaction(
   streamId: string,
   events: readonly EventToAppend[],
   expected: ExpectedRevision,
+  unchanged: readonly StreamRevision[] = [],
 ): Promise<AppendResult> {
   checkAppendSize(events.length);
   const s = quoteSchema(schema);
   const count = BigInt(events.length);
   try {
-    const [claim, params] = claimStatement(s, expected);
+    const [claim, params] = claimStatement(s, expected, unchanged);
     const { rows } = await tx.query<{ revision: unknown; position: unknown }>(
       `with claim as (${claim}),
        tx as (select pg_current_xact_id() as id),
@@ -353,7 +355,15 @@ export async function appendInTransaction(
     );
     const row = rows[0];
     if (row?.revision === undefined || row.revision === null) {
-      throw new ConcurrencyConflictError(streamId, expected, await currentRevision(tx, s, streamId));
+      const actual = await currentRevision(tx, s, streamId);
+      if (unchanged.length > 0 && expectationHolds(expected, actual)) {
+        // The stream was as expected: one of the others moved.
+        for (const u of unchanged) {
+          const other = await currentRevision(tx, s, u.streamId);
+          if (other !== u.revision) throw new ConcurrencyConflictError(u.streamId, u.revision, other);
+        }
+      }
+      throw new ConcurrencyConflictError(streamId, expected, actual);
     }
     if (row.position === null || row.position === undefined) throw new Error('append inserted no events');
     return { nextExpectedRevision: int8(row.revision), position: int8(row.position) };
@@ -365,35 +375,49 @@ export async function appendInTransaction(
 
 /**
  * The statement that claims the revisions and returns the stream's new last revision; it
- * returns no row when `expected` does not hold. $1 is the stream id, $2 the event count;
- * the extra parameters it returns follow them.
+ * returns no row when `expected` does not hold or an `unchanged` stream has moved. $1 is
+ * the stream id, $2 the event count; the extra parameters it returns follow them.
  */
-function claimStatement(s: QuotedSchema, expected: ExpectedRevision): [string, unknown[]] {
+function claimStatement(s: QuotedSchema, expected: ExpectedRevision, unchanged: readonly StreamRevision[]): [string, unknown[]] {
+  const own = typeof expected === 'bigint' ? [String(expected)] : [];
+  const at = 3 + own.length;
+  const condition = unchanged.map((_u, i) =>
+    `exists (select from ${s}.streams where stream_id = $${at + 2 * i} and revision = $${at + 2 * i + 1}::bigint)`).join(' and ');
+  const params = [...own, ...unchanged.flatMap((u) => [u.streamId, String(u.revision)])];
+  const row = condition === '' ? 'values ($1, $2::bigint - 1)' : `select $1, $2::bigint - 1 where ${condition}`;
+  const and = condition === '' ? '' : ` and ${condition}`;
   switch (expected) {
     case 'any':
       return [
-        `insert into ${s}.streams as st (stream_id, revision) values ($1, $2::bigint - 1)
+        `insert into ${s}.streams as st (stream_id, revision) ${row}
          on conflict (stream_id) do update set revision = st.revision + $2::bigint
          returning revision`,
-        [],
+        params,
       ];
     case 'no_stream':
       return [
-        `insert into ${s}.streams (stream_id, revision) values ($1, $2::bigint - 1)
+        `insert into ${s}.streams (stream_id, revision) ${row}
          on conflict (stream_id) do nothing returning revision`,
-        [],
+        params,
       ];
     case 'stream_exists':
-      return [`update ${s}.streams set revision = revision + $2::bigint where stream_id = $1 returning revision`, []];
+      return [`update ${s}.streams set revision = revision + $2::bigint where stream_id = $1${and} returning revision`, params];
     default:
       // READ COMMITTED: a writer that waited on the row lock re-checks `revision = $3`
       // against the winner's committed row and matches nothing.
       return [
         `update ${s}.streams set revision = $3::bigint + $2::bigint
-         where stream_id = $1 and revision = $3::bigint returning revision`,
-        [String(expected)],
+         where stream_id = $1 and revision = $3::bigint${and} returning revision`,
+        params,
       ];
   }
+}
+
+function expectationHolds(expected: ExpectedRevision, actual: bigint | 'no_stream'): boolean {
+  if (expected === 'any') return true;
+  if (expected === 'no_stream') return actual === 'no_stream';
+  if (expected === 'stream_exists') return actual !== 'no_stream';
+  return actual === expected;
 }
 
 async function currentRevision(tx: SqlExecutor, s: QuotedSchema, streamId: string): Promise<bigint | 'no_stream'> {

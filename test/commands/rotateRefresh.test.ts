@@ -2,7 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import t from 'tap';
 import { disableUser } from '../../src/commands/admin.js';
 import { rotateRefresh } from '../../src/commands/rotateRefresh.js';
-import { sessionStream } from '../../src/domain/events.js';
+import { StateCache } from '../../src/commands/handle.js';
+import { logoutSession } from '../../src/commands/logout.js';
+import { sessionStream, userStream } from '../../src/domain/events.js';
 import { hashToken } from '../../src/infra/secrets.js';
 import { dataOf, email, openCommandEnv, register, typesOf, type CommandEnv } from '../helpers/commands.js';
 
@@ -36,20 +38,24 @@ void t.test('rotateRefresh', async (t) => {
     t.equal(third.sessionId, r.sessionId, 'the new token rotates in turn');
   });
 
-  await t.test('a session this instance knows: session and user streams read in one round trip, still current', async (t) => {
-    const r = await register(env, { email: email('one-read'), password: PASSWORD });
-    const reads: string[] = [];
+  /** The runtime's deps with a store that records reads and appends. */
+  const counting = () => {
+    const calls: string[] = [];
     const store = env.runtime.store;
-    const counting = env.withDeps({
+    const deps = env.withDeps({
       store: {
         kind: store.kind,
-        appendToStream: (...args) => store.appendToStream(...args),
+        appendToStream: (...args) => {
+          const unchanged = (args[2].unchanged ?? []).map((u) => ` (${u.streamId} at ${u.revision})`).join('');
+          calls.push(`append ${args[0]} at ${String(args[2].expectedRevision)}${unchanged}`);
+          return store.appendToStream(...args);
+        },
         readStream: (...args) => {
-          reads.push(`readStream ${args[0]}`);
+          calls.push(`readStream ${args[0]}`);
           return store.readStream(...args);
         },
         readStreams: (...args) => {
-          reads.push(`readStreams ${args[0].map((q) => q.streamId).join(' ')}`);
+          calls.push(`readStreams ${args[0].map((q) => q.streamId).join(' ')}`);
           return store.readStreams(...args);
         },
         readAll: (...args) => store.readAll(...args),
@@ -60,11 +66,59 @@ void t.test('rotateRefresh', async (t) => {
         close: async () => {},
       },
     });
-    const next = await rotateRefresh(counting, r.refreshToken, env.ctx());
-    t.same(reads, [`readStreams ${sessionStream(r.sessionId)} user-${r.user.id}`], 'one read for both streams');
-    // A change to the user stream made elsewhere is seen by the next such read.
-    await disableUser(env.deps, r.user.id, env.ctx({ actorId: r.user.id }));
-    await t.rejects(rotateRefresh(counting, next.refreshToken, env.ctx()), { code: 'invalid_token' }, 'the disabled user is read, not a cached state');
+    return { deps, calls };
+  };
+  /** Another instance: the same store, its own cache of stream states. */
+  const elsewhere = () => env.withDeps({ states: new StateCache() });
+  const revision = async (streamId: string) => BigInt((await env.stream(streamId)).length - 1);
+
+  await t.test('a session this instance knows: decided on its cached states, the append checks both streams', async (t) => {
+    const r = await register(env, { email: email('no-read'), password: PASSWORD });
+    const { deps, calls } = counting();
+    const user = userStream(r.user.id);
+    const userAt = await revision(user);
+    const next = await rotateRefresh(deps, r.refreshToken, env.ctx());
+    t.same(calls, [`append ${sessionStream(r.sessionId)} at 0 (${user} at ${userAt})`],
+      'no read: one append that expects the session and the user stream where this instance saw them');
+    const third = await rotateRefresh(deps, next.refreshToken, env.ctx());
+    t.equal(third.sessionId, r.sessionId);
+    t.equal(calls.length, 2, 'and again');
+  });
+
+  await t.test('a user changed by another instance: the append is refused, the refresh decided on the streams', async (t) => {
+    const r = await register(env, { email: email('user-moved'), password: PASSWORD });
+    const { deps, calls } = counting();
+    const first = await rotateRefresh(deps, r.refreshToken, env.ctx());
+    // Only the user stream moves: the session is not revoked (as when the revocations lag).
+    await disableUser({ ...elsewhere(), sessionIdsOfUser: async () => [] }, r.user.id, env.ctx({ actorId: r.user.id }));
+    t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))), ['SessionStarted', 'RefreshTokenRotated']);
+    calls.length = 0;
+    await t.rejects(rotateRefresh(deps, first.refreshToken, env.ctx()), { code: 'invalid_token' }, 'the disabled user is read, not a cached state');
+    t.match(calls, [/^append /, `readStreams ${sessionStream(r.sessionId)} ${userStream(r.user.id)}`],
+      'the append on the cached states was refused, then both streams were read');
+    t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))).filter((x) => x === 'RefreshTokenRotated').length, 1,
+      'the refused append wrote nothing');
+  });
+
+  await t.test('a session revoked by another instance: refused, then invalid_token', async (t) => {
+    const r = await register(env, { email: email('session-moved'), password: PASSWORD });
+    const { deps } = counting();
+    const first = await rotateRefresh(deps, r.refreshToken, env.ctx());
+    await logoutSession(elsewhere(), r.sessionId, env.ctx({ actorId: r.user.id }));
+    await t.rejects(rotateRefresh(deps, first.refreshToken, env.ctx()), { code: 'invalid_token' });
+    t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))), ['SessionStarted', 'RefreshTokenRotated', 'SessionRevoked']);
+  });
+
+  await t.test('a token rotated by another instance and replayed here: theft is still detected', async (t) => {
+    const r = await register(env, { email: email('stale-theft'), password: PASSWORD });
+    const { deps } = counting();
+    const first = await rotateRefresh(deps, r.refreshToken, env.ctx());
+    // This instance's cache still holds `first` as the current token.
+    await rotateRefresh(elsewhere(), first.refreshToken, env.ctx());
+    env.clock.advance(1);
+    await t.rejects(rotateRefresh(deps, first.refreshToken, env.ctx()), { code: 'token_reused' });
+    t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))),
+      ['SessionStarted', 'RefreshTokenRotated', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked']);
   });
 
   await t.test('reuse detection: the old token again revokes the whole session', async (t) => {

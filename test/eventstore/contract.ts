@@ -84,6 +84,52 @@ export function eventStoreContract(t: Test, name: string, open: OpenEventStore):
       t.same(await revisions(store, stream), [0n, 1n, 2n], 'conflicting appends wrote nothing');
     });
 
+    void t.test('unchanged: the append also requires other streams to be where they were read', async (t) => {
+      const store = await open(t);
+      const stream = streamName('guarded');
+      const other = streamName('guard');
+      await store.appendToStream(other, [event('Created'), event('Renamed')], { expectedRevision: 'no_stream' });
+      const unchanged = [{ streamId: other, revision: 1n }];
+
+      const created = await store.appendToStream(stream, [event('Created')], { expectedRevision: 'no_stream', unchanged });
+      t.equal(created.nextExpectedRevision, 0n, 'no_stream with the other stream unchanged appends');
+      for (const expectedRevision of [0n, 'any', 'stream_exists'] as const) {
+        const appended = await store.appendToStream(stream, [event('Renamed')], { expectedRevision, unchanged });
+        t.ok(appended.position > created.position, `${String(expectedRevision)} with the other stream unchanged appends`);
+      }
+      const before = await revisions(store, stream);
+      t.same(before, [0n, 1n, 2n, 3n]);
+
+      await store.appendToStream(other, [event('Moved')], { expectedRevision: 1n });
+      for (const expectedRevision of [3n, 'any', 'stream_exists'] as const) {
+        const error: unknown = await store.appendToStream(stream, [event('Guarded')], { expectedRevision, unchanged })
+          .then(() => undefined, (e: unknown) => e);
+        t.ok(isConcurrencyConflict(error), `${String(expectedRevision)}: refused once the other stream moved`);
+        if (isConcurrencyConflict(error)) {
+          t.equal(error.streamId, other, 'the conflict names the stream that moved');
+          t.equal(error.expected, 1n);
+          t.ok(error.actual === 2n || error.actual === 'unknown', `actual ${String(error.actual)}`);
+        }
+      }
+      const fresh = streamName('guarded-fresh');
+      const refused: unknown = await store.appendToStream(fresh, [event('Created')], { expectedRevision: 'no_stream', unchanged })
+        .then(() => undefined, (e: unknown) => e);
+      t.ok(isConcurrencyConflict(refused), 'no_stream: refused too');
+      const missing = streamName('guard-missing');
+      const none: unknown = await store.appendToStream(stream, [event('Guarded')], {
+        expectedRevision: 3n, unchanged: [{ streamId: missing, revision: 0n }],
+      }).then(() => undefined, (e: unknown) => e);
+      t.ok(isConcurrencyConflict(none) && none.streamId === missing && (none.actual === 'no_stream' || none.actual === 'unknown'),
+        'a stream that does not exist is not at any revision');
+      t.same(await revisions(store, stream), before, 'the refused appends wrote nothing');
+      t.same(await store.readStream(fresh), [], 'and created nothing');
+      await expectConflict(t, store, stream, 2n, [3n, 'unknown']);
+      const last = await store.appendToStream(stream, [event('Guarded')], {
+        expectedRevision: 3n, unchanged: [{ streamId: other, revision: 2n }],
+      });
+      t.equal(last.nextExpectedRevision, 4n, 'with the other stream\'s new revision it appends');
+    });
+
     void t.test('readStream forwards, backwards, fromRevision and maxCount', async (t) => {
       const store = await open(t);
       const stream = streamName('read');

@@ -262,14 +262,12 @@ t.test('OAuth endpoints', async (t) => {
   t.test('503 temporarily_unavailable when the event store is down', async (t) => {
     const u = await register(app);
     const tokens = await passwordGrant(app, u.email);
-    const store = runtime.store as EventStore & { readStream: EventStore['readStream']; readStreams: EventStore['readStreams'] };
-    const original = { readStream: store.readStream, readStreams: store.readStreams };
-    store.readStream = async () => {
+    const store = runtime.store as EventStore & Pick<EventStore, 'readStream' | 'readStreams' | 'appendToStream'>;
+    const original = { readStream: store.readStream, readStreams: store.readStreams, appendToStream: store.appendToStream };
+    const down = async (): Promise<never> => {
       throw new StoreUnavailableError('event store unavailable');
     };
-    store.readStreams = async () => {
-      throw new StoreUnavailableError('event store unavailable');
-    };
+    Object.assign(store, { readStream: down, readStreams: down, appendToStream: down });
     try {
       const res = await post(app, '/oauth/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token });
       isOAuthError(t, res, 503, 'temporarily_unavailable');

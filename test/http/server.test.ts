@@ -16,7 +16,7 @@ interface Answer<T> {
 }
 
 t.test('a real server', async (t) => {
-  const { app } = await buildTestApp(t, {}, { hasher: cheapHasher() });
+  const { app, runtime } = await buildTestApp(t, {}, { hasher: cheapHasher() });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
@@ -140,8 +140,18 @@ t.test('a real server', async (t) => {
     const reg = await call<TokenBody>('POST', '/v1/auth/register', { email: uniqueEmail('refresh'), password: PASSWORD });
     t.equal(reg.status, 201);
     await warm(8);
+    // The client shares this process's event loop, so the eight requests reach the server
+    // over ~20 ms; a winner answered before the last one arrived would make that one a
+    // replay (reuse). A slow append keeps the winner's answer back until all have arrived.
+    const store = runtime.store;
+    const append = store.appendToStream.bind(store);
+    store.appendToStream = async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      return append(...args);
+    };
     const answers = await Promise.all(Array.from({ length: 8 }, () =>
-      call<TokenBody & ProblemBody>('POST', '/v1/auth/refresh', { refresh_token: reg.body.refresh_token })));
+      call<TokenBody & ProblemBody>('POST', '/v1/auth/refresh', { refresh_token: reg.body.refresh_token })))
+      .finally(() => { store.appendToStream = append; });
     const winners = answers.filter((a) => a.status === 200);
     t.equal(winners.length, 1, `statuses: ${answers.map((a) => a.status).join(',')}`);
     for (const a of answers.filter((x) => x.status !== 200)) {
