@@ -18,6 +18,7 @@ import { authPlugin } from './auth.js';
 import { metricsPlugin } from './metrics.js';
 import { securityHeaders } from './securityHeaders.js';
 import { HttpProblem, installErrorHandling, problem, sendProblem, type Problem as ProblemBody } from './problem.js';
+import { lazyChildLogger } from './requestLogger.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
@@ -86,6 +87,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   const { config } = runtime;
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } },
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: BODY_LIMIT,
     // A hop count trusts that many proxies in front of us (as proxy-addr does for numbers).
     trustProxy: typeof config.trustProxy === 'number'
