@@ -16,6 +16,18 @@ export interface SqlExecutor {
   query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
 }
 
+/** A statement and its parameters, to be sent later (see Sql.pipelinedBatch). */
+export interface Statement {
+  text: string;
+  params?: readonly unknown[];
+}
+
+/** What Sql.pipelinedBatch did: `first`'s rows; `failure`, when a statement failed and nothing was committed. */
+export interface BatchOutcome {
+  first: Record<string, unknown>[];
+  failure?: unknown;
+}
+
 export interface TransactionOptions {
   /** A statement without parameters to run with BEGIN (its text is sent as is: no user input). */
   first?: string;
@@ -39,6 +51,15 @@ export interface Sql extends SqlExecutor {
    * statements running when it settles (await them all, e.g. with Promise.allSettled).
    */
   pipelinedTransaction<T>(first: string, fn: (tx: SqlExecutor, first: Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T>;
+  /**
+   * BEGIN with `first` (no parameters), `statements` in order, COMMIT: all sent at once on a
+   * PgSql opened with `pipeline: true` (one round trip), one after the other elsewhere. A
+   * statement that fails aborts the transaction, and the COMMIT behind it then rolls back:
+   * the outcome says so (`failure`) instead of rejecting, with `first`'s rows either way, so
+   * the caller can tell an expected refusal from an error. Rejects when BEGIN or `first`
+   * fails, or the connection does (the outcome of the COMMIT is then unknown).
+   */
+  pipelinedBatch(first: string, statements: readonly Statement[]): Promise<BatchOutcome>;
   /** Subscribes to NOTIFY on `channel`; resolves to an unsubscribe function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** Runs several statements (no parameters), e.g. a migration. */
@@ -123,6 +144,21 @@ function inOrder(tx: SqlExecutor, after: Promise<unknown>): SqlExecutor {
       return next;
     },
   };
+}
+
+/** pipelinedBatch without a pipeline: the statements one after the other, in a transaction. */
+async function batchOneByOne(sql: Sql, first: string, statements: readonly Statement[]): Promise<BatchOutcome> {
+  let begun: Record<string, unknown>[] | undefined;
+  try {
+    await sql.transaction(async (tx, rows) => {
+      begun = rows;
+      for (const st of statements) await tx.query(st.text, st.params);
+    }, { first });
+    return { first: begun ?? [] };
+  } catch (e) {
+    if (begun === undefined || isConnectionError(e) || e instanceof StoreUnavailableError) throw e;
+    return { first: begun, failure: e };
+  }
 }
 
 /** BEGIN and `first` in one simple-protocol query (pg answers with one result each): `first`'s rows. */
@@ -223,6 +259,36 @@ export class PgSql implements Sql {
       if (done.status === 'rejected') throw done.reason;
       return done.value;
     });
+  }
+
+  async pipelinedBatch(first: string, statements: readonly Statement[]): Promise<BatchOutcome> {
+    if ((this.pool.options as { pipeline?: boolean }).pipeline !== true) return batchOneByOne(this, first, statements);
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      translateError(e, 'database');
+    }
+    let broken = false;
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
+    try {
+      const sent = [beginWith(client, first), ...statements.map((st) => run(client, st.text, st.params)), run(client, 'COMMIT')];
+      const settled = await Promise.allSettled(sent);
+      const [begun, commit] = [settled[0], settled.at(-1)];
+      if (commit?.status === 'rejected') {
+        broken = true;
+        translateError(commit.reason, 'database');
+      }
+      if (begun?.status !== 'fulfilled') throw begun?.reason;
+      const failed = settled.slice(1, -1).find((r) => r.status === 'rejected');
+      return failed ? { first: begun.value as Record<string, unknown>[], failure: failed.reason } : { first: begun.value as Record<string, unknown>[] };
+    } finally {
+      client.off('error', onError);
+      client.release(broken ? true : undefined);
+    }
   }
 
   /** A checked-out connection for `fn` (which sends BEGIN); COMMIT if it resolves, ROLLBACK if not. */
@@ -411,6 +477,10 @@ export class PgliteSql implements Sql {
   async pipelinedTransaction<T>(first: string, fn: (tx: SqlExecutor, first: Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
     // In-process: nothing to pipeline. Statements issued together run one at a time, in order.
     return this.transaction(async (tx, rows) => fn(inOrder(tx, Promise.resolve()), Promise.resolve(rows)), { first });
+  }
+
+  async pipelinedBatch(first: string, statements: readonly Statement[]): Promise<BatchOutcome> {
+    return batchOneByOne(this, first, statements);
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {

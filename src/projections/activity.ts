@@ -93,6 +93,7 @@ async function stripErased(tx: SqlExecutor, t: string, userIds: readonly string[
 export const activityProjection: Projection = {
   name: 'activity',
   version: 1,
+  writesOnly: true,
   tables: ['activity'],
   types: ACTIVITY_TYPES,
 

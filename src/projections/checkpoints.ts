@@ -6,7 +6,7 @@
  * both event stores hand out positions above 0 to application events.
  */
 import { migrate, type Migration } from '../infra/migrate.js';
-import type { Sql, SqlExecutor } from '../infra/sql.js';
+import type { Sql, SqlExecutor, Statement } from '../infra/sql.js';
 
 const CHECKPOINTS = 'authstream.projection_checkpoints';
 const REBUILDS = 'authstream.projection_rebuilds';
@@ -80,6 +80,28 @@ export function checkpointPositions(rows: readonly Record<string, unknown>[], na
   }
   return positions;
 }
+
+/**
+ * Moves the checkpoints of several projections from where this runner left them
+ * (`expected`) to `position`, and fails, aborting its transaction, unless every one of them
+ * was still there: for a batch sent in one go (Sql.pipelinedBatch), where nothing can be
+ * checked before the COMMIT that follows it. Plain SQL has no RAISE: the failure is the
+ * cast of this message to int (`invalid input syntax for type integer: "projection
+ * checkpoints moved"`), which PostgreSQL also logs.
+ */
+export function advanceCheckpointsStatement(expected: ReadonlyMap<string, bigint>, position: bigint): Statement {
+  return {
+    text: `with advanced as (
+      update ${CHECKPOINTS} c set position = $3::bigint, updated_at = now()
+      from unnest($1::text[], $2::bigint[]) as e(name, position)
+      where c.name = e.name and c.position = e.position
+      returning c.name)
+    select (case when count(*) = cardinality($1::text[]) then '1' else '${CHECKPOINTS_MOVED}' end)::int as advanced from advanced`,
+    params: [[...expected.keys()], [...expected.values()].map(String), position.toString()],
+  };
+}
+
+export const CHECKPOINTS_MOVED = 'projection checkpoints moved';
 
 /** Moves the checkpoints of several projections to one position, in one statement. */
 export async function saveCheckpoints(tx: SqlExecutor, names: readonly string[], position: bigint): Promise<void> {

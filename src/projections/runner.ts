@@ -13,9 +13,13 @@
  * batch even when its projection ignored every event of it.
  * A checkpoint found BEHIND the batch (moved back by hand to replay, or its tables were
  * re-created) is not skipped over: the runner re-subscribes from it.
- * The usual case, every checkpoint where this runner left it, is sent pipelined: the lock,
- * the projections' statements and the checkpoint update in one round trip, then COMMIT
- * once the locked rows confirm the assumption, or ROLLBACK and the way above.
+ * The usual case, every checkpoint where this runner left it, is sent pipelined. When every
+ * projection with something to do only writes (`writesOnly`), the whole transaction goes in
+ * one round trip: the lock, their statements, a checkpoint update that fails unless every
+ * checkpoint was where this runner left it (so the transaction aborts and the COMMIT behind
+ * it rolls back), and the COMMIT. Otherwise the lock, the statements and the checkpoint
+ * update go in one round trip, then COMMIT once the locked rows confirm the assumption, or
+ * ROLLBACK. A batch found on the wrong assumption goes the way above.
  *
  * In-memory consumers (LiveConsumer) get the same decoded batches first, from the
  * position given at registration; they keep no checkpoint.
@@ -46,9 +50,9 @@
 import { randomUUID } from 'node:crypto';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.js';
 import type { Decoded } from '../infra/eventCodec.js';
-import type { Sql, SqlExecutor } from '../infra/sql.js';
+import type { Sql, SqlExecutor, Statement } from '../infra/sql.js';
 import {
-  RebuildInProgressError, checkpointPositions, claimRebuildLease, insertCheckpoint, lockCheckpoint,
+  RebuildInProgressError, advanceCheckpointsStatement, checkpointPositions, claimRebuildLease, insertCheckpoint, lockCheckpoint,
   lockCheckpointsStatement, lockProjectionSetup, migrateProjections, readCheckpoint, releaseRebuildLease,
   renewRebuildLease, saveCheckpoint, saveCheckpoints,
 } from './checkpoints.js';
@@ -81,6 +85,12 @@ export interface Projection {
    * replayed suffix of the history, and take every value from the events (never now()).
    */
   apply(tx: SqlExecutor, events: Decoded[], table: TableNamer): Promise<void>;
+  /**
+   * `apply` never looks at what its statements return (no reads, no row counts): the runner
+   * may then record them and send them later, with the rest of the transaction, in one
+   * round trip. Leave it out when `apply` reads.
+   */
+  writesOnly?: boolean;
 }
 
 /** An in-memory consumer (caches) fed the same batches, in order, after its start position. */
@@ -166,6 +176,36 @@ const after = (events: readonly Decoded[], position: bigint): Decoded[] =>
   events.filter((e) => e.position > position);
 
 const maxOf = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+
+/**
+ * The statements the projections would run for this batch (each given the events after
+ * its checkpoint), recorded instead of run; undefined when a projection that has something
+ * to do (an event of its `types`, or any event when it declares none) reads.
+ */
+async function recordWrites(
+  projections: readonly Projection[],
+  events: readonly Decoded[],
+  expected: ReadonlyMap<string, bigint>,
+): Promise<Statement[] | undefined> {
+  const statements: Statement[] = [];
+  const recorder: SqlExecutor = {
+    query: async <R>(text: string, params?: readonly unknown[]) => {
+      statements.push(params === undefined ? { text } : { text, params });
+      return { rows: [] as R[], rowCount: 0 };
+    },
+  };
+  for (const p of projections) {
+    const fresh = after(events, expected.get(p.name) ?? -1n);
+    if (fresh.length === 0) continue;
+    if (p.writesOnly === true) {
+      await p.apply(recorder, fresh, liveTable);
+      continue;
+    }
+    const types = p.types === undefined ? undefined : new Set<string>(p.types);
+    if (types === undefined || fresh.some((e) => types.has(e.type))) return undefined;
+  }
+  return statements;
+}
 
 export class ProjectionRunner {
   readonly #sql: Sql;
@@ -457,11 +497,13 @@ export class ProjectionRunner {
    * each what it has not applied yet, advance them together. Returns each checkpoint, or
    * `rewound` (nothing done for that projection) when it lies before this batch.
    *
-   * First tried pipelined: assuming every checkpoint is where this runner left it, the lock,
-   * every projection's statements and the checkpoint update are sent without waiting for
-   * each other (one round trip on a server), then COMMIT once the locked rows confirm the
-   * assumption. When they do not (another instance or a rebuild moved a checkpoint) the
-   * transaction rolls back and the batch goes the careful way below.
+   * First tried pipelined, assuming every checkpoint is where this runner left it. When the
+   * projections' statements can be recorded (every one with work to do is `writesOnly`),
+   * the lock, the statements, a checkpoint update that fails unless the assumption holds,
+   * and COMMIT go together: one round trip on a server. Otherwise the lock, the statements
+   * and the checkpoint update go together, then COMMIT once the locked rows confirm the
+   * assumption. When they do not (another instance or a rebuild moved a checkpoint)
+   * nothing is committed and the batch goes the careful way below.
    */
   async #applyLive(
     projections: readonly Projection[],
@@ -472,6 +514,18 @@ export class ProjectionRunner {
     const names = projections.map((p) => p.name);
     const expected = new Map(projections.map((p) => [p.name, this.#projections.get(p.name)?.position ?? -1n]));
     if ([...expected.values()].every((position) => position >= from && position < last)) {
+      const writes = await recordWrites(projections, events, expected);
+      if (writes) {
+        const { first, failure } = await this.#sql.pipelinedBatch(lockCheckpointsStatement(names),
+          [...writes, advanceCheckpointsStatement(expected, last)]);
+        const stored = checkpointPositions(first, names);
+        if (names.every((name) => stored.get(name) === expected.get(name))) {
+          if (failure) throw failure;
+          return new Map(names.map((name) => [name, { position: last, rewound: false }]));
+        }
+        // A checkpoint had moved: the checkpoint update failed, nothing was committed.
+        return this.#applyLiveLocked(projections, names, events, from, last);
+      }
       try {
         return await this.#sql.pipelinedTransaction(lockCheckpointsStatement(names), async (tx, locked) => {
           const writes: Promise<void>[] = [];

@@ -177,6 +177,7 @@ async function applyErasures(tx: SqlExecutor, sessions: string, erasures: string
 export const sessionsProjection: Projection = {
   name: 'sessions',
   version: 1,
+  writesOnly: true,
   tables: ['sessions', 'session_erasures'],
   types: SESSION_TYPES,
 

@@ -41,6 +41,7 @@ function deaf(sql: Sql): Sql {
       sql.transaction<T>(fn, options),
     pipelinedTransaction: <T,>(first: string, fn: (tx: SqlExecutor, first: Promise<Record<string, unknown>[]>) => Promise<T>) =>
       sql.pipelinedTransaction<T>(first, fn),
+    pipelinedBatch: (first, statements) => sql.pipelinedBatch(first, statements),
     listen: async () => async () => {},
     exec: (text: string) => sql.exec(text),
     close: async () => {},

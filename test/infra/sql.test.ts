@@ -89,3 +89,43 @@ void t.test('pipelinedTransaction: issued together, one transaction, all or noth
     await t.test('through a pool in pipeline mode', (t) => pipelinedTransactionBehaves(t, piped));
   }
 });
+
+/** Sent in one go, as the projection runner's batches: all committed, or nothing and the failure said. */
+async function pipelinedBatchBehaves(t: Test, sql: Sql): Promise<void> {
+  await sql.exec('drop table if exists batched; create table batched (id int primary key, xid text, note text)');
+  const rows = async () => (await sql.query<{ id: number; xid: string; note: string }>('select id, xid, note from batched order by id')).rows;
+
+  const ok = await sql.pipelinedBatch('select pg_current_xact_id()::text as xid', [
+    { text: 'insert into batched values ($1, pg_current_xact_id()::text, $2)', params: [1, 'a'] },
+    { text: 'insert into batched values ($1, pg_current_xact_id()::text, $2)', params: [2, 'b'] },
+    { text: 'update batched set note = $2 where id = $1', params: [2, 'b2'] },
+  ]);
+  t.equal(ok.failure, undefined);
+  const xid = ok.first[0]?.xid;
+  t.same(await rows(), [{ id: 1, xid, note: 'a' }, { id: 2, xid, note: 'b2' }], 'committed, in order, in the transaction of `first`');
+
+  const failed = await sql.pipelinedBatch('select 42 as answer', [
+    { text: 'insert into batched values ($1, null, $2)', params: [3, 'c'] },
+    { text: 'insert into batched values ($1, null, $2)', params: [1, 'duplicate'] },
+    { text: 'insert into batched values ($1, null, $2)', params: [4, 'd'] },
+  ]);
+  t.match(failed.failure, { code: '23505' }, 'the failing statement is reported, not thrown');
+  t.same(failed.first, [{ answer: 42 }], 'with the rows of `first`');
+  t.same((await rows()).map((r) => r.id), [1, 2], 'nothing of it was committed, before or after the failure');
+
+  await t.rejects(sql.pipelinedBatch('select * from no_such_table', [
+    { text: 'insert into batched values ($1, null, $2)', params: [5, 'e'] },
+  ]), 'a failing first statement rejects');
+  t.same((await rows()).map((r) => r.id), [1, 2], 'and commits nothing');
+  t.same((await sql.query('select 1 as one')).rows, [{ one: 1 }], 'the connections are usable afterwards');
+}
+
+void t.test('pipelinedBatch: sent in one go, one transaction, all or nothing', async (t) => {
+  const { sql, url } = await createTestDatabase(t);
+  await pipelinedBatchBehaves(t, sql);
+  if (url) {
+    const piped = new PgSql({ connectionString: url, max: 2, pipeline: true });
+    t.teardown(() => piped.close());
+    await t.test('through a pool in pipeline mode', (t) => pipelinedBatchBehaves(t, piped));
+  }
+});

@@ -260,10 +260,11 @@ export async function checkpoints(db: SqlExecutor): Promise<Record<string, strin
 }
 
 /** A projection that records each applied position with a plain insert: a double apply fails loudly. */
-export function ledgerProjection(name = 'ledger'): Projection & { failNext: number } {
+export function ledgerProjection(name = 'ledger', options: { writesOnly?: boolean } = {}): Projection & { failNext: number } {
   const p = {
     name,
     version: 1,
+    ...(options.writesOnly ? { writesOnly: true } : {}),
     tables: [name],
     failNext: 0,
     async setup(tx: SqlExecutor, table: (base: string) => string): Promise<void> {

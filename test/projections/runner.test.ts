@@ -4,7 +4,10 @@ import type { EventStore, RecordedEvent, Subscription } from '../../src/eventsto
 import { EventCodec, type Decoded } from '../../src/infra/eventCodec.js';
 import { PgKeyStore } from '../../src/infra/keyStore.js';
 import { PgSql } from '../../src/infra/sql.js';
-import { usingServer } from '../helpers/db.js';
+import { createTestDatabase, usingServer } from '../helpers/db.js';
+import {
+  CHECKPOINTS_MOVED, advanceCheckpointsStatement, checkpointPositions, insertCheckpoint, lockCheckpointsStatement, migrateProjections,
+} from '../../src/projections/checkpoints.js';
 import { allProjections } from '../../src/projections/index.js';
 import { getUser } from '../../src/projections/queries.js';
 import { ProjectionRunner, type LiveConsumer } from '../../src/projections/runner.js';
@@ -73,7 +76,8 @@ void t.test('waitFor', async (t) => {
 
 const needsServer = (await usingServer()) ? false : 'needs a PostgreSQL server (a second connection pool)';
 
-void t.test('two instances on one database: no double application, rows equal one runner', { skip: needsServer }, async (t) => {
+for (const [label, writesOnly] of [['', false], [' (a writes-only ledger: batches sent in one go)', true]] as const) {
+void t.test(`two instances on one database: no double application, rows equal one runner${label}`, { skip: needsServer }, async (t) => {
   const env = await openEnv(t);
   const sql2 = new PgSql({ connectionString: env.url ?? '', max: 5 });
   t.teardown(() => sql2.close());
@@ -81,10 +85,10 @@ void t.test('two instances on one database: no double application, rows equal on
   t.teardown(() => store2.close());
   const codec2 = new EventCodec(await PgKeyStore.open(sql2, env.master));
 
-  const a = makeRunner(env, t, { projections: [...allProjections(), ledgerProjection()], batchSize: 3 });
+  const a = makeRunner(env, t, { projections: [...allProjections(), ledgerProjection('ledger', { writesOnly })], batchSize: 3 });
   const log2 = new TestLog();
   const b = new ProjectionRunner({
-    sql: sql2, store: store2, codec: codec2, projections: [...allProjections(), ledgerProjection()], log: log2,
+    sql: sql2, store: store2, codec: codec2, projections: [...allProjections(), ledgerProjection('ledger', { writesOnly })], log: log2,
     batchSize: 4, retryFirstDelayMs: 20,
   });
   t.teardown(() => b.stop());
@@ -108,6 +112,7 @@ void t.test('two instances on one database: no double application, rows equal on
   t.same(await snapshot(env.sql), await oracleSnapshot(env), 'rows equal one clean application');
   t.same(await personalDataLeft(env.sql, BOB_PERSONAL), []);
 });
+}
 
 void t.test('a late instance skips what another applied and still reports it', async (t) => {
   const env = await openEnv(t);
@@ -295,4 +300,31 @@ void t.test('a checkpoint moved back while running: the runner notices and repla
   t.same(after.sessions, before.sessions, 'replayed rows unchanged');
   t.same(after.activity?.length, (before.activity?.length ?? 0) + 1);
   t.same(log.errors, []);
+});
+
+void t.test('a batch sent in one go commits nothing when a checkpoint is not where its runner left it', async (t) => {
+  const { sql } = await createTestDatabase(t);
+  await migrateProjections(sql);
+  for (const name of ['one', 'two']) await sql.transaction((tx) => insertCheckpoint(tx, name, 1));
+  await sql.exec('create table applied (position bigint primary key)');
+  const names = ['one', 'two'];
+  const batch = (expected: Map<string, bigint>, position: bigint) => sql.pipelinedBatch(lockCheckpointsStatement(names), [
+    { text: 'insert into applied values ($1::bigint) on conflict do nothing', params: [position.toString()] },
+    advanceCheckpointsStatement(expected, position),
+  ]);
+  const applied = async () => (await sql.query<{ position: bigint }>('select position from applied order by 1')).rows.map((r) => r.position);
+
+  const ok = await batch(new Map([['one', 0n], ['two', 0n]]), 10n);
+  t.equal(ok.failure, undefined);
+  t.same(checkpointPositions(ok.first, names), new Map([['one', 0n], ['two', 0n]]), 'the locked rows, as they were');
+  t.same(await checkpoints(sql), { one: '10', two: '10' }, 'both advanced');
+  t.same(await applied(), [10n]);
+
+  // Another instance moved `two` on: the writes themselves succeed, the checkpoint update refuses.
+  await sql.query(`update authstream.projection_checkpoints set position = 20 where name = 'two'`);
+  const refused = await batch(new Map([['one', 10n], ['two', 10n]]), 30n);
+  t.match(refused.failure, { message: new RegExp(CHECKPOINTS_MOVED) }, 'refused by the checkpoint update');
+  t.same(checkpointPositions(refused.first, names), new Map([['one', 10n], ['two', 20n]]), 'the locked rows show the move');
+  t.same(await checkpoints(sql), { one: '10', two: '20' }, 'no checkpoint moved');
+  t.same(await applied(), [10n], 'and the write before the refusal was rolled back with it');
 });
