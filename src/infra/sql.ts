@@ -263,70 +263,69 @@ export class PgSql implements Sql {
 
   async pipelinedBatch(first: string, statements: readonly Statement[]): Promise<BatchOutcome> {
     if ((this.pool.options as { pipeline?: boolean }).pipeline !== true) return batchOneByOne(this, first, statements);
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (e) {
-      translateError(e, 'database');
-    }
-    let broken = false;
-    const onError = () => {
-      broken = true;
-    };
-    client.on('error', onError);
-    try {
+    return this.#withClient(async (client, broken) => {
       const sent = [beginWith(client, first), ...statements.map((st) => run(client, st.text, st.params)), run(client, 'COMMIT')];
       const settled = await Promise.allSettled(sent);
       const [begun, commit] = [settled[0], settled.at(-1)];
       if (commit?.status === 'rejected') {
-        broken = true;
+        broken();
         translateError(commit.reason, 'database');
       }
       if (begun?.status !== 'fulfilled') throw begun?.reason;
+      const rows = begun.value as Record<string, unknown>[];
       const failed = settled.slice(1, -1).find((r) => r.status === 'rejected');
-      return failed ? { first: begun.value as Record<string, unknown>[], failure: failed.reason } : { first: begun.value as Record<string, unknown>[] };
-    } finally {
-      client.off('error', onError);
-      client.release(broken ? true : undefined);
-    }
+      return failed ? { first: rows, failure: failed.reason } : { first: rows };
+    });
   }
 
   /** A checked-out connection for `fn` (which sends BEGIN); COMMIT if it resolves, ROLLBACK if not. */
   async #inTransaction<T>(fn: (client: pg.PoolClient, tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.#withClient(async (client, broken) => {
+      const tx: SqlExecutor = {
+        query: async <R>(text: string, params?: readonly unknown[]) => {
+          try {
+            return await run<R>(client, text, params);
+          } catch (e) {
+            translateError(e, 'database');
+          }
+        },
+      };
+      try {
+        const result = await fn(client, tx);
+        await tx.query('COMMIT');
+        return result;
+      } catch (e) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken();
+        }
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * A connection checked out for `fn`, then released; destroyed instead when it reported an
+   * error meanwhile or `fn` called `broken` (its state is unknown).
+   */
+  async #withClient<T>(fn: (client: pg.PoolClient, broken: () => void) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (e) {
       translateError(e, 'database');
     }
-    const tx: SqlExecutor = {
-      query: async <R>(text: string, params?: readonly unknown[]) => {
-        try {
-          return await run<R>(client, text, params);
-        } catch (e) {
-          translateError(e, 'database');
-        }
-      },
+    let isBroken = false;
+    const broken = () => {
+      isBroken = true;
     };
-    let broken = false;
-    const onError = () => {
-      broken = true;
-    };
-    client.on('error', onError);
+    client.on('error', broken);
     try {
-      const result = await fn(client, tx);
-      await tx.query('COMMIT');
-      return result;
-    } catch (e) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      throw e;
+      return await fn(client, broken);
     } finally {
-      client.off('error', onError);
-      client.release(broken ? true : undefined);
+      client.off('error', broken);
+      client.release(isBroken ? true : undefined);
     }
   }
 
