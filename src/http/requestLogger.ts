@@ -1,8 +1,9 @@
 /**
  * Fastify's per-request logger, made only when the request logs. Fastify gives every
  * request a pino child carrying its request id; pino builds a child by serialising the
- * bindings through the redaction rules, about 5 % of the CPU of a `GET /v1/me` at
- * LOG_LEVEL=warn, where most requests never log a line. This stands in for the child and
+ * bindings through the redaction rules. At LOG_LEVEL=warn most requests never log a line,
+ * and making the child only when needed took ~20 % off the work of a `GET /v1/me`
+ * (docs/benchmarks.md). This stands in for the child and
  * creates it on the first call at a level that is let through; the lines it writes are
  * the child's, bindings and redaction included.
  */

@@ -81,6 +81,9 @@ export function checkpointPositions(rows: readonly Record<string, unknown>[], na
   return positions;
 }
 
+/** What advanceCheckpointsStatement fails with when a checkpoint was not where expected. */
+export const CHECKPOINTS_MOVED = 'projection checkpoints moved';
+
 /**
  * Moves the checkpoints of several projections from where this runner left them
  * (`expected`) to `position`, and fails, aborting its transaction, unless every one of them
@@ -100,8 +103,6 @@ export function advanceCheckpointsStatement(expected: ReadonlyMap<string, bigint
     params: [[...expected.keys()], [...expected.values()].map(String), position.toString()],
   };
 }
-
-export const CHECKPOINTS_MOVED = 'projection checkpoints moved';
 
 /** Moves the checkpoints of several projections to one position, in one statement. */
 export async function saveCheckpoints(tx: SqlExecutor, names: readonly string[], position: bigint): Promise<void> {
