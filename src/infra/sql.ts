@@ -201,8 +201,11 @@ export class PgSql implements Sql {
   #listener: pg.Client | undefined;
   #listeners = new Map<string, Set<(payload: string) => void>>();
   #closed = false;
+  /** Opened with `pipeline: true`: queries go out without waiting for earlier answers. */
+  readonly #pipelined: boolean;
 
   constructor(options: PgSqlOptions) {
+    this.#pipelined = options.pipeline === true;
     const checkInterval = Math.max(0, Math.trunc(options.connectionCheckIntervalMillis ?? 1000));
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
@@ -249,11 +252,10 @@ export class PgSql implements Sql {
   }
 
   async pipelinedTransaction<T>(first: string, fn: (tx: SqlExecutor, first: Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
-    const pipelined = (this.pool.options as { pipeline?: boolean }).pipeline === true;
     return this.#inTransaction(async (client, tx) => {
       const head = beginWith(client, first);
       // Without pipeline mode a pg client takes one query at a time: queue them here.
-      const issue = pipelined ? tx : inOrder(tx, head);
+      const issue = this.#pipelined ? tx : inOrder(tx, head);
       const [begun, done] = await Promise.allSettled([head, fn(issue, head)]);
       if (begun.status === 'rejected') throw begun.reason;
       if (done.status === 'rejected') throw done.reason;
@@ -262,7 +264,7 @@ export class PgSql implements Sql {
   }
 
   async pipelinedBatch(first: string, statements: readonly Statement[]): Promise<BatchOutcome> {
-    if ((this.pool.options as { pipeline?: boolean }).pipeline !== true) return batchOneByOne(this, first, statements);
+    if (!this.#pipelined) return batchOneByOne(this, first, statements);
     return this.#withClient(async (client, broken) => {
       const sent = [beginWith(client, first), ...statements.map((st) => run(client, st.text, st.params)), run(client, 'COMMIT')];
       const settled = await Promise.allSettled(sent);

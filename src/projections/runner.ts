@@ -513,13 +513,17 @@ export class ProjectionRunner {
   ): Promise<Map<string, { position: bigint; rewound: boolean }>> {
     const names = projections.map((p) => p.name);
     const expected = new Map(projections.map((p) => [p.name, this.#projections.get(p.name)?.position ?? -1n]));
+    // The locked checkpoints are where this runner left them: the pipelined paths' assumption.
+    const asLeft = (locked: Record<string, unknown>[]): boolean => {
+      const stored = checkpointPositions(locked, names);
+      return names.every((name) => stored.get(name) === expected.get(name));
+    };
     if ([...expected.values()].every((position) => position >= from && position < last)) {
       const writes = await recordWrites(projections, events, expected);
       if (writes) {
         const { first, failure } = await this.#sql.pipelinedBatch(lockCheckpointsStatement(names),
           [...writes, advanceCheckpointsStatement(expected, last)]);
-        const stored = checkpointPositions(first, names);
-        if (names.every((name) => stored.get(name) === expected.get(name))) {
+        if (asLeft(first)) {
           if (failure) throw failure;
           return new Map(names.map((name) => [name, { position: last, rewound: false }]));
         }
@@ -538,8 +542,7 @@ export class ProjectionRunner {
           const failed = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
           // Checked first: writes made on a wrong assumption may fail (a row applied twice),
           // and that is no error of the batch.
-          const stored = checkpointPositions(await locked, names);
-          if (names.some((name) => stored.get(name) !== expected.get(name))) throw new CheckpointsMoved();
+          if (!asLeft(await locked)) throw new CheckpointsMoved();
           if (failed) throw failed.reason;
           return new Map(names.map((name) => [name, { position: last, rewound: false }]));
         });
