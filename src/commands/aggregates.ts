@@ -19,8 +19,11 @@ export const settingsAggregate = (defaults: SettingsValues): Aggregate<Settings,
   evolve: evolveSettings,
 });
 
-/** Failed logins: only their times matter for throttling. */
-export const LoginFailuresAggregate: Aggregate<Date[], LoginEvent> = {
+/**
+ * Failed logins: only the times of the newest `keep` matter for throttling (the policy's
+ * maxFailures), so the state never grows past them however long the stream gets.
+ */
+export const loginFailuresAggregate = (keep: number): Aggregate<readonly Date[], LoginEvent> => ({
   initial: () => [],
-  evolve: (times, e) => [...times, e.occurredAt],
-};
+  evolve: (times, e) => [...times.slice(Math.max(0, times.length + 1 - keep)), e.occurredAt],
+});

@@ -91,26 +91,44 @@ export async function load<S, E extends DomainEvent>(
   return fold(deps, streamId, aggregate, cached, raw, events);
 }
 
+/** One stream for `loadMany`. */
+export interface StreamLoad<S, E extends DomainEvent> {
+  streamId: string;
+  aggregate: Aggregate<S, E>;
+  /**
+   * Read at most the newest `latest` events: for aggregates that keep only the last few
+   * (the failed-login times), so a long stream is never read whole.
+   */
+  latest?: number;
+}
+
+/** The loaded state of each StreamLoad of a tuple, in its order. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any state and event type: each load keeps its own
+type LoadedAll<L extends readonly StreamLoad<any, any>[]> = {
+  -readonly [K in keyof L]: L[K] extends StreamLoad<infer S, infer _E> ? { state: S; revision: bigint | null } : never;
+};
+
 /**
  * Loads several streams at once (one read of the store for all of them), each from its
  * cached state when there is one: what `load` does for each, in one round trip.
  */
-export async function loadMany<A, B, EA extends DomainEvent, EB extends DomainEvent>(
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see LoadedAll
+export async function loadMany<L extends readonly StreamLoad<any, any>[]>(
   deps: Pick<CommandDeps, 'store' | 'codec' | 'states'>,
-  first: { streamId: string; aggregate: Aggregate<A, EA> },
-  second: { streamId: string; aggregate: Aggregate<B, EB> },
-): Promise<[{ state: A; revision: bigint | null }, { state: B; revision: bigint | null }]> {
-  const cachedA = deps.states?.get(first.streamId);
-  const cachedB = deps.states?.get(second.streamId);
-  const [rawA = [], rawB = []] = await deps.store.readStreams([
-    { streamId: first.streamId, ...(cachedA ? { fromRevision: cachedA.revision + 1n } : {}) },
-    { streamId: second.streamId, ...(cachedB ? { fromRevision: cachedB.revision + 1n } : {}) },
-  ]);
-  const [eventsA, eventsB] = await Promise.all([deps.codec.decodeAll(rawA), deps.codec.decodeAll(rawB)]);
-  return [
-    fold(deps, first.streamId, first.aggregate, cachedA, rawA, eventsA as Decoded<EA>[]),
-    fold(deps, second.streamId, second.aggregate, cachedB, rawB, eventsB as Decoded<EB>[]),
-  ];
+  ...loads: L
+): Promise<LoadedAll<L>> {
+  const cached = loads.map((l) => deps.states?.get(l.streamId));
+  const raws = await deps.store.readStreams(loads.map((l, i) => {
+    const from = cached[i];
+    return {
+      streamId: l.streamId,
+      ...(from ? { fromRevision: from.revision + 1n } : {}),
+      ...(l.latest === undefined ? {} : { latest: l.latest }),
+    };
+  }));
+  const decoded = await Promise.all(raws.map((raw) => deps.codec.decodeAll(raw)));
+  return loads.map((l, i) =>
+    fold(deps, l.streamId, l.aggregate, cached[i], raws[i] ?? [], (decoded[i] ?? []) as Decoded<DomainEvent>[])) as LoadedAll<L>;
 }
 
 function fold<S, E extends DomainEvent>(

@@ -1,18 +1,20 @@
 /**
  * IssueTokens (login): every decision is made on event streams — the throttle on the
  * identifier's failed-login stream, the owner on its reservation stream, the password and
- * status on the user stream — never on a read model that may lag. Unknown identifiers cost
- * the same argon2 work as wrong passwords and get the same answer.
+ * status on the user stream (read together, in one round trip when the holder is known) —
+ * never on a read model that may lag. Unknown identifiers cost the same argon2 work as
+ * wrong passwords and get the same answer.
  */
 import { AccountDisabledError, InvalidCredentialsError } from '../domain/errors.js';
 import { loginsStream, userStream, type LoginFailed, type LoginFailedReason } from '../domain/events.js';
 import { checkThrottle } from '../domain/loginThrottle.js';
+import type { Reservation } from '../domain/identifier.js';
 import type { User } from '../domain/user.js';
 import type { EventContext } from '../infra/eventCodec.js';
 import { normaliseEmail, normaliseIdentifier, normalisePhone } from '../policy/identifiers.js';
-import { UserAggregate } from './aggregates.js';
-import { load, record, type CommandDeps } from './handle.js';
-import { holderOf, type Identifier } from './identifiers.js';
+import { ReservationAggregate, UserAggregate, loginFailuresAggregate } from './aggregates.js';
+import { load, loadMany, record, type CommandDeps } from './handle.js';
+import { reservationStreamOf, type Identifier } from './identifiers.js';
 import { startSession, type IssuedTokens } from './sessions.js';
 
 export type LoginIdentifier = { email: string } | { phone: string } | { identifier: string };
@@ -23,22 +25,43 @@ export function toIdentifier(input: LoginIdentifier): Identifier {
   return normaliseIdentifier(input.identifier);
 }
 
+/** The user holding a reservation (null: none, or no state known). */
+const holderIn = (reservation: Reservation | undefined): string | null =>
+  reservation?.status === 'claimed' ? reservation.userId : null;
+
+/**
+ * Reads the streams a login is decided on and checks the throttle: the identifier's recent
+ * failures (only the newest `maxFailures`), its reservation, and the holder's user stream.
+ * One round trip for all three when this instance knows who holds the identifier (the
+ * reservation's cached state): the user stream read along is used if the reservation still
+ * names that holder. Otherwise the holder's stream is read after the throttle check.
+ */
+async function readLoginStreams(deps: CommandDeps, failuresStream: string, reservationStream: string, now: Date): Promise<User> {
+  const failures = { streamId: failuresStream, aggregate: loginFailuresAggregate(deps.throttle.maxFailures), latest: deps.throttle.maxFailures };
+  const reservation = { streamId: reservationStream, aggregate: ReservationAggregate };
+  const knownHolder = holderIn(deps.states?.get(reservationStream)?.state as Reservation | undefined);
+  let holder: string | null;
+  if (knownHolder !== null) {
+    const [recent, claim, user] = await loadMany(deps, failures, reservation, { streamId: userStream(knownHolder), aggregate: UserAggregate });
+    checkThrottle(recent.state, deps.throttle, now);
+    holder = holderIn(claim.state);
+    if (holder === knownHolder) return user.state;
+  } else {
+    const [recent, claim] = await loadMany(deps, failures, reservation);
+    checkThrottle(recent.state, deps.throttle, now);
+    holder = holderIn(claim.state);
+  }
+  return holder === null ? { status: 'none' } : (await load(deps, userStream(holder), UserAggregate)).state;
+}
+
 export async function issueTokens(
   deps: CommandDeps,
   input: { identifier: Identifier; password: string },
   ctx: EventContext,
 ): Promise<IssuedTokens> {
   const { identifier, password } = input;
-  const hmac = deps.secrets.identifierHash(identifier.kind, identifier.value);
-  const failuresStream = loginsStream(hmac);
-
-  const recent = await deps.store.readStream(failuresStream, { direction: 'backwards', maxCount: deps.throttle.maxFailures });
-  checkThrottle(recent.map((e) => e.occurredAt), deps.throttle, ctx.now);
-
-  const holder = await holderOf(deps, identifier);
-  const { state: user } = holder === null
-    ? { state: { status: 'none' } as User }
-    : await load(deps, userStream(holder), UserAggregate);
+  const failuresStream = loginsStream(deps.secrets.identifierHash(identifier.kind, identifier.value));
+  const user = await readLoginStreams(deps, failuresStream, reservationStreamOf(deps, identifier), ctx.now);
   const known = user.status === 'active' || user.status === 'disabled';
   const holds = known && (identifier.kind === 'email' ? user.email : user.phone) === identifier.value;
 

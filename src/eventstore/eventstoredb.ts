@@ -496,7 +496,13 @@ export class EventStoreDbEventStore implements EventStore {
 
   /** One read per stream (gRPC streams side by side; this client has no multi-stream read). */
   async readStreams(requests: readonly StreamRead[]): Promise<RecordedEvent[][]> {
-    return Promise.all(requests.map((r) => this.readStream(r.streamId, r.fromRevision === undefined ? {} : { fromRevision: r.fromRevision })));
+    return Promise.all(requests.map(async (r) => {
+      if (r.latest === undefined) return this.readStream(r.streamId, r.fromRevision === undefined ? {} : { fromRevision: r.fromRevision });
+      // The newest `latest` events, read from the end, then those from `fromRevision` on, oldest first.
+      const newest = await this.readStream(r.streamId, { direction: 'backwards', maxCount: r.latest });
+      const from = r.fromRevision ?? 0n;
+      return newest.filter((e) => e.revision >= from).reverse();
+    }));
   }
 
   /**

@@ -77,7 +77,10 @@ export interface ReadAllOptions {
 
 export interface StreamRead {
   streamId: string;
+  /** Inclusive; default 0. */
   fromRevision?: bigint;
+  /** Only the newest `latest` of those events (still returned in revision order). */
+  latest?: number;
 }
 
 export interface SubscribeOptions {

@@ -199,11 +199,17 @@ export class PostgresEventStore implements EventStore {
     this.#checkOpen();
     if (requests.length === 0) return [];
     // One branch per stream, each the shape of readStream's query (the stream's index, in
-    // revision order), so the plan is as plain as a single read's whatever the statistics.
-    const text = requests.map((_r, i) =>
-      `(select ${i + 1} as ord, ${EVENT_COLUMNS} from ${this.#s}.events
-        where stream_id = $${2 * i + 1} and revision >= $${2 * i + 2}::bigint order by revision)`).join(' union all ');
-    const params = requests.flatMap((r) => [r.streamId, String(r.fromRevision ?? 0n)]);
+    // revision order, newest first with a limit for `latest`), so the plan is as plain as a
+    // single read's whatever the statistics.
+    const params: string[] = [];
+    const text = requests.map((r, i) => {
+      const latest = optionalCount(r.latest);
+      params.push(r.streamId, String(r.fromRevision ?? 0n));
+      const where = `where stream_id = $${params.length - 1} and revision >= $${params.length}::bigint`;
+      if (latest === undefined) return `(select ${i + 1} as ord, ${EVENT_COLUMNS} from ${this.#s}.events ${where} order by revision)`;
+      params.push(String(latest));
+      return `(select ${i + 1} as ord, ${EVENT_COLUMNS} from ${this.#s}.events ${where} order by revision desc limit $${params.length}::bigint)`;
+    }).join(' union all ');
     const { rows } = await guard('event store', () => this.#sql.query<EventRow & { ord: number }>(text, params));
     const out: RecordedEvent[][] = requests.map(() => []);
     for (const row of rows) out[Number(row.ord) - 1]?.push(toRecordedEvent(row));

@@ -1,8 +1,15 @@
 import t from 'tap';
 import { disableUser } from '../../src/commands/admin.js';
+import { loginFailuresAggregate } from '../../src/commands/aggregates.js';
+import { StateCache } from '../../src/commands/handle.js';
+import { reservationStreamOf } from '../../src/commands/identifiers.js';
 import { toIdentifier } from '../../src/commands/issueTokens.js';
-import { loginsStream, sessionStream } from '../../src/domain/events.js';
-import { CountingHasher, dataOf, email, login, openCommandEnv, register, type CommandEnv } from '../helpers/commands.js';
+import { registerUser } from '../../src/commands/registerUser.js';
+import { updateProfile } from '../../src/commands/updateProfile.js';
+import { loginsStream, sessionStream, userStream, type LoginFailed, type Recorded } from '../../src/domain/events.js';
+import {
+  CountingHasher, countingDeps, dataOf, email, login, openCommandEnv, register, type CommandEnv,
+} from '../helpers/commands.js';
 
 const PASSWORD = 'amber-Lantern-58';
 const WRONG = 'amber-Lantern-59';
@@ -23,6 +30,21 @@ void t.test('toIdentifier normalises each kind of login input', async (t) => {
   t.strictSame(toIdentifier({ identifier: 'X@Y.Z' }), { kind: 'email', value: 'x@y.z' });
   t.strictSame(toIdentifier({ identifier: '+44 20 7946 0958' }), { kind: 'phone', value: '+442079460958' });
   t.throws(() => toIdentifier({ identifier: 'nobody' }), { code: 'validation_failed', path: '/identifier' });
+});
+
+void t.test('loginFailuresAggregate keeps the times of the newest failures only', async (t) => {
+  const aggregate = loginFailuresAggregate(3);
+  const failure = (second: number): Recorded<LoginFailed> => ({
+    type: 'LoginFailed', data: { user_id: null, kind: 'email', reason: 'wrong_password' },
+    id: `f${second}`, streamId: 'logins-x', revision: BigInt(second), position: BigInt(second), occurredAt: new Date(second * 1000),
+  });
+  let state = aggregate.initial();
+  const seen: number[][] = [];
+  for (let second = 1; second <= 5; second++) {
+    state = aggregate.evolve(state, failure(second));
+    seen.push(state.map((d) => d.getTime() / 1000));
+  }
+  t.strictSame(seen, [[1], [1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5]]);
 });
 
 void t.test('issueTokens', async (t) => {
@@ -131,6 +153,73 @@ void t.test('issueTokens', async (t) => {
       'a wrong password does not reveal that the account is disabled');
     const failures = await env.stream(loginsStream(env.deps.secrets.identifierHash('email', target)));
     t.strictSame(failures.map((e) => dataOf(e).reason), ['account_disabled', 'wrong_password']);
+  });
+
+  await t.test('a holder this instance knows: the three streams in one read; otherwise the user stream after', async (t) => {
+    const target = email('one-read');
+    const r = await register(env, { email: target, password: PASSWORD });
+    const id = { kind: 'email' as const, value: target };
+    const failures = `${loginsStream(env.deps.secrets.identifierHash('email', target))}(latest 5)`;
+    const reservation = reservationStreamOf(env.deps, id);
+
+    const warm = countingDeps(env);
+    const session = await login(env, id, PASSWORD, {}, warm.deps);
+    t.strictSame(warm.calls, [
+      `readStreams ${failures} ${reservation} ${userStream(r.user.id)}`,
+      `append ${sessionStream(session.sessionId)} at no_stream`,
+    ], 'one read, then the session\'s append');
+
+    const cold = countingDeps(env, { states: new StateCache() });
+    const again = await login(env, id, PASSWORD, {}, cold.deps);
+    t.strictSame(cold.calls, [
+      `readStreams ${failures} ${reservation}`,
+      `readStream ${userStream(r.user.id)}`,
+      `append ${sessionStream(again.sessionId)} at no_stream`,
+    ], 'an instance that has not seen the reservation reads the holder\'s stream after it');
+  });
+
+  await t.test('the identifier moved to another user since this instance saw it: the new holder decides', async (t) => {
+    const target = email('moved');
+    const first = await register(env, { email: target, password: PASSWORD });
+    const id = { kind: 'email' as const, value: target };
+    await login(env, id, PASSWORD); // this instance now knows `first` holds it
+    // Another instance moves the address: the first user changes theirs, a second user takes it.
+    const elsewhere = env.withDeps({ states: new StateCache() });
+    await updateProfile(elsewhere, first.user.id, { email: email('moved-away') }, env.ctx({ actorId: first.user.id }));
+    const second = await registerUser(elsewhere, { email: target, password: WRONG }, env.ctx());
+
+    const { deps, calls } = countingDeps(env);
+    await t.rejects(login(env, id, PASSWORD, {}, deps), { code: 'invalid_credentials' },
+      'the former holder\'s password no longer opens it (its user stream, read along, is set aside)');
+    t.strictSame(calls.slice(0, 2), [
+      `readStreams ${loginsStream(env.deps.secrets.identifierHash('email', target))}(latest 5) ${reservationStreamOf(env.deps, id)} ${userStream(first.user.id)}`,
+      `readStream ${userStream(second.user.id)}`,
+    ], 'the reservation names the new holder: its stream is read');
+    const ok = await login(env, id, WRONG);
+    t.equal(ok.user.id, second.user.id, 'the new holder logs in');
+  });
+
+  await t.test('a failed-login stream longer than the throttle needs: read from its newest events, same decision cold or warm', async (t) => {
+    const target = email('long-throttle');
+    await register(env, { email: target, password: PASSWORD });
+    const id = { kind: 'email' as const, value: target };
+    const fail = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        env.clock.advance(1000);
+        await t.rejects(login(env, id, WRONG), { code: 'invalid_credentials' });
+      }
+    };
+    await fail(5);
+    env.clock.advance(901_000); // the five leave the window
+    await fail(5);
+    t.equal((await storedFailures(env, 'email', target)).length, 10, 'ten failures stored');
+    const warm: unknown = await login(env, id, PASSWORD).catch((e: unknown) => e);
+    const cold = countingDeps(env, { states: new StateCache() });
+    const coldErr: unknown = await login(env, id, PASSWORD, {}, cold.deps).catch((e: unknown) => e);
+    t.match(warm, { code: 'rate_limited', retryAfterSeconds: 900 - 4 });
+    t.match(coldErr, { code: 'rate_limited', retryAfterSeconds: 900 - 4 }, 'the same Retry-After from the five newest alone');
+    t.match(cold.calls, [/\(latest 5\)/], 'the cold read asked for the five newest failures');
+    t.equal(cold.calls.length, 1, 'throttled: the holder\'s stream is not read');
   });
 
   t.strictSame(env.errors, [], 'the runtime logged no errors');

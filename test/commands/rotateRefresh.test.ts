@@ -6,7 +6,7 @@ import { StateCache } from '../../src/commands/handle.js';
 import { logoutSession } from '../../src/commands/logout.js';
 import { sessionStream, userStream } from '../../src/domain/events.js';
 import { hashToken } from '../../src/infra/secrets.js';
-import { dataOf, email, openCommandEnv, register, typesOf, type CommandEnv } from '../helpers/commands.js';
+import { countingDeps, dataOf, email, openCommandEnv, register, typesOf, type CommandEnv } from '../helpers/commands.js';
 
 const PASSWORD = 'granite-Falcon-31';
 
@@ -38,43 +38,13 @@ void t.test('rotateRefresh', async (t) => {
     t.equal(third.sessionId, r.sessionId, 'the new token rotates in turn');
   });
 
-  /** The runtime's deps with a store that records reads and appends. */
-  const counting = () => {
-    const calls: string[] = [];
-    const store = env.runtime.store;
-    const deps = env.withDeps({
-      store: {
-        kind: store.kind,
-        appendToStream: (...args) => {
-          const unchanged = (args[2].unchanged ?? []).map((u) => ` (${u.streamId} at ${u.revision})`).join('');
-          calls.push(`append ${args[0]} at ${String(args[2].expectedRevision)}${unchanged}`);
-          return store.appendToStream(...args);
-        },
-        readStream: (...args) => {
-          calls.push(`readStream ${args[0]}`);
-          return store.readStream(...args);
-        },
-        readStreams: (...args) => {
-          calls.push(`readStreams ${args[0].map((q) => q.streamId).join(' ')}`);
-          return store.readStreams(...args);
-        },
-        readAll: (...args) => store.readAll(...args),
-        subscribeToAll: (...args) => store.subscribeToAll(...args),
-        headPosition: () => store.headPosition(),
-        lastPosition: () => store.lastPosition(),
-        ping: () => store.ping(),
-        close: async () => {},
-      },
-    });
-    return { deps, calls };
-  };
   /** Another instance: the same store, its own cache of stream states. */
   const elsewhere = () => env.withDeps({ states: new StateCache() });
   const revision = async (streamId: string) => BigInt((await env.stream(streamId)).length - 1);
 
   await t.test('a session this instance knows: decided on its cached states, the append checks both streams', async (t) => {
     const r = await register(env, { email: email('no-read'), password: PASSWORD });
-    const { deps, calls } = counting();
+    const { deps, calls } = countingDeps(env);
     const user = userStream(r.user.id);
     const userAt = await revision(user);
     const next = await rotateRefresh(deps, r.refreshToken, env.ctx());
@@ -87,7 +57,7 @@ void t.test('rotateRefresh', async (t) => {
 
   await t.test('a user changed by another instance: the append is refused, the refresh decided on the streams', async (t) => {
     const r = await register(env, { email: email('user-moved'), password: PASSWORD });
-    const { deps, calls } = counting();
+    const { deps, calls } = countingDeps(env);
     const first = await rotateRefresh(deps, r.refreshToken, env.ctx());
     // Only the user stream moves: the session is not revoked (as when the revocations lag).
     await disableUser({ ...elsewhere(), sessionIdsOfUser: async () => [] }, r.user.id, env.ctx({ actorId: r.user.id }));
@@ -102,7 +72,7 @@ void t.test('rotateRefresh', async (t) => {
 
   await t.test('a session revoked by another instance: refused, then invalid_token', async (t) => {
     const r = await register(env, { email: email('session-moved'), password: PASSWORD });
-    const { deps } = counting();
+    const { deps } = countingDeps(env);
     const first = await rotateRefresh(deps, r.refreshToken, env.ctx());
     await logoutSession(elsewhere(), r.sessionId, env.ctx({ actorId: r.user.id }));
     await t.rejects(rotateRefresh(deps, first.refreshToken, env.ctx()), { code: 'invalid_token' });
@@ -111,7 +81,7 @@ void t.test('rotateRefresh', async (t) => {
 
   await t.test('a token rotated by another instance and replayed here: theft is still detected', async (t) => {
     const r = await register(env, { email: email('stale-theft'), password: PASSWORD });
-    const { deps } = counting();
+    const { deps } = countingDeps(env);
     const first = await rotateRefresh(deps, r.refreshToken, env.ctx());
     // This instance's cache still holds `first` as the current token.
     await rotateRefresh(elsewhere(), first.refreshToken, env.ctx());

@@ -189,6 +189,31 @@ export function eventStoreContract(t: Test, name: string, open: OpenEventStore):
       );
     });
 
+    void t.test('readStreams: `latest` keeps only the newest events asked for, oldest first', async (t) => {
+      const store = await open(t);
+      const a = streamName('latest-a');
+      const b = streamName('latest-b');
+      const aEvents = [event('A0'), event('A1'), event('A2'), event('A3'), event('A4')];
+      await store.appendToStream(a, aEvents, { expectedRevision: 'no_stream' });
+      await store.appendToStream(b, [event('B0')], { expectedRevision: 'no_stream' });
+      const ids = aEvents.map((e) => e.id);
+
+      const [newest, whole, fromThree, none, missing] = await store.readStreams([
+        { streamId: a, latest: 2 },
+        { streamId: b, latest: 10 },
+        { streamId: a, fromRevision: 3n, latest: 4 },
+        { streamId: a, latest: 0 },
+        { streamId: streamName('latest-missing'), latest: 3 },
+      ]);
+      t.same(idsOf(newest ?? []), ids.slice(3), 'the two newest, in revision order');
+      t.same((newest ?? []).map((e) => e.revision), [3n, 4n]);
+      t.equal(whole?.length, 1, 'fewer events than `latest`: all of them');
+      t.same(idsOf(fromThree ?? []), ids.slice(3), 'fromRevision still bounds it from below');
+      t.same(none, [], 'latest 0 reads nothing');
+      t.same(missing, []);
+      await t.rejects(store.readStreams([{ streamId: a, latest: -1 }]), RangeError);
+    });
+
     void t.test('events round-trip exactly: ids, type, data, metadata, occurredAt', async (t) => {
       const store = await open(t);
       const start = await store.headPosition();

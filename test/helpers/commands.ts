@@ -184,6 +184,42 @@ export async function openCommandEnv(t: Test, options: CommandEnvOptions = {}): 
   };
 }
 
+/**
+ * env.deps with a store that records what commands ask of it: `append <stream> at
+ * <expected>` (with any `unchanged` streams), `readStream <stream>`, `readStreams <stream>…`
+ * (a stream read with `latest` shows it as `<stream>(latest N)`).
+ */
+export function countingDeps(env: CommandEnv, over: Partial<CommandDeps> = {}): { deps: CommandDeps; calls: string[] } {
+  const calls: string[] = [];
+  const store = env.runtime.store;
+  const deps = env.withDeps({
+    store: {
+      kind: store.kind,
+      appendToStream: (...args) => {
+        const unchanged = (args[2].unchanged ?? []).map((u) => ` (${u.streamId} at ${u.revision})`).join('');
+        calls.push(`append ${args[0]} at ${String(args[2].expectedRevision)}${unchanged}`);
+        return store.appendToStream(...args);
+      },
+      readStream: (...args) => {
+        calls.push(`readStream ${args[0]}`);
+        return store.readStream(...args);
+      },
+      readStreams: (...args) => {
+        calls.push(`readStreams ${args[0].map((q) => q.streamId + (q.latest === undefined ? '' : `(latest ${q.latest})`)).join(' ')}`);
+        return store.readStreams(...args);
+      },
+      readAll: (...args) => store.readAll(...args),
+      subscribeToAll: (...args) => store.subscribeToAll(...args),
+      headPosition: () => store.headPosition(),
+      lastPosition: () => store.lastPosition(),
+      ping: () => store.ping(),
+      close: async () => {},
+    },
+    ...over,
+  });
+  return { deps, calls };
+}
+
 /// Shortcuts
 
 export const email = (kind: string): string => `${kind}.${randomBytes(4).toString('hex')}@example.com`;
