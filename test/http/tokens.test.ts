@@ -129,6 +129,22 @@ t.test('a verified (cached) token is refused from the second it expires', async 
   expectProblem(t, await getMe(app, shortLived), 401, 'invalid_token', 'the cache does not outlive exp');
 });
 
+t.test('a cached token\'s signature on another header or payload is refused (the cache answers only the very token)', async (t) => {
+  const victim = genuine({ sub, roles: ['user'] });
+  t.equal((await getMe(app, victim)).statusCode, 200, 'verified and cached');
+  const [head, body, signature] = victim.split('.') as [string, string, string];
+  const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Record<string, unknown>;
+  for (const [label, forged] of [
+    ['payload with another role', `${head}.${b64({ ...payload, roles: ['admin'] })}.${signature}`],
+    ['payload with a later expiry', `${head}.${b64({ ...payload, exp: Number(payload.exp) + 3600 })}.${signature}`],
+    ['header re-encoded', `${b64({ alg: 'EdDSA', kid: key.kid, typ: 'JWT' })}.${body}.${signature}`],
+  ] as const) {
+    await refused(t, `Bearer ${forged}`, 'invalid_token', label);
+  }
+  t.equal((await getMe(app, victim)).statusCode, 200, 'the genuine token still works after the forgeries');
+});
+
 /** Warms the verifier's cache with the token, then checks it is refused right after `revoke`. */
 async function refusedAtOnce(t: Tap, token: string, revoke: () => Promise<void>, label: string): Promise<void> {
   t.equal((await getMe(app, token)).statusCode, 200, `${label}: works before`);
