@@ -170,7 +170,9 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
     },
   });
-  await app.register(securityHeaders, { contentSecurityPolicy: false });
+  // Answers hold personal data or tokens unless their route says otherwise (the JWKS and
+  // discovery documents set their own Cache-Control): no cache, private or shared, keeps them.
+  await app.register(securityHeaders, { helmet: { contentSecurityPolicy: false }, defaults: { 'cache-control': 'no-store' } });
   if (config.corsOrigins !== false) {
     await app.register(cors, {
       origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,

@@ -32,8 +32,15 @@ export function helmetHeaders(options: Readonly<HelmetOptions>): Record<string, 
   return set;
 }
 
-export const securityHeaders = fp(async (app: FastifyInstance, options: Readonly<HelmetOptions>) => {
-  const set = helmetHeaders(options);
+/**
+ * Helmet's headers with `helmet` options, and `defaults`: headers every answer carries
+ * unless its route sets its own (the route's `reply.header` comes later and wins).
+ */
+export const securityHeaders = fp(async (
+  app: FastifyInstance,
+  options: Readonly<{ helmet: HelmetOptions; defaults?: Readonly<Record<string, string>> }>,
+) => {
+  const set = { ...helmetHeaders(options.helmet), ...options.defaults };
   app.addHook('onRequest', async (_request: FastifyRequest, reply: FastifyReply) => {
     reply.headers(set);
   });

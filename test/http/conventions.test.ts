@@ -171,5 +171,18 @@ t.test('security headers and no caching of tokens', async (t) => {
   };
   for (const [kind, answer] of Object.entries(answers)) {
     for (const [name, value] of Object.entries(expected)) t.equal(answer.headers[name], value, `${kind}: ${name}`);
+    t.equal(answer.headers['cache-control'], 'no-store', `${kind}: not to be cached`);
   }
+});
+
+t.test('personal data is not to be cached; public documents say how long they keep', async (t) => {
+  const auth = { authorization: `Bearer ${account.access_token}` };
+  for (const url of ['/v1/me', '/v1/me/sessions', '/v1/me/activity']) {
+    const res = await app.inject({ method: 'GET', url, headers: auth });
+    t.equal(res.statusCode, 200, url);
+    t.equal(res.headers['cache-control'], 'no-store', `${url}: no-store`);
+  }
+  const jwks = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+  t.equal(jwks.statusCode, 200);
+  t.match(jwks.headers['cache-control'], /^public, max-age=\d+$/, 'the JWKS keeps its own caching');
 });
