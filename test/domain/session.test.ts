@@ -157,3 +157,26 @@ void t.test('retired hashes: oldest first, each rotation adds one, earlier state
   t.ok(s.previousHashes.has('hash-first') && s.previousHashes.has('hash-100'));
   t.notOk(s.previousHashes.has('hash-199'), 'the current token is not retired');
 });
+
+void t.test('retired hashes stay exact across the packed chunks', async (t) => {
+  const hashes = Array.from({ length: 300 }, (_, i) => `h${i}`);
+  const lists = [RetiredHashes.none];
+  for (const h of hashes) lists.push((lists.at(-1) ?? RetiredHashes.none).with(h));
+  const all = lists[300] ?? RetiredHashes.none;
+  t.strictSame([...all], hashes, 'every hash, oldest first, through chunk and tail');
+  t.equal(all.size, 300);
+  t.equal(all.last, 'h299');
+  t.ok(hashes.every((h) => all.has(h)), 'each one found, packed or not');
+  for (const partial of ['h', '99', 'h00', 'h3000', '\nh1\n', 'h1\nh2', '']) {
+    t.notOk(all.has(partial), `no match on a part of one or across two: ${JSON.stringify(partial)}`);
+  }
+  for (const n of [63, 64, 65, 128, 129]) {
+    const earlier = lists[n] ?? RetiredHashes.none;
+    t.strictSame([...earlier], hashes.slice(0, n), `the list of ${n} is unchanged by what grew from it`);
+    t.notOk(earlier.has(`h${n}`), `the list of ${n} does not hold the next one`);
+    const branch = earlier.with('other');
+    t.strictSame([...branch], [...hashes.slice(0, n), 'other'], `a branch off the list of ${n}`);
+    t.notOk(all.has('other'), 'and the longer list does not see the branch');
+  }
+  t.throws(() => RetiredHashes.none.with('a\nb'), RangeError, 'a hash with a line break is refused');
+});
