@@ -8,7 +8,12 @@ import type { SettingsValues } from '../domain/events.js';
 import type { Aggregate } from './handle.js';
 
 export const UserAggregate: Aggregate<User, UserEvent> = { initial: initialUser, evolve: evolveUser };
-export const SessionAggregate: Aggregate<Session, SessionEvent> = { initial: initialSession, evolve: evolveSession };
+/** A session's cached state weighs one more for every 20 retired token hashes (~46 bytes each). */
+export const SessionAggregate: Aggregate<Session, SessionEvent> = {
+  initial: initialSession,
+  evolve: evolveSession,
+  weigh: (state) => (state.status === 'none' ? 1 : 1 + Math.floor(state.previousHashes.size / 20)),
+};
 export const ReservationAggregate: Aggregate<Reservation, IdentifierEvent> = {
   initial: initialReservation,
   evolve: evolveReservation,

@@ -9,7 +9,6 @@ import { ConflictError } from '../domain/errors.js';
 import type { DomainEvent, Recorded } from '../domain/events.js';
 import { isConcurrencyConflict, type EventStore, type ExpectedRevision, type StreamRevision } from '../eventstore/port.js';
 import type { Decoded, EventCodec, EventContext } from '../infra/eventCodec.js';
-import { BoundedMap } from '../infra/boundedMap.js';
 import type { KeyStore } from '../infra/keyStore.js';
 import type { PasswordHasher } from '../infra/passwordHasher.js';
 import type { Secrets } from '../infra/secrets.js';
@@ -40,6 +39,11 @@ export interface CommandDeps {
 export interface Aggregate<S, E extends DomainEvent> {
   initial: () => S;
   evolve: (state: S, event: Recorded<E>) => S;
+  /**
+   * Optional: how much of the StateCache a state takes, in units of a small state (~1 KB);
+   * 1 when left out. For states that grow with their stream (a session's retired tokens).
+   */
+  weigh?: (state: S) => number;
 }
 
 export interface Handled<S, E extends DomainEvent> {
@@ -59,24 +63,52 @@ export const MAX_ATTEMPTS = 4;
  * since (a session stream grows by one event per refresh). Safe because a stream's
  * revisions are sequential and every append still names its expected revision: a stale
  * entry only costs a conflict and a re-read. States are immutable values.
+ *
+ * Bounded by weight, not count: each entry weighs what its aggregate's `weigh` says (1, a
+ * small state of ~1 KB, by default), and setting an entry drops the entries set longest
+ * ago until the total is within `limit`. A session refreshed for weeks holds thousands of
+ * retired token hashes; counted as one entry, 50,000 of them could hold gigabytes.
  */
 export class StateCache {
-  readonly #entries: BoundedMap<string, { state: unknown; revision: bigint }>;
+  readonly #entries = new Map<string, { state: unknown; revision: bigint; weight: number }>();
+  readonly #limit: number;
+  #weight = 0;
 
   constructor(limit = 50_000) {
-    this.#entries = new BoundedMap(limit);
+    this.#limit = Math.max(1, limit);
+  }
+
+  /** Total weight of the entries held. */
+  get weight(): number {
+    return this.#weight;
+  }
+
+  get size(): number {
+    return this.#entries.size;
   }
 
   get(streamId: string): { state: unknown; revision: bigint } | undefined {
     return this.#entries.get(streamId);
   }
 
-  set(streamId: string, state: unknown, revision: bigint): void {
-    this.#entries.set(streamId, { state, revision });
+  set(streamId: string, state: unknown, revision: bigint, weight = 1): void {
+    this.delete(streamId);
+    const w = Number.isFinite(weight) && weight > 0 ? weight : 1;
+    this.#entries.set(streamId, { state, revision, weight: w });
+    this.#weight += w;
+    // The newest entry stays even if it alone is over the limit: it is the one in use.
+    for (const [oldest, entry] of this.#entries) {
+      if (this.#weight <= this.#limit || oldest === streamId) break;
+      this.#entries.delete(oldest);
+      this.#weight -= entry.weight;
+    }
   }
 
   delete(streamId: string): void {
+    const entry = this.#entries.get(streamId);
+    if (!entry) return;
     this.#entries.delete(streamId);
+    this.#weight -= entry.weight;
   }
 }
 
@@ -143,7 +175,7 @@ function fold<S, E extends DomainEvent>(
   for (const e of events) state = aggregate.evolve(state, e);
   const last = raw[raw.length - 1];
   const revision = last ? last.revision : (cached?.revision ?? null);
-  if (revision !== null && last) deps.states?.set(streamId, state, revision);
+  if (revision !== null && last) deps.states?.set(streamId, state, revision, aggregate.weigh?.(state));
   return { state, revision };
 }
 
@@ -196,7 +228,7 @@ export async function handle<S, E extends DomainEvent>(
           ...e, id: a?.id ?? '', streamId, revision: rev, position: result.position, occurredAt: ctx.now,
         } as Recorded<E>);
       }
-      deps.states?.set(streamId, next, result.nextExpectedRevision);
+      deps.states?.set(streamId, next, result.nextExpectedRevision, aggregate.weigh?.(next));
       return { state: next, events, revision: result.nextExpectedRevision, position: result.position };
     } catch (e) {
       if (!isConcurrencyConflict(e)) throw e;
