@@ -25,6 +25,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# Data files read at run time (the common-password list).
+COPY assets ./assets
 # The CLI (`docker compose exec authstream node bin/authstream.js …`).
 COPY bin ./bin
 # DATA_DIR holds the embedded database and a generated master key when MASTER_KEY is unset.

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
-import { createRuntime } from '../src/runtime.js';
+import { createRuntime } from '../src/composition/runtime.js';
 import { measureArgon2 } from './argon2.js';
 import { counterDelta, createBenchDatabase, dbReader, type BenchDatabase, type DbCounters } from './db.js';
 import { describeMachine, measuredCommit } from './docs.js';

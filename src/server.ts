@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { bootstrapAdmin } from './commands/bootstrapAdmin.js';
 import { buildApp } from './http/app.js';
-import { createRuntime, type Runtime } from './runtime.js';
+import { createRuntime, type Runtime } from './composition/runtime.js';
 import type { FastifyInstance } from 'fastify';
 
 export interface Server {

@@ -4,7 +4,7 @@ import { grantRole } from '../commands/admin.js';
 import { holderOf } from '../commands/identifiers.js';
 import { createUser } from '../commands/registerUser.js';
 import type { EventContext } from '../infra/eventCodec.js';
-import { normaliseEmail } from '../policy/identifiers.js';
+import { normaliseEmail } from '../domain/identifier/normalize.js';
 import type { CliCommand } from './command.js';
 import { CliError, guarded, stringOption, withRuntime } from './context.js';
 

@@ -7,11 +7,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { ValidationError } from '../domain/errors.js';
-import type { EventStore } from '../eventstore/port.js';
+import type { EventStore } from '../ports/eventStore.js';
 import { EventCodec } from '../infra/eventCodec.js';
 import { PgKeyStore } from '../infra/keyStore.js';
-import type { Sql } from '../infra/sql.js';
-import { createRuntime, loadMasterKey, openSql, openStore, type Runtime } from '../runtime.js';
+import type { Sql } from '../infra/sql/sql.js';
+import { createRuntime, loadMasterKey, openSql, openStore, type Runtime } from '../composition/runtime.js';
 import type { CliIo } from './command.js';
 
 /** A failure the command explains in one line (exit code 1, or 2 for a usage error). */

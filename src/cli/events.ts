@@ -4,11 +4,11 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../config.js';
 import { copyEvents, fileCheckpoint } from '../eventstore/copy.js';
-import type { EventStore } from '../eventstore/port.js';
-import { PostgresEventStore } from '../eventstore/postgres.js';
+import type { EventStore } from '../ports/eventStore.js';
+import { PostgresEventStore } from '../eventstore/postgres/store.js';
 import { eventViews, type EventView } from '../infra/redact.js';
-import { PgSql } from '../infra/sql.js';
-import { openSql, openStore } from '../runtime.js';
+import { PgSql } from '../infra/sql/sql.js';
+import { openSql, openStore } from '../composition/runtime.js';
 import type { CliCommand } from './command.js';
 import { CliError, guarded, openReader, stopSignal, stringOption, wholeNumber } from './context.js';
 import { EventLines, eventTable, ndjson, type EventColumn } from './format.js';
@@ -142,7 +142,7 @@ has no events.`,
 async function openTarget(kind: 'postgres' | 'eventstoredb', url: string): Promise<{ store: EventStore; close(): Promise<void> }> {
   if (kind === 'eventstoredb') {
     if (!/^(esdb|esdb\+discover|kurrentdb|kurrent):\/\//.test(url)) throw new CliError('--to-eventstoredb must be an esdb:// URL', 2);
-    const { EventStoreDbEventStore, redactConnectionString } = await import('../eventstore/eventstoredb.js');
+    const { EventStoreDbEventStore, redactConnectionString } = await import('../eventstore/eventstoredb/store.js');
     try {
       const store = await EventStoreDbEventStore.connect(url);
       return { store, close: () => store.close() };

@@ -1,8 +1,8 @@
 /** `keys rotate`: a new access-token signing key, at once, on every instance. */
 import { ConfigError, loadConfig } from '../config.js';
-import { RETIRED_KEY_HORIZON_SECONDS, SigningKeys } from '../infra/signingKeys.js';
-import type { Sql } from '../infra/sql.js';
-import { loadMasterKey, openSql } from '../runtime.js';
+import { RETIRED_KEY_HORIZON_SECONDS, SigningKeys } from '../infra/signingKeys/signingKeys.js';
+import type { Sql } from '../infra/sql/sql.js';
+import { loadMasterKey, openSql } from '../composition/runtime.js';
 import type { CliCommand } from './command.js';
 
 export const keysRotateCommand: CliCommand = {

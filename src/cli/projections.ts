@@ -1,8 +1,8 @@
 /** `projections status` and `projections rebuild <name>`. */
 import { loadConfig } from '../config.js';
-import { readCheckpoint } from '../projections/checkpoints.js';
+import { readCheckpoint } from '../projections/engine/checkpoints.js';
 import { allProjections, RebuildInProgressError } from '../projections/index.js';
-import { openSql, openStore } from '../runtime.js';
+import { openSql, openStore } from '../composition/runtime.js';
 import { colours, table, type CliCommand } from './command.js';
 import { CliError, guarded, withRuntime } from './context.js';
 

@@ -1,6 +1,6 @@
 /** `serve` and `migrate`. */
 import { ConfigError, loadConfig } from '../config.js';
-import { createRuntime } from '../runtime.js';
+import { createRuntime } from '../composition/runtime.js';
 import { main } from '../server.js';
 import type { CliCommand } from './command.js';
 

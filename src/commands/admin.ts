@@ -1,10 +1,10 @@
 /** Admin commands on users: disable (revokes every session), enable, roles; settings. */
 import { SETTINGS_STREAM, userStream, type SettingsValues } from '../domain/events.js';
-import { decideChangeSettings, type Settings } from '../domain/settings.js';
-import { decideDisable, decideEnable, decideGrantRole, decideRevokeRole } from '../domain/user.js';
+import { decideChangeSettings, type Settings } from '../domain/settings/settings.js';
+import { decideDisable, decideEnable, decideGrantRole, decideRevokeRole } from '../domain/user/user.js';
 import { ValidationError } from '../domain/errors.js';
 import type { EventContext } from '../infra/eventCodec.js';
-import { settingsAggregate, UserAggregate } from './aggregates.js';
+import { settingsAggregate, UserAggregate } from '../domain/aggregates.js';
 import { handle, later, type CommandDeps } from './handle.js';
 import { revokeSessions } from './sessions.js';
 

@@ -4,8 +4,8 @@
  * at every start changes nothing once an admin exists.
  */
 import { randomUUID } from 'node:crypto';
-import type { Runtime } from '../runtime.js';
-import { normaliseEmail } from '../policy/identifiers.js';
+import type { Runtime } from '../composition/runtime.js';
+import { normaliseEmail } from '../domain/identifier/normalize.js';
 import { grantRole } from './admin.js';
 import { holderOf } from './identifiers.js';
 import { createUser } from './registerUser.js';

@@ -6,9 +6,9 @@
  */
 import { InvalidCredentialsError, NotFoundError } from '../domain/errors.js';
 import { userStream } from '../domain/events.js';
-import { decideErase } from '../domain/user.js';
+import { decideErase } from '../domain/user/user.js';
 import type { EventContext } from '../infra/eventCodec.js';
-import { UserAggregate } from './aggregates.js';
+import { UserAggregate } from '../domain/aggregates.js';
 import { handle, later, load, type CommandDeps } from './handle.js';
 import { releaseIdentifier } from './identifiers.js';
 import { revokeSessions } from './sessions.js';

@@ -7,12 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from '../domain/errors.js';
 import type { DomainEvent, Recorded } from '../domain/events.js';
-import { isConcurrencyConflict, type EventStore, type ExpectedRevision, type StreamRevision } from '../eventstore/port.js';
+import { isConcurrencyConflict, type EventStore, type ExpectedRevision, type StreamRevision } from '../ports/eventStore.js';
 import type { Decoded, EventCodec, EventContext } from '../infra/eventCodec.js';
 import type { KeyStore } from '../infra/keyStore.js';
 import type { PasswordHasher } from '../infra/passwordHasher.js';
 import type { Secrets } from '../infra/secrets.js';
-import type { ThrottlePolicy } from '../domain/loginThrottle.js';
+import type { ThrottlePolicy } from '../domain/login/throttle.js';
 import type { SettingsValues } from '../domain/events.js';
 
 export interface CommandDeps {

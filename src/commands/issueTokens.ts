@@ -7,12 +7,12 @@
  */
 import { AccountDisabledError, InvalidCredentialsError } from '../domain/errors.js';
 import { loginsStream, userStream, type LoginFailed, type LoginFailedReason } from '../domain/events.js';
-import { checkThrottle } from '../domain/loginThrottle.js';
-import type { Reservation } from '../domain/identifier.js';
-import type { User } from '../domain/user.js';
+import { checkThrottle } from '../domain/login/throttle.js';
+import type { Reservation } from '../domain/identifier/reservation.js';
+import type { User } from '../domain/user/user.js';
 import type { EventContext } from '../infra/eventCodec.js';
-import { normaliseEmail, normaliseIdentifier, normalisePhone } from '../policy/identifiers.js';
-import { ReservationAggregate, UserAggregate, loginFailuresAggregate } from './aggregates.js';
+import { normaliseEmail, normaliseIdentifier, normalisePhone } from '../domain/identifier/normalize.js';
+import { ReservationAggregate, UserAggregate, loginFailuresAggregate } from '../domain/aggregates.js';
 import { load, loadMany, record, type CommandDeps } from './handle.js';
 import { reservationStreamOf, type Identifier } from './identifiers.js';
 import { startSession, type IssuedTokens } from './sessions.js';

@@ -5,11 +5,11 @@
  */
 import { IdentifierTakenError, ValidationError } from '../domain/errors.js';
 import { userStream } from '../domain/events.js';
-import { checkPasswordPolicy } from '../domain/password.js';
-import { decideRegister, type ExistingUser } from '../domain/user.js';
+import { checkPasswordPolicy } from '../domain/user/password.js';
+import { decideRegister, type ExistingUser } from '../domain/user/user.js';
 import type { EventContext } from '../infra/eventCodec.js';
-import { normaliseEmail, normaliseName, normalisePhone } from '../policy/identifiers.js';
-import { UserAggregate } from './aggregates.js';
+import { normaliseEmail, normaliseName, normalisePhone } from '../domain/identifier/normalize.js';
+import { UserAggregate } from '../domain/aggregates.js';
 import { handle, later, type CommandDeps } from './handle.js';
 import { claimIdentifier, releaseQuietly, type Identifier } from './identifiers.js';
 import { startSession, type IssuedTokens } from './sessions.js';

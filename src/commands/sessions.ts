@@ -1,9 +1,9 @@
 /** Starting and revoking sessions: shared by login, register, logout and the rest. */
 import { sessionStream, type SessionRevokedReason } from '../domain/events.js';
-import { decideRevoke, decideStart } from '../domain/session.js';
-import type { ExistingUser } from '../domain/user.js';
+import { decideRevoke, decideStart } from '../domain/session/session.js';
+import type { ExistingUser } from '../domain/user/user.js';
 import type { EventContext } from '../infra/eventCodec.js';
-import { SessionAggregate } from './aggregates.js';
+import { SessionAggregate } from '../domain/aggregates.js';
 import { handle, later, type CommandDeps } from './handle.js';
 
 /** What register, login and refresh give back; the HTTP layer adds the access token. */

@@ -4,10 +4,10 @@
  * the change is appended to the user stream, then the old identifier is released.
  */
 import { userStream } from '../domain/events.js';
-import { decideUpdateProfile, requireExisting, type ExistingUser, type UpdateProfile } from '../domain/user.js';
+import { decideUpdateProfile, requireExisting, type ExistingUser, type UpdateProfile } from '../domain/user/user.js';
 import type { EventContext } from '../infra/eventCodec.js';
-import { normaliseEmail, normaliseName, normalisePhone } from '../policy/identifiers.js';
-import { UserAggregate } from './aggregates.js';
+import { normaliseEmail, normaliseName, normalisePhone } from '../domain/identifier/normalize.js';
+import { UserAggregate } from '../domain/aggregates.js';
 import { handle, later, load, type CommandDeps } from './handle.js';
 import { claimIdentifier, releaseIdentifier, releaseQuietly, type Identifier } from './identifiers.js';
 

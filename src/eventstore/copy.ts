@@ -21,7 +21,7 @@ import {
   type EventToAppend,
   type ExpectedRevision,
   type RecordedEvent,
-} from './port.js';
+} from '../ports/eventStore.js';
 
 export interface CopyCheckpoint {
   /** Source position of the last event copied; undefined when nothing was copied yet. */

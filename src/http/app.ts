@@ -13,19 +13,19 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Runtime } from '../runtime.js';
-import { authPlugin } from './auth.js';
-import { metricsPlugin } from './metrics.js';
-import { securityHeaders } from './securityHeaders.js';
+import type { Runtime } from '../composition/runtime.js';
+import { authPlugin } from './plugins/auth.js';
+import { metricsPlugin } from './plugins/metrics.js';
+import { securityHeaders } from './plugins/securityHeaders.js';
 import { HttpProblem, installErrorHandling, problem, sendProblem, type Problem as ProblemBody } from './problem.js';
-import { lazyChildLogger } from './requestLogger.js';
+import { lazyChildLogger } from './plugins/requestLogger.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
-import { oauthRoutes } from './routes/oauth.js';
-import { adminRoutes } from './routes/admin.js';
+import { oauthRoutes } from './routes/oauth/oauth.js';
+import { adminRoutes } from './routes/admin/admin.js';
 import { wellKnownRoutes } from './routes/wellKnown.js';
-import { Problem } from './schemas.js';
+import { Problem } from './schemas/common.js';
 
 // ajv-formats is CommonJS with a default export; under NodeNext it arrives as the module object.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;

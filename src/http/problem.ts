@@ -6,7 +6,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDomainError, ValidationError, type DomainErrorCode } from '../domain/errors.js';
-import { isConcurrencyConflict, isStoreUnavailable } from '../eventstore/port.js';
+import { isConcurrencyConflict, isStoreUnavailable } from '../ports/eventStore.js';
 
 export type ProblemCode =
   | DomainErrorCode

@@ -1,9 +1,9 @@
 /** Domain and read-model values → API shapes (snake_case, ISO-8601 times). */
-import type { ExistingUser } from '../domain/user.js';
+import type { ExistingUser } from '../domain/user/user.js';
 import type { IssuedTokens } from '../commands/sessions.js';
 import type { FastifyInstance } from 'fastify';
 import type { SessionView, UserView } from '../projections/queries.js';
-import type { TokenResponseT, UserT } from './schemas.js';
+import type { TokenResponseT, UserT } from './schemas/common.js';
 
 /**
  * Views of read-model users, kept per object: the user cache hands out one immutable

@@ -8,7 +8,7 @@ import {
   PERSONAL_FIELDS, isEventType, subjectOf,
   type DomainEvent, type Recorded,
 } from '../domain/events.js';
-import type { EventToAppend, JsonObject, JsonValue, RecordedEvent } from '../eventstore/port.js';
+import type { EventToAppend, JsonObject, JsonValue, RecordedEvent } from '../ports/eventStore.js';
 import { open, seal } from './crypto.js';
 import type { KeyStore } from './keyStore.js';
 

@@ -7,8 +7,8 @@
  */
 import { BoundedMap } from './boundedMap.js';
 import { deriveKey, newDataKey, open, seal } from './crypto.js';
-import { migrate } from './migrate.js';
-import type { Sql } from './sql.js';
+import { migrate } from './sql/migrate.js';
+import type { Sql } from './sql/sql.js';
 
 export interface KeyStore {
   /** Creates the user's key if it has none yet; returns the key. */

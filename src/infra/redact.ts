@@ -8,7 +8,7 @@
  * Events of types that are not ours are shown with `data: {}`.
  */
 import { PERSONAL_FIELDS, VISIBLE_FIELDS, isEventType } from '../domain/events.js';
-import type { JsonObject, JsonValue, RecordedEvent } from '../eventstore/port.js';
+import type { JsonObject, JsonValue, RecordedEvent } from '../ports/eventStore.js';
 import type { Decoded } from './eventCodec.js';
 
 export interface EventMetadataView {

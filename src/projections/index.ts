@@ -1,17 +1,17 @@
 /** The SQL read models, in the order the runner feeds them. */
-import { activityProjection } from './activity.js';
-import type { Projection } from './runner.js';
-import { sessionsProjection } from './sessions.js';
-import { usersProjection } from './users.js';
+import { activityProjection } from './activity/projection.js';
+import type { Projection } from './engine/runner.js';
+import { sessionsProjection } from './sessions/projection.js';
+import { usersProjection } from './users/projection.js';
 
 export function allProjections(): Projection[] {
   return [usersProjection, sessionsProjection, activityProjection];
 }
 
-export { ProjectionRunner, RebuildInProgressError, RebuildLeaseLostError } from './runner.js';
+export { ProjectionRunner, RebuildInProgressError, RebuildLeaseLostError } from './engine/runner.js';
 export type {
   EventDecoder, LiveConsumer, Projection, ProjectionRunnerOptions, ProjectionStatus, RebuildProgress, RunnerLog,
   TableNamer,
-} from './runner.js';
-export { RevocationSet, type RevocationSetOptions } from './revocations.js';
+} from './engine/runner.js';
+export { RevocationSet, type RevocationSetOptions } from '../tokens/revocations.js';
 export * from './queries.js';

@@ -4,11 +4,11 @@
  * ProjectionRunner.waitFor(position) before reading your own write.
  */
 import { ValidationError } from '../domain/errors.js';
-import type { SqlExecutor } from '../infra/sql.js';
-import { int8 } from './checkpoints.js';
-import { SESSION_COLUMNS, type SessionRow } from './sessions.js';
-import { USER_COLUMNS, type UserRow, type UserStatus } from './users.js';
-import { liveTable } from './tables.js';
+import type { SqlExecutor } from '../infra/sql/sql.js';
+import { int8 } from './engine/checkpoints.js';
+import { SESSION_COLUMNS, type SessionRow } from './sessions/projection.js';
+import { USER_COLUMNS, type UserRow, type UserStatus } from './users/projection.js';
+import { liveTable } from './engine/tables.js';
 
 const USERS = liveTable('users');
 const SESSIONS = liveTable('sessions');

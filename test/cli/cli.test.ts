@@ -12,12 +12,12 @@ import { Writable } from 'node:stream';
 import type { CliIo } from '../../src/cli/command.js';
 import { commands } from '../../src/cli/commands.js';
 import { runCli } from '../../src/cli/main.js';
-import { PostgresEventStore } from '../../src/eventstore/postgres.js';
+import { PostgresEventStore } from '../../src/eventstore/postgres/store.js';
 import type { EventView } from '../../src/infra/redact.js';
-import { PgSql } from '../../src/infra/sql.js';
+import { PgSql } from '../../src/infra/sql/sql.js';
 import { json } from '../helpers/app.js';
 import { createTestDatabaseUrl, usingServer } from '../helpers/db.js';
-import { bearer, buildAdminApp, login, register, type AdminApp } from '../http/admin-fixtures.js';
+import { bearer, buildAdminApp, login, register, type AdminApp } from '../helpers/admin.js';
 
 interface Run {
   code: number;

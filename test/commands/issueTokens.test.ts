@@ -1,6 +1,6 @@
 import t from 'tap';
 import { disableUser } from '../../src/commands/admin.js';
-import { loginFailuresAggregate } from '../../src/commands/aggregates.js';
+import { loginFailuresAggregate } from '../../src/domain/aggregates.js';
 import { StateCache } from '../../src/commands/handle.js';
 import { reservationStreamOf } from '../../src/commands/identifiers.js';
 import { toIdentifier } from '../../src/commands/issueTokens.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { claimIdentifier, holderOf, reservationStreamOf } from '../../src/commands/identifiers.js';
-import { CLAIM_GRACE_MS } from '../../src/domain/identifier.js';
+import { CLAIM_GRACE_MS } from '../../src/domain/identifier/reservation.js';
 import { sessionStream, userStream, type UserRegistered } from '../../src/domain/events.js';
 import type { Decoded } from '../../src/infra/eventCodec.js';
 import { hashToken } from '../../src/infra/secrets.js';

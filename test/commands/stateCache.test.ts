@@ -3,7 +3,7 @@
  * retired tokens), dropping the entries set longest ago; and the session aggregate's weight.
  */
 import t from 'tap';
-import { SessionAggregate, UserAggregate } from '../../src/commands/aggregates.js';
+import { SessionAggregate, UserAggregate } from '../../src/domain/aggregates.js';
 import { StateCache } from '../../src/commands/handle.js';
 import type { Recorded, SessionEvent } from '../../src/domain/events.js';
 

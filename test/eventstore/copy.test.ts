@@ -15,8 +15,8 @@ import {
   streamRuns,
   type CopyCheckpoint,
 } from '../../src/eventstore/copy.js';
-import { PostgresEventStore } from '../../src/eventstore/postgres.js';
-import type { EventStore, EventToAppend, RecordedEvent } from '../../src/eventstore/port.js';
+import { PostgresEventStore } from '../../src/eventstore/postgres/store.js';
+import type { EventStore, EventToAppend, RecordedEvent } from '../../src/ports/eventStore.js';
 import { createTestDatabase } from '../helpers/db.js';
 
 async function openStore(t: Test): Promise<PostgresEventStore> {

@@ -10,9 +10,9 @@ import type { FastifyInstance } from 'fastify';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
-import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.js';
+import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/composition/runtime.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
-import type { EventStore } from '../../src/eventstore/port.js';
+import type { EventStore } from '../../src/ports/eventStore.js';
 
 interface T {
   teardown(fn: () => unknown): void;
@@ -70,7 +70,7 @@ async function eventStoreForTests(t: T): Promise<EventStore | undefined> {
   if (process.env.TEST_EVENT_STORE !== 'eventstoredb') return undefined;
   const url = process.env.EVENTSTORE_URL;
   if (!url) throw new Error('TEST_EVENT_STORE=eventstoredb needs EVENTSTORE_URL');
-  const { EventStoreDbEventStore } = await import('../../src/eventstore/eventstoredb.js');
+  const { EventStoreDbEventStore } = await import('../../src/eventstore/eventstoredb/store.js');
   const store = await EventStoreDbEventStore.connect(url);
   t.teardown(() => store.close());
   return store;

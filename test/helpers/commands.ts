@@ -17,11 +17,11 @@ import { registerUser, type RegisterUserInput } from '../../src/commands/registe
 import type { IssuedTokens } from '../../src/commands/sessions.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { IdentifierKind } from '../../src/domain/events.js';
-import type { RecordedEvent } from '../../src/eventstore/port.js';
+import type { RecordedEvent } from '../../src/ports/eventStore.js';
 import type { Decoded, EventContext } from '../../src/infra/eventCodec.js';
 import { Argon2Hasher, type PasswordHasher } from '../../src/infra/passwordHasher.js';
-import type { Sql } from '../../src/infra/sql.js';
-import { createRuntime, type Runtime } from '../../src/runtime.js';
+import type { Sql } from '../../src/infra/sql/sql.js';
+import { createRuntime, type Runtime } from '../../src/composition/runtime.js';
 import { createTestDatabase } from './db.js';
 
 /** A clock that stands still until told to move. */

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { PgSql, PgliteSql, type Sql } from '../../src/infra/sql.js';
+import { PgSql, PgliteSql, type Sql } from '../../src/infra/sql/sql.js';
 
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 

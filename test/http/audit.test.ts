@@ -8,7 +8,7 @@ import t from 'tap';
 import type { LightMyRequestResponse } from 'fastify';
 import { hashToken } from '../../src/infra/secrets.js';
 import { buildTestApp } from '../helpers/app.js';
-import { cheapHasher, parse, uniqueEmail, type TokenBody } from './support.js';
+import { cheapHasher, parse, uniqueEmail, type TokenBody } from '../helpers/http.js';
 
 const { app, runtime, logs } = await buildTestApp(t, {}, { hasher: cheapHasher() });
 

@@ -4,9 +4,9 @@
  * unknown paths → 404, wrong methods → 405 with Allow; request ids.
  */
 import t from 'tap';
-import { helmetHeaders } from '../../src/http/securityHeaders.js';
+import { helmetHeaders } from '../../src/http/plugins/securityHeaders.js';
 import { buildTestApp } from '../helpers/app.js';
-import { bearer, cheapHasher, expectProblem, expectValidation, getMe, PASSWORD, post, register, uniqueEmail } from './support.js';
+import { bearer, cheapHasher, expectProblem, expectValidation, getMe, PASSWORD, post, register, uniqueEmail } from '../helpers/http.js';
 
 const { app } = await buildTestApp(t, {}, { hasher: cheapHasher() });
 const account = await register(null, app);

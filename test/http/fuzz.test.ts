@@ -10,7 +10,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { buildTestApp } from '../helpers/app.js';
-import { bearer, cheapHasher, login, parse, PASSWORD, register, sleep, uniqueEmail, type Tap, type TokenBody, type UserBody } from './support.js';
+import { bearer, cheapHasher, login, parse, PASSWORD, register, sleep, uniqueEmail, type Tap, type TokenBody, type UserBody } from '../helpers/http.js';
 
 const { app } = await buildTestApp(t, { TRUST_PROXY: 'true' }, { hasher: cheapHasher() });
 const account = await register(null, app, { phone: '+44 7700 900123' });

@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
-import { bearer, cheapHasher, parse, post, register } from './support.js';
+import { bearer, cheapHasher, parse, post, register } from '../helpers/http.js';
 
 const { app } = await buildTestApp(t, {}, { hasher: cheapHasher() });
 

@@ -9,7 +9,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { buildTestApp } from '../helpers/app.js';
 import { ADMIN_URL, createTestDatabase, usingServer } from '../helpers/db.js';
-import { bearer, cheapHasher, expectProblem, getMe, parse, PASSWORD, post, register, sleep, uniqueEmail, type TokenBody } from './support.js';
+import { bearer, cheapHasher, expectProblem, getMe, parse, PASSWORD, post, register, sleep, uniqueEmail, type TokenBody } from '../helpers/http.js';
 
 const server = await usingServer();
 

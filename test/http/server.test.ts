@@ -6,7 +6,7 @@
 import t from 'tap';
 import { connect } from 'node:net';
 import { buildTestApp } from '../helpers/app.js';
-import { cheapHasher, ISO_RE, PASSWORD, uniqueEmail, type ProblemBody, type SessionBody, type TokenBody, type UserBody } from './support.js';
+import { cheapHasher, ISO_RE, PASSWORD, uniqueEmail, type ProblemBody, type SessionBody, type TokenBody, type UserBody } from '../helpers/http.js';
 
 interface Answer<T> {
   status: number;

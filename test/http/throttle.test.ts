@@ -6,7 +6,7 @@
 import t from 'tap';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildTestApp } from '../helpers/app.js';
-import { bearer, cheapHasher, expectProblem, parse, PASSWORD, register, uniqueEmail, type SessionBody, type Tap, type TokenBody } from './support.js';
+import { bearer, cheapHasher, expectProblem, parse, PASSWORD, register, uniqueEmail, type SessionBody, type Tap, type TokenBody } from '../helpers/http.js';
 
 const loginFrom = (app: FastifyInstance, ip: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> =>
   app.inject({ method: 'POST', url: '/v1/auth/login', remoteAddress: ip, headers, payload: body });

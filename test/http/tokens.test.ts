@@ -11,7 +11,7 @@ import { buildTestApp } from '../helpers/app.js';
 import {
   bearer, cheapHasher, claims, decodeJwt, expectProblem, getMe, login, makeJwt, newEd25519Key, PASSWORD, post, register, sleep,
   type Tap, type TokenBody,
-} from './support.js';
+} from '../helpers/http.js';
 
 const { app, runtime } = await buildTestApp(t, {}, { hasher: cheapHasher() });
 const ISS = 'http://authstream.test';

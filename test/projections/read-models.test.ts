@@ -1,19 +1,19 @@
 import t from 'tap';
 import { sessionStream, userStream } from '../../src/domain/events.js';
 import type { Decoded } from '../../src/infra/eventCodec.js';
-import type { SqlExecutor } from '../../src/infra/sql.js';
-import { migrateProjections } from '../../src/projections/checkpoints.js';
+import type { SqlExecutor } from '../../src/infra/sql/sql.js';
+import { migrateProjections } from '../../src/projections/engine/checkpoints.js';
 import { allProjections } from '../../src/projections/index.js';
 import {
   activity, findUserIdByEmail, findUserIdByPhone, getSession, getUser, listSessions, revokedSessionsSince,
   searchUsers, sessionIdsOfUser,
 } from '../../src/projections/queries.js';
-import { liveTable, shadowTable, type TableNamer } from '../../src/projections/tables.js';
-import { usersProjection } from '../../src/projections/users.js';
+import { liveTable, shadowTable, type TableNamer } from '../../src/projections/engine/tables.js';
+import { usersProjection } from '../../src/projections/users/projection.js';
 import {
   ALICE, BOB, BOB_PERSONAL, CAROL, S, Writer, checkpoints, makeRunner, openEnv, personalDataLeft, runScenario,
   snapshot, snapshotTable, type Env,
-} from './fixture.js';
+} from '../helpers/projections.js';
 
 async function timeOf(env: Env, stream: string, type: string, nth = 0): Promise<Date> {
   const events = (await env.store.readStream(stream)).filter((e) => e.type === type);

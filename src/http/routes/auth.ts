@@ -5,10 +5,10 @@ import { issueTokens, toIdentifier, type LoginIdentifier } from '../../commands/
 import { logoutAll, logoutByRefreshToken, logoutSession } from '../../commands/logout.js';
 import { registerUser } from '../../commands/registerUser.js';
 import { ValidationError } from '../../domain/errors.js';
-import type { Runtime } from '../../runtime.js';
+import type { Runtime } from '../../composition/runtime.js';
 import { eventContext } from '../context.js';
 import { HttpProblem } from '../problem.js';
-import { errorResponses, LoginBody, LogoutBody, RefreshBody, RegisterBody, TokenResponse } from '../schemas.js';
+import { errorResponses, LoginBody, LogoutBody, RefreshBody, RegisterBody, TokenResponse } from '../schemas/common.js';
 import { tokenResponse } from '../views.js';
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {

@@ -1,7 +1,7 @@
 /** Liveness and readiness: ready means both stores answer and projections keep up. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { Runtime } from '../../runtime.js';
+import type { Runtime } from '../../composition/runtime.js';
 
 const Check = Type.Object({ ok: Type.Boolean(), latency_ms: Type.Number() });
 const Ready = Type.Object({

@@ -6,12 +6,12 @@ import { eraseUser } from '../../commands/eraseUser.js';
 import { revokeOwnSession } from '../../commands/logout.js';
 import { updateProfile } from '../../commands/updateProfile.js';
 import { NotFoundError } from '../../domain/errors.js';
-import type { Runtime } from '../../runtime.js';
+import type { Runtime } from '../../composition/runtime.js';
 import { eventContext } from '../context.js';
 import { HttpProblem } from '../problem.js';
 import {
   ActivityList, ChangePasswordBody, EraseMeBody, errorResponses, PatchMeBody, SessionIdParams, SessionList, User,
-} from '../schemas.js';
+} from '../schemas/common.js';
 import { sessionView, userView } from '../views.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -9,7 +9,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
-import type { Runtime } from '../../runtime.js';
+import type { Runtime } from '../../composition/runtime.js';
 import { HttpProblem } from '../problem.js';
 
 const Jwk = Type.Object({

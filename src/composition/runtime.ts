@@ -1,0 +1,226 @@
+/**
+ * The composition root: builds the stores, the command dependencies, the projections and
+ * the in-memory caches from a Config, and takes them down again. The HTTP app and the CLI
+ * both run on a Runtime.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { FastifyPluginAsync } from 'fastify';
+import { StateCache, type CommandDeps } from '../commands/handle.js';
+import { ConfigError, type Config } from '../config.js';
+import type { SettingsValues } from '../domain/events.js';
+import { SETTINGS_STREAM, userStream } from '../domain/events.js';
+import type { EventStore } from '../ports/eventStore.js';
+import { PostgresEventStore } from '../eventstore/postgres/store.js';
+import { parseKey } from '../infra/crypto.js';
+import { EventCodec, type Decoded } from '../infra/eventCodec.js';
+import { PgKeyStore } from '../infra/keyStore.js';
+import { LiveSettings } from '../infra/liveSettings.js';
+import { Argon2Hasher, type PasswordHasher } from '../infra/passwordHasher.js';
+import { createSecrets, type Secrets } from '../infra/secrets.js';
+import { SigningKeys } from '../infra/signingKeys/signingKeys.js';
+import { PgSql, PgliteSql, type Sql } from '../infra/sql/sql.js';
+import { isCommonPassword } from '../infra/commonPasswords.js';
+import { readCheckpoint } from '../projections/engine/checkpoints.js';
+import { allProjections } from '../projections/index.js';
+import * as queries from '../projections/queries.js';
+import { RevocationSet } from '../tokens/revocations.js';
+import { UserCache } from '../projections/users/cache.js';
+import { ProjectionRunner, type RunnerLog } from '../projections/engine/runner.js';
+
+export interface ReadModels {
+  getUser(id: string): Promise<queries.UserView | null>;
+  listSessions(userId: string, now: Date): Promise<queries.SessionView[]>;
+  getSession(id: string): Promise<queries.SessionView | null>;
+  activity(userId: string, limit: number): Promise<queries.ActivityView[]>;
+  searchUsers(options: queries.SearchUsersOptions): Promise<queries.UserPage>;
+}
+
+export interface Runtime {
+  config: Config;
+  /** Read models, data keys and signing keys (and the event store in postgres mode). */
+  sql: Sql;
+  store: EventStore;
+  keys: PgKeyStore;
+  codec: EventCodec;
+  hasher: PasswordHasher;
+  secrets: Secrets;
+  signingKeys: SigningKeys;
+  settings: LiveSettings;
+  revocations: RevocationSet;
+  projections: ProjectionRunner;
+  deps: CommandDeps;
+  readModels: ReadModels;
+  /** Waits (bounded) until the read models include `position`; null: nothing to wait for. */
+  readYourWrites(position: bigint | null): Promise<void>;
+  /** More route plugins, registered by later modules (OAuth, admin). */
+  extraRoutes?: FastifyPluginAsync<{ runtime: Runtime }>[];
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  log?: RunnerLog & { warn?(obj: Record<string, unknown>, msg: string): void };
+  /** Use this SQL client instead of opening one from the config (tests). */
+  sql?: Sql;
+  /** Use this event store instead of opening one from the config (tests). */
+  store?: EventStore;
+  hasher?: PasswordHasher;
+}
+
+/** MASTER_KEY, or a key generated once and kept in DATA_DIR/master.key (0600). */
+export function loadMasterKey(config: Config): Buffer {
+  if (config.masterKey !== undefined) {
+    const key = parseKey(config.masterKey);
+    if (!key) throw new ConfigError('MASTER_KEY', 'must be 32 bytes, base64 or hex (generate one: openssl rand -base64 32)');
+    return key;
+  }
+  const file = join(config.dataDir, 'master.key');
+  if (existsSync(file)) {
+    const key = parseKey(readFileSync(file, 'utf8'));
+    if (!key) throw new ConfigError('MASTER_KEY', `${file} does not hold a 32-byte key`);
+    return key;
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  const key = randomBytes(32);
+  writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return key;
+}
+
+export async function openSql(config: Config): Promise<Sql> {
+  if (config.databaseUrl) {
+    const sql = new PgSql({ connectionString: config.databaseUrl, max: 20 });
+    try {
+      await sql.query('select 1');
+    } catch {
+      await sql.close();
+      throw new ConfigError('DATABASE_URL', `cannot connect to PostgreSQL at ${new URL(config.databaseUrl).host}`);
+    }
+    return sql;
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  return PgliteSql.open(join(config.dataDir, 'pglite'));
+}
+
+export async function openStore(config: Config, sql: Sql): Promise<EventStore> {
+  if (config.eventStore === 'eventstoredb') {
+    const { EventStoreDbEventStore } = await import('../eventstore/eventstoredb/store.js');
+    try {
+      return await EventStoreDbEventStore.connect(config.eventStoreUrl ?? '');
+    } catch (e) {
+      // The adapter's message already names EVENTSTORE_URL (with any password masked).
+      throw new ConfigError('EVENTSTORE_URL', e instanceof Error ? e.message.replace(/^EVENTSTORE_URL:?\s*/, '') : String(e));
+    }
+  }
+  return PostgresEventStore.open(sql);
+}
+
+export async function createRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
+  const log = options.log ?? { error: (obj, msg) => console.error(msg, obj) };
+  const master = loadMasterKey(config);
+  const sql = options.sql ?? (await openSql(config));
+  const ownsSql = options.sql === undefined;
+  const closers: Array<() => Promise<unknown>> = [];
+  try {
+    const store = options.store ?? (await openStore(config, sql));
+    if (options.store === undefined) closers.push(() => store.close());
+    const keys = await PgKeyStore.open(sql, master);
+    const codec = new EventCodec(keys);
+    const hasher = options.hasher ?? new Argon2Hasher();
+    const secrets = createSecrets(master);
+    const signingKeys = await SigningKeys.open(sql, master, config.jwtPrivateKey);
+    const unfollowKeys = await signingKeys.follow();
+    closers.push(unfollowKeys);
+
+    const defaults: SettingsValues = {
+      access_token_ttl_seconds: config.accessTokenTtlSeconds,
+      refresh_token_ttl_seconds: config.refreshTokenTtlSeconds,
+      sliding_access_tokens: config.slidingAccessTokens,
+    };
+    const settings = new LiveSettings(defaults);
+    const revocations = new RevocationSet();
+    // Projections get connections of their own, so their transactions never queue behind
+    // request traffic in the main pool (live lag), nor the other way round; in pipeline
+    // mode, so that a live batch is one round trip and its COMMIT (the runner's fast path).
+    const projectionSql = sql instanceof PgSql && sql.pool.options.connectionString
+      ? new PgSql({
+        connectionString: sql.pool.options.connectionString, max: 4, applicationName: 'authstream-projections', pipeline: true,
+      })
+      : sql;
+    if (projectionSql !== sql) closers.push(() => projectionSql.close());
+    const projections = new ProjectionRunner({ sql: projectionSql, store, codec, projections: allProjections(), log });
+
+    const readYourWrites = async (position: bigint | null): Promise<void> => {
+      if (position === null) return;
+      const reached = await projections.waitFor(position, config.readYourWritesTimeoutMs);
+      if (!reached) log.warn?.({ position: position.toString() }, 'read models did not catch up in time');
+    };
+
+    const states = new StateCache();
+    // An erased user's cached data key and decrypted state go from memory (this instance's
+    // erasures at once, other instances' when their events arrive).
+    const forgetUser = (userId: string): void => {
+      keys.forget(userId);
+      states.delete(userStream(userId));
+    };
+    const deps: CommandDeps = {
+      store, codec, keys, hasher, secrets,
+      newId: randomUUID,
+      settings: () => settings.current(),
+      throttle: { maxFailures: config.loginMaxFailures, windowSeconds: config.loginFailureWindowSeconds },
+      isCommonPassword,
+      sessionIdsOfUser: async (userId) => {
+        await readYourWrites(await store.lastPosition());
+        return queries.sessionIdsOfUser(sql, userId, new Date());
+      },
+      states,
+      onSessionsRevoked: (ids) => revocations.markRevoked(ids),
+      onUserErased: forgetUser,
+    };
+
+    await projections.start();
+    closers.unshift(() => projections.stop());
+
+    // In-memory caches: each starts from a known position and is fed from there on.
+    const sessionsCheckpoint = (await readCheckpoint(sql, 'sessions'))?.position ?? 0n;
+    revocations.load(await queries.revokedSessionsSince(sql, new Date(Date.now() - 25 * 3600 * 1000)));
+    projections.addConsumer(revocations, sessionsCheckpoint);
+
+    const head = await store.headPosition();
+    settings.apply(await codec.decodeAll(await store.readStream(SETTINGS_STREAM)));
+    projections.addConsumer(settings, head);
+    projections.addConsumer({
+      name: 'erasures',
+      apply: (events: Decoded[]) => {
+        for (const e of events) if (e.type === 'UserErased') forgetUser(e.data.user_id);
+      },
+    }, head);
+
+    const usersCheckpoint = (await readCheckpoint(sql, 'users'))?.position ?? 0n;
+    const userCache = new UserCache({ appliedPosition: () => projections.positions().get('users') ?? 0n, from: usersCheckpoint });
+    projections.addConsumer(userCache, usersCheckpoint);
+
+    const readModels: ReadModels = {
+      getUser: (id) => userCache.get(id, (userId) => queries.getUser(sql, userId)),
+      listSessions: (userId, now) => queries.listSessions(sql, userId, now),
+      getSession: (id) => queries.getSession(sql, id),
+      activity: (userId, limit) => queries.activity(sql, userId, limit),
+      searchUsers: (o) => queries.searchUsers(sql, o),
+    };
+
+    return {
+      config, sql, store, keys, codec, hasher, secrets, signingKeys, settings, revocations, projections, deps, readModels,
+      readYourWrites,
+      extraRoutes: [],
+      async close() {
+        for (const close of closers) await close().catch(() => {});
+        if (ownsSql) await sql.close();
+      },
+    };
+  } catch (e) {
+    for (const close of closers) await close().catch(() => {});
+    if (ownsSql) await sql.close();
+    throw e;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Identifier reservations: one stream per normalised email or phone, named by its keyed
+ * hash. Uniqueness is decided here, with optimistic concurrency on this stream, never by a
+ * read model. A claim whose owner never completed (a crash between claim and registration,
+ * or a change that moved on) can be taken over once it is stale.
+ */
+import { IdentifierTakenError } from '../errors.js';
+import type { IdentifierEvent, IdentifierKind, Recorded } from '../events.js';
+
+export type Reservation =
+  | { status: 'free' }
+  | { status: 'claimed'; userId: string; kind: IdentifierKind; claimedAt: Date };
+
+export const initialReservation = (): Reservation => ({ status: 'free' });
+
+export function evolveReservation(state: Reservation, event: Recorded<IdentifierEvent>): Reservation {
+  switch (event.type) {
+    case 'IdentifierClaimed':
+      return { status: 'claimed', userId: event.data.user_id, kind: event.data.kind, claimedAt: event.occurredAt };
+    case 'IdentifierReleased':
+      return state.status === 'claimed' && state.userId === event.data.user_id ? { status: 'free' } : state;
+  }
+}
+
+export interface Claim {
+  userId: string;
+  kind: IdentifierKind;
+  /** The current owner no longer holds this identifier (see commands/identifiers.ts). */
+  ownerIsStale: boolean;
+}
+
+export function decideClaim(state: Reservation, c: Claim): IdentifierEvent[] {
+  if (state.status === 'free') return [{ type: 'IdentifierClaimed', data: { user_id: c.userId, kind: c.kind } }];
+  if (state.userId === c.userId) return [];
+  if (!c.ownerIsStale) throw new IdentifierTakenError(c.kind);
+  return [
+    { type: 'IdentifierReleased', data: { user_id: state.userId, kind: state.kind } },
+    { type: 'IdentifierClaimed', data: { user_id: c.userId, kind: c.kind } },
+  ];
+}
+
+export function decideRelease(state: Reservation, userId: string): IdentifierEvent[] {
+  if (state.status !== 'claimed' || state.userId !== userId) return [];
+  return [{ type: 'IdentifierReleased', data: { user_id: userId, kind: state.kind } }];
+}
+
+/** How long a claim is protected from takeover while its registration is in flight. */
+export const CLAIM_GRACE_MS = 60_000;

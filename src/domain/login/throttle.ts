@@ -1,0 +1,22 @@
+/**
+ * Failed-login throttling per identifier, decided from the `logins-<hmac>` stream: after
+ * `maxFailures` failures within `windowSeconds`, further logins wait until the oldest of
+ * those failures leaves the window.
+ */
+import { RateLimitedError } from '../errors.js';
+
+export interface ThrottlePolicy {
+  maxFailures: number;
+  windowSeconds: number;
+}
+
+/** `failureTimes`: times of the most recent failures (any order, at least maxFailures of them if there are). */
+export function checkThrottle(failureTimes: readonly Date[], policy: ThrottlePolicy, now: Date): void {
+  const windowStart = now.getTime() - policy.windowSeconds * 1000;
+  const inWindow = failureTimes.map((d) => d.getTime()).filter((t) => t > windowStart).sort((a, b) => b - a);
+  if (inWindow.length < policy.maxFailures) return;
+  // The maxFailures-th newest failure must leave the window before another attempt.
+  const blocking = inWindow[policy.maxFailures - 1] as number;
+  const retryAfter = Math.max(1, Math.ceil((blocking + policy.windowSeconds * 1000 - now.getTime()) / 1000));
+  throw new RateLimitedError(retryAfter);
+}

@@ -1,0 +1,164 @@
+/**
+ * The session aggregate (`session-<id>`): refresh-token rotation with reuse detection
+ * (RFC 9700 §4.14.2). Only hashes of refresh tokens are ever seen here.
+ */
+import { InvalidTokenError } from '../errors.js';
+import type { Recorded, SessionEvent, SessionRevokedReason } from '../events.js';
+
+/// State
+
+/** Retired hashes packed into one string per this many (see RetiredHashes). */
+const CHUNK = 64;
+const SEPARATOR = '\n';
+
+/**
+ * The hashes of a session's retired refresh tokens, oldest first: an immutable list that
+ * grows in O(1) per rotation (a session rotated every few minutes for weeks retires
+ * thousands) and is kept compact, since cached session states hold it. Every `CHUNK`
+ * hashes are packed into one string (`\nh1\nh2\n…\n`), ~44 bytes a hash against ~114 as
+ * separate strings in linked nodes; the newest ones wait in a short array. Appending
+ * copies that array (fewer than `CHUNK` references) or, once full, the list of chunks.
+ * `has` searches the strings, which only a token other than the current one pays for.
+ */
+export class RetiredHashes implements Iterable<string> {
+  static readonly none = new RetiredHashes([], [], 0);
+  /** The most recently retired hash. */
+  readonly last: string | undefined;
+  readonly size: number;
+  readonly #chunks: readonly string[];
+  /** The newest hashes, not packed yet (fewer than CHUNK), oldest first. */
+  readonly #tail: readonly string[];
+
+  private constructor(chunks: readonly string[], tail: readonly string[], size: number, last?: string) {
+    this.#chunks = chunks;
+    this.#tail = tail;
+    this.size = size;
+    this.last = last;
+  }
+
+  with(hash: string): RetiredHashes {
+    if (hash.includes(SEPARATOR)) throw new RangeError('a token hash cannot contain a line break');
+    const tail = [...this.#tail, hash];
+    if (tail.length < CHUNK) return new RetiredHashes(this.#chunks, tail, this.size + 1, hash);
+    const packed = `${SEPARATOR}${tail.join(SEPARATOR)}${SEPARATOR}`;
+    return new RetiredHashes([...this.#chunks, packed], [], this.size + 1, hash);
+  }
+
+  has(hash: string): boolean {
+    if (this.#tail.includes(hash)) return true;
+    if (hash.includes(SEPARATOR)) return false;
+    const needle = `${SEPARATOR}${hash}${SEPARATOR}`;
+    return this.#chunks.some((chunk) => chunk.includes(needle));
+  }
+
+  *[Symbol.iterator](): Iterator<string> {
+    for (const chunk of this.#chunks) yield* chunk.slice(1, -1).split(SEPARATOR);
+    yield* this.#tail;
+  }
+}
+
+export interface ExistingSession {
+  status: 'active' | 'revoked';
+  id: string;
+  userId: string;
+  currentHash: string;
+  previousHashes: RetiredHashes;
+  expiresAt: Date;
+  createdAt: Date;
+  lastUsedAt: Date;
+  userRevision: bigint;
+  revokedReason: SessionRevokedReason | null;
+}
+
+export type Session = { status: 'none' } | ExistingSession;
+
+export const initialSession = (): Session => ({ status: 'none' });
+
+export function evolveSession(state: Session, event: Recorded<SessionEvent>): Session {
+  if (event.type === 'SessionStarted') {
+    const d = event.data;
+    return {
+      status: 'active', id: d.session_id, userId: d.user_id, currentHash: d.refresh_token_hash,
+      previousHashes: RetiredHashes.none, expiresAt: new Date(d.expires_at), createdAt: event.occurredAt,
+      lastUsedAt: event.occurredAt, userRevision: BigInt(d.user_revision), revokedReason: null,
+    };
+  }
+  if (state.status === 'none') return state;
+  switch (event.type) {
+    case 'RefreshTokenRotated':
+      return {
+        ...state, currentHash: event.data.refresh_token_hash,
+        previousHashes: state.previousHashes.with(state.currentHash),
+        expiresAt: new Date(event.data.expires_at), lastUsedAt: event.occurredAt,
+      };
+    case 'RefreshTokenReuseDetected':
+      return state;
+    case 'SessionRevoked':
+      return state.status === 'revoked' ? state : { ...state, status: 'revoked', revokedReason: event.data.reason };
+  }
+}
+
+/// Decisions
+
+export interface StartSession {
+  sessionId: string;
+  userId: string;
+  refreshTokenHash: string;
+  expiresAt: Date;
+  userRevision: bigint;
+}
+
+export function decideStart(state: Session, c: StartSession): SessionEvent[] {
+  if (state.status !== 'none') throw new InvalidTokenError('session id already used');
+  return [{
+    type: 'SessionStarted',
+    data: {
+      session_id: c.sessionId, user_id: c.userId, refresh_token_hash: c.refreshTokenHash,
+      expires_at: c.expiresAt.toISOString(), user_revision: c.userRevision.toString(),
+    },
+  }];
+}
+
+export interface RotateRefresh {
+  presentedHash: string;
+  newHash: string;
+  newExpiresAt: Date;
+  now: Date;
+  /** Whether the user stream still allows this session (active, not cut off). */
+  userAllows: boolean;
+}
+
+/**
+ * Returns the events to append. A reuse returns [RefreshTokenReuseDetected, SessionRevoked]:
+ * they must be recorded, and the caller then answers token_reused.
+ */
+export function decideRotate(state: Session, c: RotateRefresh): SessionEvent[] {
+  if (state.status === 'none') throw new InvalidTokenError();
+  const ids = { session_id: state.id, user_id: state.userId };
+  if (state.status === 'revoked') throw new InvalidTokenError();
+  if (c.presentedHash !== state.currentHash && state.previousHashes.has(c.presentedHash)) {
+    // Presented no later than the rotation that retired it (lastUsedAt): a concurrent
+    // refresh that lost the race and read after the winner's append, not a replay.
+    if (c.presentedHash === state.previousHashes.last && c.now.getTime() <= state.lastUsedAt.getTime()) throw new InvalidTokenError();
+    return [
+      { type: 'RefreshTokenReuseDetected', data: ids },
+      { type: 'SessionRevoked', data: { ...ids, reason: 'reuse_detected' } },
+    ];
+  }
+  if (c.presentedHash !== state.currentHash) throw new InvalidTokenError();
+  if (state.expiresAt.getTime() <= c.now.getTime()) throw new InvalidTokenError('the refresh token has expired');
+  if (!c.userAllows) throw new InvalidTokenError();
+  return [{
+    type: 'RefreshTokenRotated',
+    data: { ...ids, refresh_token_hash: c.newHash, expires_at: c.newExpiresAt.toISOString() },
+  }];
+}
+
+export function decideRevoke(state: Session, reason: SessionRevokedReason): SessionEvent[] {
+  if (state.status !== 'active') return [];
+  return [{ type: 'SessionRevoked', data: { session_id: state.id, user_id: state.userId, reason } }];
+}
+
+/** A session whose refresh token is usable now (not revoked, not expired). */
+export const isLive = (s: Session, now: Date): s is ExistingSession =>
+  s.status === 'active' && s.expiresAt.getTime() > now.getTime();

@@ -1,0 +1,36 @@
+/** Run-time settings, folded from the `settings` stream over the configured defaults. */
+import { ValidationError } from '../errors.js';
+import type { Recorded, SettingsChanged, SettingsValues } from '../events.js';
+
+export type Settings = SettingsValues & { revision: bigint | null };
+
+export const SETTINGS_BOUNDS = {
+  access_token_ttl_seconds: { min: 10, max: 86_400 },
+  refresh_token_ttl_seconds: { min: 60, max: 31_536_000 },
+} as const;
+
+export function evolveSettings(state: Settings, event: Recorded<SettingsChanged>): Settings {
+  return { ...state, ...definedOnly(event.data), revision: event.revision };
+}
+
+function definedOnly(p: Partial<SettingsValues>): Partial<SettingsValues> {
+  const out: Partial<SettingsValues> = {};
+  if (p.access_token_ttl_seconds !== undefined) out.access_token_ttl_seconds = p.access_token_ttl_seconds;
+  if (p.refresh_token_ttl_seconds !== undefined) out.refresh_token_ttl_seconds = p.refresh_token_ttl_seconds;
+  if (p.sliding_access_tokens !== undefined) out.sliding_access_tokens = p.sliding_access_tokens;
+  return out;
+}
+
+export function decideChangeSettings(state: Settings, change: Partial<SettingsValues>): SettingsChanged[] {
+  for (const key of ['access_token_ttl_seconds', 'refresh_token_ttl_seconds'] as const) {
+    const v = change[key];
+    if (v === undefined) continue;
+    const { min, max } = SETTINGS_BOUNDS[key];
+    if (!Number.isInteger(v) || v < min || v > max) throw new ValidationError(`/${key}`, `must be an integer from ${min} to ${max}`);
+  }
+  const effective = definedOnly(change);
+  const changed = Object.fromEntries(
+    Object.entries(effective).filter(([k, v]) => state[k as keyof SettingsValues] !== v),
+  ) as Partial<SettingsValues>;
+  return Object.keys(changed).length === 0 ? [] : [{ type: 'SettingsChanged', data: changed }];
+}

@@ -1,0 +1,122 @@
+/**
+ * TypeBox schemas of /v1/admin/*. Positions (and revisions) travel as strings of decimal
+ * digits: global positions are 64-bit and do not fit a JSON number.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { SETTINGS_BOUNDS } from '../../domain/settings/settings.js';
+import { Nullable, User } from './common.js';
+
+const DateTime = Type.String({ format: 'date-time' });
+const Decimal = Type.String({ pattern: '^[0-9]+$', description: 'a non-negative integer as a string of decimal digits' });
+
+/**
+ * A position or revision given by a client; empty is the same as absent. Its upper bound
+ * depends on the store (checked by the route).
+ */
+const decimalParam = (description: string) => Type.String({ pattern: '^[0-9]{0,20}$', description });
+
+export const UserIdParams = Type.Object({ id: Type.String({ maxLength: 100 }) });
+export const UserRoleParams = Type.Object({ id: Type.String({ maxLength: 100 }), role: Type.String({ maxLength: 100 }) });
+export const StreamParams = Type.Object({ stream: Type.String({ maxLength: 200 }) });
+export const ProjectionParams = Type.Object({ name: Type.String({ maxLength: 100 }) });
+
+export const RoleBody = Type.Object({
+  role: Type.String({ maxLength: 64, description: '1-64 characters: lower-case letters, digits, _ . : -' }),
+}, { additionalProperties: false });
+
+export const UsersQuery = Type.Object({
+  query: Type.Optional(Type.String({ maxLength: 200, description: 'case-insensitive substring of email, phone, first or last name' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+  cursor: Type.Optional(Type.String({ maxLength: 500, description: '`next_cursor` of the previous page' })),
+}, { additionalProperties: false });
+
+export const AdminSession = Type.Object({
+  id: Type.String(),
+  created_at: DateTime,
+  last_used_at: DateTime,
+  expires_at: DateTime,
+  user_agent: Nullable(Type.String()),
+  ip: Nullable(Type.String()),
+});
+
+export const AdminUser = Type.Object({
+  ...User.properties,
+  sessions: Type.Array(AdminSession, { description: 'active sessions (not revoked, not expired), newest first' }),
+});
+
+export const UserPage = Type.Object({
+  users: Type.Array(User),
+  next_cursor: Nullable(Type.String()),
+});
+
+export const EventMetadata = Type.Object({
+  correlation_id: Nullable(Type.String()),
+  causation_id: Nullable(Type.String()),
+  actor_id: Nullable(Type.String()),
+  request_id: Nullable(Type.String()),
+  ip: Nullable(Type.String()),
+  user_agent: Nullable(Type.String()),
+  schema_version: Nullable(Type.Integer()),
+});
+
+export const AdminEvent = Type.Object({
+  id: Type.String(),
+  stream_id: Type.String(),
+  type: Type.String(),
+  revision: Decimal,
+  position: Decimal,
+  occurred_at: DateTime,
+  data: Type.Object({}, { additionalProperties: true, description: 'the allow-listed fields of the event (personal data null once shredded)' }),
+  metadata: EventMetadata,
+}, { description: 'an event, redacted for operators' });
+
+export const StreamQuery = Type.Object({
+  from: Type.Optional(decimalParam('a revision: events from it on (inclusive; default 0)')),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+}, { additionalProperties: false });
+
+export const StreamPage = Type.Object({
+  events: Type.Array(AdminEvent),
+  next_from: Nullable(Decimal),
+});
+
+export const EventsQuery = Type.Object({
+  from: Type.Optional(decimalParam('a position: events strictly after it (none: from the start)')),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  types: Type.Optional(Type.String({ maxLength: 4000, description: 'comma-separated event types' })),
+}, { additionalProperties: false });
+
+export const EventsPage = Type.Object({
+  events: Type.Array(AdminEvent),
+  next_from: Nullable(Decimal),
+});
+
+export const SettingsView = Type.Object({
+  access_token_ttl_seconds: Type.Integer(),
+  refresh_token_ttl_seconds: Type.Integer(),
+  sliding_access_tokens: Type.Boolean(),
+});
+
+const { access_token_ttl_seconds: accessBounds, refresh_token_ttl_seconds: refreshBounds } = SETTINGS_BOUNDS;
+
+export const SettingsPatch = Type.Object({
+  access_token_ttl_seconds: Type.Optional(Type.Integer({ minimum: accessBounds.min, maximum: accessBounds.max })),
+  refresh_token_ttl_seconds: Type.Optional(Type.Integer({ minimum: refreshBounds.min, maximum: refreshBounds.max })),
+  sliding_access_tokens: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false });
+export type SettingsPatchT = Static<typeof SettingsPatch>;
+
+export const ProjectionView = Type.Object({
+  name: Type.String(),
+  kind: Type.Union([Type.Literal('sql'), Type.Literal('live')]),
+  position: Decimal,
+  head: Decimal,
+  lag_events: Type.Integer(),
+  lag_capped: Type.Boolean({ description: 'lag_events is a lower bound (counting stopped)' }),
+  lag_ms: Type.Integer(),
+  rebuilding: Type.Boolean({ description: 'a rebuild started by this instance is running' }),
+});
+
+export const ProjectionList = Type.Object({ projections: Type.Array(ProjectionView) });
+
+export const Accepted = Type.Object({ name: Type.String(), status: Type.Literal('rebuilding') });

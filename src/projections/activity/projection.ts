@@ -1,0 +1,139 @@
+/**
+ * Read model `activity`: what happened to an account, one row per event (keyed by its
+ * global position), newest first in the views. The ip and user agent come from the
+ * event's decrypted metadata.
+ *
+ * Erasure: UserErased gets a row of its own (it happened to the account, and it marks the
+ * user as erased). Its arrival nulls ip and user agent of all the user's rows, and rows
+ * written after it (events that raced the erasure and were decoded with a still-cached
+ * key) are stored without them, as a rebuild (key gone) stores them. Rows are insert-only
+ * (`on conflict do nothing`), so a replay changes nothing.
+ */
+import type { DomainEvent } from '../../domain/events.js';
+import type { Decoded } from '../../infra/eventCodec.js';
+import type { SqlExecutor } from '../../infra/sql/sql.js';
+import type { Projection } from '../engine/runner.js';
+import { indexName, type TableNamer } from '../engine/tables.js';
+
+/** The event types that make an activity row (when their user_id is not null). */
+export const ACTIVITY_TYPES = [
+  'UserRegistered', 'ProfileUpdated', 'EmailChanged', 'PhoneChanged', 'PasswordChanged',
+  'RoleGranted', 'RoleRevoked', 'UserDisabled', 'UserEnabled', 'UserErased',
+  'SessionStarted', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked',
+  'LoginFailed',
+] as const satisfies readonly DomainEvent['type'][];
+
+type ActivityType = (typeof ACTIVITY_TYPES)[number];
+type ActivityEvent = Decoded<Extract<DomainEvent, { type: ActivityType }>>;
+
+const TYPES: ReadonlySet<string> = new Set(ACTIVITY_TYPES);
+
+/** A row of `activity`, as sent to be stored (the position as decimal text: JSON has no bigint). */
+interface ActivityRow {
+  position: string;
+  user_id: string;
+  type: ActivityType;
+  occurred_at: Date;
+  session_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+const isActivity = (e: Decoded): e is ActivityEvent =>
+  TYPES.has(e.type) && 'user_id' in e.data && typeof e.data.user_id === 'string';
+
+const idOf = (id: string): string => id.toLowerCase();
+
+function sessionOf(e: ActivityEvent): string | null {
+  switch (e.type) {
+    case 'SessionStarted':
+    case 'RefreshTokenRotated':
+    case 'RefreshTokenReuseDetected':
+    case 'SessionRevoked':
+      return idOf(e.data.session_id);
+    case 'PasswordChanged':
+      return e.data.kept_session_id === null ? null : idOf(e.data.kept_session_id); // the session that changed it
+    default:
+      return null;
+  }
+}
+
+function userOf(e: ActivityEvent): string {
+  // isActivity checked that user_id is a string (LoginFailed's may be null).
+  return idOf(e.data.user_id as string);
+}
+
+/**
+ * Inserts the rows; ip and user agent are left out for users whose UserErased row is
+ * already stored (the rows of a user erased within this batch are handled by the caller).
+ */
+async function insertRows(tx: SqlExecutor, t: string, rows: readonly ActivityRow[]): Promise<void> {
+  await tx.query(
+    `with r as (
+       select * from jsonb_to_recordset($1::jsonb) as r(
+         position bigint, user_id uuid, type text, occurred_at timestamptz, session_id uuid, ip text, user_agent text)),
+     gone as (
+       select distinct x.user_id from ${t} x where x.type = 'UserErased' and x.user_id in (select user_id from r))
+     insert into ${t} (position, user_id, type, occurred_at, session_id, ip, user_agent)
+     select r.position, r.user_id, r.type, r.occurred_at, r.session_id,
+            case when gone.user_id is null then r.ip end, case when gone.user_id is null then r.user_agent end
+     from r left join gone on gone.user_id = r.user_id
+     on conflict (position) do nothing`,
+    // No replacer: one called for every key of every row was most of this function's time.
+    [JSON.stringify(rows)]);
+}
+
+async function stripErased(tx: SqlExecutor, t: string, userIds: readonly string[]): Promise<void> {
+  if (userIds.length === 0) return;
+  await tx.query(
+    `update ${t} set ip = null, user_agent = null
+     where user_id = any($1::uuid[]) and (ip is not null or user_agent is not null)`,
+    [userIds]);
+}
+
+export const activityProjection: Projection = {
+  name: 'activity',
+  version: 1,
+  writesOnly: true,
+  tables: ['activity'],
+  types: ACTIVITY_TYPES,
+
+  async setup(tx: SqlExecutor, table: TableNamer): Promise<void> {
+    const t = table('activity');
+    await tx.query(`create table if not exists ${t} (
+      position bigint primary key,
+      user_id uuid not null,
+      type text not null,
+      occurred_at timestamptz not null,
+      session_id uuid,
+      ip text,
+      user_agent text
+    )`);
+    await tx.query(`create index if not exists ${indexName(t, 'user')} on ${t} (user_id, position desc)`);
+    await tx.query(`create index if not exists ${indexName(t, 'erased')} on ${t} (user_id) where type = 'UserErased'`);
+  },
+
+  async apply(tx: SqlExecutor, events: Decoded[], table: TableNamer): Promise<void> {
+    const relevant = events.filter(isActivity);
+    if (relevant.length === 0) return;
+    const t = table('activity');
+    // Users erased earlier in this batch; those erased before it are known to insertRows.
+    const erased = new Set<string>();
+    const erasedNow: string[] = [];
+    const rows = relevant.map((e): ActivityRow => {
+      const userId = userOf(e);
+      if (e.type === 'UserErased' && !erased.has(userId)) {
+        erased.add(userId);
+        erasedNow.push(userId);
+      }
+      const gone = erased.has(userId);
+      return {
+        position: e.position.toString(), user_id: userId, type: e.type, occurred_at: e.occurredAt, session_id: sessionOf(e),
+        ip: gone ? null : e.metadata.ip,
+        user_agent: gone ? null : e.metadata.user_agent,
+      };
+    });
+    await insertRows(tx, t, rows);
+    await stripErased(tx, t, erasedNow);
+  },
+};

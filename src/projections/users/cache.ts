@@ -1,0 +1,66 @@
+/**
+ * An in-memory cache in front of the `users` read model, for the hot GET /v1/me path.
+ * It is fed by the runner as a LiveConsumer, which sees each batch just before the SQL
+ * projections apply it; so it knows the position of each user's newest event, and caches
+ * a row read from the table only if the `users` projection had already applied that
+ * position when the read began and no newer event arrived meanwhile. A cached entry is
+ * therefore never older than the read model itself.
+ */
+import { BoundedMap } from '../../infra/boundedMap.js';
+import type { Decoded } from '../../infra/eventCodec.js';
+import type { UserView } from '../queries.js';
+import type { LiveConsumer } from '../engine/runner.js';
+
+const USER_EVENT_TYPES = new Set([
+  'UserRegistered', 'ProfileUpdated', 'EmailChanged', 'PhoneChanged', 'PasswordChanged',
+  'RoleGranted', 'RoleRevoked', 'UserDisabled', 'UserEnabled', 'UserErased',
+]);
+
+export class UserCache implements LiveConsumer {
+  readonly name = 'user-cache';
+  readonly #entries: BoundedMap<string, UserView>;
+  readonly #newestEvent = new Map<string, bigint>();
+  readonly #limit: number;
+  readonly #appliedPosition: () => bigint;
+  /** Every user event not in #newestEvent lies at or below this position. */
+  #floor: bigint;
+  #lastSeen: bigint;
+
+  /** `from`: the position the consumer is fed from (the users checkpoint at start-up). */
+  constructor(options: { appliedPosition: () => bigint; from: bigint; limit?: number }) {
+    this.#appliedPosition = options.appliedPosition;
+    this.#floor = options.from;
+    this.#lastSeen = options.from;
+    this.#limit = options.limit ?? 20_000;
+    this.#entries = new BoundedMap(this.#limit);
+  }
+
+  apply(events: Decoded[]): void {
+    for (const e of events) {
+      if (e.position > this.#lastSeen) this.#lastSeen = e.position;
+      if (!USER_EVENT_TYPES.has(e.type)) continue;
+      const id = (e.data as { user_id: string }).user_id;
+      this.#entries.delete(id);
+      this.#newestEvent.set(id, e.position);
+    }
+    if (this.#newestEvent.size > this.#limit * 4) {
+      // Forget per-user positions; what is forgotten is covered by the floor.
+      this.#floor = this.#lastSeen;
+      this.#newestEvent.clear();
+    }
+  }
+
+  async get(id: string, load: (id: string) => Promise<UserView | null>): Promise<UserView | null> {
+    const hit = this.#entries.get(id);
+    if (hit) return hit;
+    const newest = this.#newestOf(id);
+    const applied = this.#appliedPosition();
+    const user = await load(id);
+    if (user && applied >= newest && this.#newestOf(id) === newest) this.#entries.set(id, user);
+    return user;
+  }
+
+  #newestOf(id: string): bigint {
+    return this.#newestEvent.get(id) ?? this.#floor;
+  }
+}
