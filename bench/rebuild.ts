@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import type { DomainEvent } from '../src/domain/events.js';
 import { identifierStream, sessionStream, userStream } from '../src/domain/events.js';
 import type { ExpectedRevision } from '../src/ports/eventStore.js';
-import type { EventContext } from '../src/infra/eventCodec.js';
+import type { EventContext } from '../src/ports/events.js';
 import { hashToken } from '../src/infra/secrets.js';
 import { allProjections } from '../src/projections/index.js';
 import type { Runtime } from '../src/composition/runtime.js';

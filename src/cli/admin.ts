@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { grantRole } from '../commands/admin.js';
 import { holderOf } from '../commands/identifiers.js';
 import { createUser } from '../commands/registerUser.js';
-import type { EventContext } from '../infra/eventCodec.js';
-import { normaliseEmail } from '../domain/identifier/normalize.js';
+import type { EventContext } from '../ports/events.js';
+import { normaliseEmail } from '../policy/identifiers.js';
 import type { CliCommand } from './command.js';
 import { CliError, guarded, stringOption, withRuntime } from './context.js';
 

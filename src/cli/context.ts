@@ -10,7 +10,7 @@ import { ValidationError } from '../domain/errors.js';
 import type { EventStore } from '../ports/eventStore.js';
 import { EventCodec } from '../infra/eventCodec.js';
 import { PgKeyStore } from '../infra/keyStore.js';
-import type { Sql } from '../infra/sql/sql.js';
+import type { Sql } from '../ports/sql.js';
 import { createRuntime, loadMasterKey, openSql, openStore, type Runtime } from '../composition/runtime.js';
 import type { CliIo } from './command.js';
 

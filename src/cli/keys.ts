@@ -1,7 +1,7 @@
 /** `keys rotate`: a new access-token signing key, at once, on every instance. */
 import { ConfigError, loadConfig } from '../config.js';
 import { RETIRED_KEY_HORIZON_SECONDS, SigningKeys } from '../infra/signingKeys/signingKeys.js';
-import type { Sql } from '../infra/sql/sql.js';
+import type { Sql } from '../ports/sql.js';
 import { loadMasterKey, openSql } from '../composition/runtime.js';
 import type { CliCommand } from './command.js';
 

@@ -3,7 +3,7 @@ import { SETTINGS_STREAM, userStream, type SettingsValues } from '../domain/even
 import { decideChangeSettings, type Settings } from '../domain/settings/settings.js';
 import { decideDisable, decideEnable, decideGrantRole, decideRevokeRole } from '../domain/user/user.js';
 import { ValidationError } from '../domain/errors.js';
-import type { EventContext } from '../infra/eventCodec.js';
+import type { EventContext } from '../ports/events.js';
 import { settingsAggregate, UserAggregate } from '../domain/aggregates.js';
 import { handle, later, type CommandDeps } from './handle.js';
 import { revokeSessions } from './sessions.js';

@@ -5,11 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Runtime } from '../composition/runtime.js';
-import { normaliseEmail } from '../domain/identifier/normalize.js';
+import { normaliseEmail } from '../policy/identifiers.js';
 import { grantRole } from './admin.js';
 import { holderOf } from './identifiers.js';
 import { createUser } from './registerUser.js';
-import type { EventContext } from '../infra/eventCodec.js';
+import type { EventContext } from '../ports/events.js';
 
 export type BootstrapOutcome = 'admin_exists' | 'role_granted' | 'created';
 

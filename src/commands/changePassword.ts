@@ -7,7 +7,7 @@ import { InvalidCredentialsError } from '../domain/errors.js';
 import { userStream } from '../domain/events.js';
 import { checkPasswordPolicy } from '../domain/user/password.js';
 import { decideChangePassword, requireExisting } from '../domain/user/user.js';
-import type { EventContext } from '../infra/eventCodec.js';
+import type { EventContext } from '../ports/events.js';
 import { UserAggregate } from '../domain/aggregates.js';
 import { handle, later, type CommandDeps } from './handle.js';
 import { revokeSessions } from './sessions.js';

@@ -7,7 +7,7 @@
 import { InvalidCredentialsError, NotFoundError } from '../domain/errors.js';
 import { userStream } from '../domain/events.js';
 import { decideErase } from '../domain/user/user.js';
-import type { EventContext } from '../infra/eventCodec.js';
+import type { EventContext } from '../ports/events.js';
 import { UserAggregate } from '../domain/aggregates.js';
 import { handle, later, load, type CommandDeps } from './handle.js';
 import { releaseIdentifier } from './identifiers.js';

@@ -6,12 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from '../domain/errors.js';
+import type { Aggregate } from '../domain/decider.js';
 import type { DomainEvent, Recorded } from '../domain/events.js';
 import { isConcurrencyConflict, type EventStore, type ExpectedRevision, type StreamRevision } from '../ports/eventStore.js';
-import type { Decoded, EventCodec, EventContext } from '../infra/eventCodec.js';
-import type { KeyStore } from '../infra/keyStore.js';
-import type { PasswordHasher } from '../infra/passwordHasher.js';
-import type { Secrets } from '../infra/secrets.js';
+import type { EventCodec } from '../infra/eventCodec.js';
+import type { Decoded, EventContext } from '../ports/events.js';
+import type { KeyStore } from '../ports/keyStore.js';
+import type { PasswordHasher } from '../ports/passwordHasher.js';
+import type { Secrets } from '../ports/secrets.js';
 import type { ThrottlePolicy } from '../domain/login/throttle.js';
 import type { SettingsValues } from '../domain/events.js';
 
@@ -34,16 +36,6 @@ export interface CommandDeps {
   states?: StateCache;
   /** Called with a user id this instance has just erased (drop cached keys). */
   onUserErased?: (userId: string) => void;
-}
-
-export interface Aggregate<S, E extends DomainEvent> {
-  initial: () => S;
-  evolve: (state: S, event: Recorded<E>) => S;
-  /**
-   * Optional: how much of the StateCache a state takes, in units of a small state (~1 KB);
-   * 1 when left out. For states that grow with their stream (a session's retired tokens).
-   */
-  weigh?: (state: S) => number;
 }
 
 export interface Handled<S, E extends DomainEvent> {

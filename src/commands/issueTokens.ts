@@ -10,8 +10,8 @@ import { loginsStream, userStream, type LoginFailed, type LoginFailedReason } fr
 import { checkThrottle } from '../domain/login/throttle.js';
 import type { Reservation } from '../domain/identifier/reservation.js';
 import type { User } from '../domain/user/user.js';
-import type { EventContext } from '../infra/eventCodec.js';
-import { normaliseEmail, normaliseIdentifier, normalisePhone } from '../domain/identifier/normalize.js';
+import type { EventContext } from '../ports/events.js';
+import { normaliseEmail, normaliseIdentifier, normalisePhone } from '../policy/identifiers.js';
 import { ReservationAggregate, UserAggregate, loginFailuresAggregate } from '../domain/aggregates.js';
 import { load, loadMany, record, type CommandDeps } from './handle.js';
 import { reservationStreamOf, type Identifier } from './identifiers.js';

@@ -4,7 +4,7 @@
  */
 import { NotFoundError } from '../domain/errors.js';
 import { sessionStream } from '../domain/events.js';
-import type { EventContext } from '../infra/eventCodec.js';
+import type { EventContext } from '../ports/events.js';
 import { SessionAggregate } from '../domain/aggregates.js';
 import { load, type CommandDeps } from './handle.js';
 import { revokeSessions } from './sessions.js';

@@ -9,7 +9,7 @@ import { ConflictError, InvalidTokenError, TokenReusedError } from '../domain/er
 import { sessionStream, userStream, type SessionEvent } from '../domain/events.js';
 import { decideRotate, type Session } from '../domain/session/session.js';
 import { userAllowsSession, type User } from '../domain/user/user.js';
-import type { EventContext } from '../infra/eventCodec.js';
+import type { EventContext } from '../ports/events.js';
 import { SessionAggregate, UserAggregate } from '../domain/aggregates.js';
 import { handle, load, loadMany, type CommandDeps, type Handled } from './handle.js';
 import type { IssuedTokens } from './sessions.js';

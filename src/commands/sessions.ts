@@ -2,7 +2,7 @@
 import { sessionStream, type SessionRevokedReason } from '../domain/events.js';
 import { decideRevoke, decideStart } from '../domain/session/session.js';
 import type { ExistingUser } from '../domain/user/user.js';
-import type { EventContext } from '../infra/eventCodec.js';
+import type { EventContext } from '../ports/events.js';
 import { SessionAggregate } from '../domain/aggregates.js';
 import { handle, later, type CommandDeps } from './handle.js';
 

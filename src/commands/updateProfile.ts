@@ -5,8 +5,8 @@
  */
 import { userStream } from '../domain/events.js';
 import { decideUpdateProfile, requireExisting, type ExistingUser, type UpdateProfile } from '../domain/user/user.js';
-import type { EventContext } from '../infra/eventCodec.js';
-import { normaliseEmail, normaliseName, normalisePhone } from '../domain/identifier/normalize.js';
+import type { EventContext } from '../ports/events.js';
+import { normaliseEmail, normaliseName, normalisePhone } from '../policy/identifiers.js';
 import { UserAggregate } from '../domain/aggregates.js';
 import { handle, later, load, type CommandDeps } from './handle.js';
 import { claimIdentifier, releaseIdentifier, releaseQuietly, type Identifier } from './identifiers.js';

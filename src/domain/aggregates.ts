@@ -5,7 +5,7 @@ import { evolveSession, initialSession, type Session } from './session/session.j
 import { evolveSettings, type Settings } from './settings/settings.js';
 import { evolveUser, initialUser, type User } from './user/user.js';
 import type { SettingsValues } from './events.js';
-import type { Aggregate } from '../commands/handle.js';
+import type { Aggregate } from './decider.js';
 
 export const UserAggregate: Aggregate<User, UserEvent> = { initial: initialUser, evolve: evolveUser };
 /** A session's cached state weighs one more for every 20 retired token hashes (~46 bytes each). */

@@ -1,6 +1,6 @@
 /** Request → event metadata: who acted, from where, in answer to which request. */
 import type { FastifyRequest } from 'fastify';
-import type { EventContext } from '../infra/eventCodec.js';
+import type { EventContext } from '../ports/events.js';
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 

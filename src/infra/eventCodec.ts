@@ -6,42 +6,16 @@
  */
 import {
   PERSONAL_FIELDS, isEventType, subjectOf,
-  type DomainEvent, type Recorded,
+  type DomainEvent,
 } from '../domain/events.js';
 import type { EventToAppend, JsonObject, JsonValue, RecordedEvent } from '../ports/eventStore.js';
+import type { Decoded, EventContext, EventEncoder } from '../ports/events.js';
 import { open, seal } from './crypto.js';
-import type { KeyStore } from './keyStore.js';
+import type { KeyStore } from '../ports/keyStore.js';
 
 export const SCHEMA_VERSION = 1;
 
-/** Who and what caused an event: written into every event's metadata. */
-export interface EventContext {
-  now: Date;
-  correlationId: string;
-  causationId: string | null;
-  actorId: string | null;
-  requestId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-}
-
-export interface EventMetadata {
-  correlation_id: string | null;
-  causation_id: string | null;
-  actor_id: string | null;
-  request_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  schema_version: number;
-}
-
-export type Decoded<E extends DomainEvent = DomainEvent> = Recorded<E> & {
-  metadata: EventMetadata;
-  /** The subject's key is gone: personal fields read as null or "". */
-  shredded: boolean;
-};
-
-export class EventCodec {
+export class EventCodec implements EventEncoder {
   readonly #keys: KeyStore;
   constructor(keys: KeyStore) {
     this.#keys = keys;

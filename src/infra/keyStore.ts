@@ -5,20 +5,11 @@
  * history. Unwrapped keys are cached in memory; `forget` drops one from the cache (every
  * instance does so when it sees UserErased).
  */
-import { BoundedMap } from './boundedMap.js';
+import { BoundedMap } from '../lib/boundedMap.js';
 import { deriveKey, newDataKey, open, seal } from './crypto.js';
 import { migrate } from './sql/migrate.js';
-import type { Sql } from './sql/sql.js';
-
-export interface KeyStore {
-  /** Creates the user's key if it has none yet; returns the key. */
-  create(userId: string): Promise<Buffer>;
-  /** The user's key; null when it never existed or was destroyed. */
-  get(userId: string): Promise<Buffer | null>;
-  /** Destroys the key for good (idempotent). */
-  destroy(userId: string): Promise<void>;
-  forget(userId: string): void;
-}
+import type { KeyStore } from '../ports/keyStore.js';
+import type { Sql } from '../ports/sql.js';
 
 const MIGRATIONS = [{
   version: 1,

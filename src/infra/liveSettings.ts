@@ -4,7 +4,7 @@
  * instance takes effect on every instance) and at once locally after a change.
  */
 import type { SettingsValues } from '../domain/events.js';
-import type { Decoded } from './eventCodec.js';
+import type { Decoded } from '../ports/events.js';
 
 export class LiveSettings {
   readonly name = 'settings';

@@ -5,15 +5,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import type { PasswordHasher } from '../ports/passwordHasher.js';
 
 /** Algorithm.Argon2id (a const enum in the package's types, so spelled as its value). */
 const ARGON2ID = 2 as Algorithm;
-
-export interface PasswordHasher {
-  hash(password: string): Promise<string>;
-  /** false for a wrong password, a missing hash or a malformed one. */
-  verify(phc: string | null, password: string): Promise<boolean>;
-}
 
 export interface Argon2Params {
   memoryCost: number; // KiB

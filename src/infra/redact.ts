@@ -9,7 +9,7 @@
  */
 import { PERSONAL_FIELDS, VISIBLE_FIELDS, isEventType } from '../domain/events.js';
 import type { JsonObject, JsonValue, RecordedEvent } from '../ports/eventStore.js';
-import type { Decoded } from './eventCodec.js';
+import type { Decoded } from '../ports/events.js';
 
 export interface EventMetadataView {
   correlation_id: string | null;

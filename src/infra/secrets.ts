@@ -7,15 +7,8 @@
  *   refresh be decided from the session's own stream, with no read-model lookup.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { IdentifierKind } from '../domain/events.js';
+import type { Secrets } from '../ports/secrets.js';
 import { deriveKey } from './crypto.js';
-
-export interface Secrets {
-  identifierHash(kind: IdentifierKind, normalised: string): string;
-  newRefreshToken(sessionId: string): { token: string; hash: string };
-  /** null when the token is not of our shape. */
-  parseRefreshToken(token: string): { sessionId: string; hash: string } | null;
-}
 
 const UUID_HEX = /^[0-9a-f]{32}$/;
 

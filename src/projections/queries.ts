@@ -4,8 +4,7 @@
  * ProjectionRunner.waitFor(position) before reading your own write.
  */
 import { ValidationError } from '../domain/errors.js';
-import type { SqlExecutor } from '../infra/sql/sql.js';
-import { int8 } from './engine/checkpoints.js';
+import { int8, type SqlExecutor } from '../ports/sql.js';
 import { SESSION_COLUMNS, type SessionRow } from './sessions/projection.js';
 import { USER_COLUMNS, type UserRow, type UserStatus } from './users/projection.js';
 import { liveTable } from './engine/tables.js';

@@ -8,7 +8,7 @@
  * presented, so entries older than `horizonMs` (default 25 h: longer than the largest
  * access-token TTL, 24 h) are pruned, at most once per `pruneEveryMs`, on insert.
  */
-import type { Decoded } from '../infra/eventCodec.js';
+import type { Decoded } from '../ports/events.js';
 import type { LiveConsumer } from '../projections/engine/runner.js';
 
 export interface RevocationSetOptions {

@@ -3,7 +3,7 @@ import t from 'tap';
 import { claimIdentifier, holderOf, reservationStreamOf } from '../../src/commands/identifiers.js';
 import { CLAIM_GRACE_MS } from '../../src/domain/identifier/reservation.js';
 import { sessionStream, userStream, type UserRegistered } from '../../src/domain/events.js';
-import type { Decoded } from '../../src/infra/eventCodec.js';
+import type { Decoded } from '../../src/ports/events.js';
 import { hashToken } from '../../src/infra/secrets.js';
 import { dataOf, email, login, openCommandEnv, register, typesOf, type CommandEnv } from '../helpers/commands.js';
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { createUser } from '../../src/commands/registerUser.js';
-import type { EventContext } from '../../src/infra/eventCodec.js';
+import type { EventContext } from '../../src/ports/events.js';
 import { Argon2Hasher } from '../../src/infra/passwordHasher.js';
 import type { EventView } from '../../src/infra/redact.js';
 import type { Runtime } from '../../src/composition/runtime.js';

@@ -18,9 +18,10 @@ import type { IssuedTokens } from '../../src/commands/sessions.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { IdentifierKind } from '../../src/domain/events.js';
 import type { RecordedEvent } from '../../src/ports/eventStore.js';
-import type { Decoded, EventContext } from '../../src/infra/eventCodec.js';
-import { Argon2Hasher, type PasswordHasher } from '../../src/infra/passwordHasher.js';
-import type { Sql } from '../../src/infra/sql/sql.js';
+import type { Decoded, EventContext } from '../../src/ports/events.js';
+import { Argon2Hasher } from '../../src/infra/passwordHasher.js';
+import type { PasswordHasher } from '../../src/ports/passwordHasher.js';
+import type { Sql } from '../../src/ports/sql.js';
 import { createRuntime, type Runtime } from '../../src/composition/runtime.js';
 import { createTestDatabase } from './db.js';
 

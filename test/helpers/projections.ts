@@ -8,9 +8,10 @@ import type { DomainEvent, SessionRevokedReason } from '../../src/domain/events.
 import { identifierStream, loginsStream, sessionStream, SETTINGS_STREAM, userStream } from '../../src/domain/events.js';
 import { PostgresEventStore } from '../../src/eventstore/postgres/store.js';
 import type { AppendResult } from '../../src/ports/eventStore.js';
-import { EventCodec, type Decoded, type EventContext } from '../../src/infra/eventCodec.js';
+import { EventCodec } from '../../src/infra/eventCodec.js';
+import type { Decoded, EventContext } from '../../src/ports/events.js';
 import { PgKeyStore } from '../../src/infra/keyStore.js';
-import type { Sql, SqlExecutor } from '../../src/infra/sql/sql.js';
+import type { Sql, SqlExecutor } from '../../src/ports/sql.js';
 import { allProjections } from '../../src/projections/index.js';
 import { ProjectionRunner, type Projection, type ProjectionRunnerOptions, type RunnerLog } from '../../src/projections/engine/runner.js';
 import { shadowTable } from '../../src/projections/engine/tables.js';

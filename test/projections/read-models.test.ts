@@ -1,7 +1,7 @@
 import t from 'tap';
 import { sessionStream, userStream } from '../../src/domain/events.js';
-import type { Decoded } from '../../src/infra/eventCodec.js';
-import type { SqlExecutor } from '../../src/infra/sql/sql.js';
+import type { Decoded } from '../../src/ports/events.js';
+import type { SqlExecutor } from '../../src/ports/sql.js';
 import { migrateProjections } from '../../src/projections/engine/checkpoints.js';
 import { allProjections } from '../../src/projections/index.js';
 import {

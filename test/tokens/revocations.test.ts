@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { Decoded } from '../../src/infra/eventCodec.js';
+import type { Decoded } from '../../src/ports/events.js';
 import { revokedSessionsSince } from '../../src/projections/queries.js';
 import { RevocationSet } from '../../src/tokens/revocations.js';
 import { ALICE, S, Writer, makeRunner, openEnv, runScenario, until } from '../helpers/projections.js';

@@ -7,7 +7,7 @@
  * advisory lock keyed by the schema name: processes starting at the same moment queue
  * on the lock, and the second one finds the migration already recorded.
  */
-import type { Sql, SqlExecutor } from '../../infra/sql/sql.js';
+import type { Sql, SqlExecutor } from '../../ports/sql.js';
 
 export const DEFAULT_SCHEMA = 'eventstore';
 

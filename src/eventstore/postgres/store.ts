@@ -51,7 +51,8 @@
  * a store ignores its own.
  */
 import { randomUUID } from 'node:crypto';
-import { translateError, type Sql, type SqlExecutor } from '../../infra/sql/sql.js';
+import { translateError } from '../../infra/sql/sql.js';
+import { int8, type Sql, type SqlExecutor } from '../../ports/sql.js';
 import {
   ConcurrencyConflictError,
   StoreUnavailableError,
@@ -602,13 +603,6 @@ function optionalCount(count: number | undefined): number | undefined {
   if (count === undefined) return undefined;
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`invalid maxCount ${count}`);
   return count;
-}
-
-/** int8 as bigint whatever the driver returned (PGlite returns small int8 values as numbers). */
-function int8(value: unknown): bigint {
-  if (typeof value === 'bigint') return value;
-  if (typeof value === 'number' || typeof value === 'string') return BigInt(value);
-  throw new TypeError(`expected an int8 value, got ${typeof value}`);
 }
 
 function toRecordedEvent(row: EventRow): RecordedEvent {

@@ -14,7 +14,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { rotateRefresh } from '../../commands/rotateRefresh.js';
 import type { IssuedTokens } from '../../commands/sessions.js';
 import { InvalidTokenError } from '../../domain/errors.js';
-import { BoundedMap } from '../../infra/boundedMap.js';
+import { BoundedMap } from '../../lib/boundedMap.js';
 import { hashToken } from '../../infra/secrets.js';
 import type { Runtime } from '../../composition/runtime.js';
 import { eventContext } from '../context.js';

@@ -22,7 +22,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import { ConfigError } from '../../config.js';
 import { deriveKey, open, seal } from '../crypto.js';
 import { migrate } from '../sql/migrate.js';
-import type { Sql, SqlExecutor } from '../sql/sql.js';
+import type { Sql, SqlExecutor } from '../../ports/sql.js';
 
 export interface PublicJwk {
   kty: 'OKP';

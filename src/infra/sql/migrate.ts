@@ -3,7 +3,7 @@
  * keys, read models). Each migration runs once, in a transaction, under an advisory lock
  * so that instances starting together do not race.
  */
-import type { Sql } from './sql.js';
+import type { Sql } from '../../ports/sql.js';
 
 export interface Migration {
   version: number;

@@ -10,8 +10,8 @@
  * (`on conflict do nothing`), so a replay changes nothing.
  */
 import type { DomainEvent } from '../../domain/events.js';
-import type { Decoded } from '../../infra/eventCodec.js';
-import type { SqlExecutor } from '../../infra/sql/sql.js';
+import type { Decoded } from '../../ports/events.js';
+import type { SqlExecutor } from '../../ports/sql.js';
 import type { Projection } from '../engine/runner.js';
 import { indexName, type TableNamer } from '../engine/tables.js';
 

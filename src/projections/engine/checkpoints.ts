@@ -6,7 +6,7 @@
  * both event stores hand out positions above 0 to application events.
  */
 import { migrate, type Migration } from '../../infra/sql/migrate.js';
-import type { Sql, SqlExecutor, Statement } from '../../infra/sql/sql.js';
+import { int8, type Sql, type SqlExecutor, type Statement } from '../../ports/sql.js';
 
 const CHECKPOINTS = 'authstream.projection_checkpoints';
 const REBUILDS = 'authstream.projection_rebuilds';
@@ -37,13 +37,6 @@ export async function migrateProjections(sql: Sql): Promise<void> {
 export interface Checkpoint {
   position: bigint;
   version: number;
-}
-
-/** int8 as bigint whatever the driver returned. */
-export function int8(value: unknown): bigint {
-  if (typeof value === 'bigint') return value;
-  if (typeof value === 'number' || typeof value === 'string') return BigInt(value);
-  throw new TypeError(`expected an int8 value, got ${typeof value}`);
 }
 
 export async function readCheckpoint(db: SqlExecutor, name: string): Promise<Checkpoint | null> {

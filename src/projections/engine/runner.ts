@@ -49,8 +49,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EventStore, RecordedEvent, Subscription } from '../../ports/eventStore.js';
-import type { Decoded } from '../../infra/eventCodec.js';
-import type { Sql, SqlExecutor, Statement } from '../../infra/sql/sql.js';
+import type { Decoded } from '../../ports/events.js';
+import type { Sql, SqlExecutor, Statement } from '../../ports/sql.js';
 import {
   RebuildInProgressError, advanceCheckpointsStatement, checkpointPositions, claimRebuildLease, insertCheckpoint, lockCheckpoint,
   lockCheckpointsStatement, lockProjectionSetup, migrateProjections, readCheckpoint, releaseRebuildLease,

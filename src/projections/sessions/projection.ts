@@ -13,8 +13,8 @@
  * nothing, and the first revocation wins.
  */
 import type { SessionEvent, UserErased } from '../../domain/events.js';
-import type { Decoded } from '../../infra/eventCodec.js';
-import type { SqlExecutor } from '../../infra/sql/sql.js';
+import type { Decoded } from '../../ports/events.js';
+import type { SqlExecutor } from '../../ports/sql.js';
 import type { Projection } from '../engine/runner.js';
 import { indexName, type TableNamer } from '../engine/tables.js';
 

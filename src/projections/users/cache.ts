@@ -6,8 +6,8 @@
  * position when the read began and no newer event arrived meanwhile. A cached entry is
  * therefore never older than the read model itself.
  */
-import { BoundedMap } from '../../infra/boundedMap.js';
-import type { Decoded } from '../../infra/eventCodec.js';
+import { BoundedMap } from '../../lib/boundedMap.js';
+import type { Decoded } from '../../ports/events.js';
 import type { UserView } from '../queries.js';
 import type { LiveConsumer } from '../engine/runner.js';
 

@@ -11,8 +11,8 @@
  * On UserErased no personal data remains: email and phone null, names '', roles '{}'.
  */
 import type { UserEvent } from '../../domain/events.js';
-import type { Decoded } from '../../infra/eventCodec.js';
-import type { SqlExecutor } from '../../infra/sql/sql.js';
+import type { Decoded } from '../../ports/events.js';
+import type { SqlExecutor } from '../../ports/sql.js';
 import type { Projection } from '../engine/runner.js';
 import { indexName, type TableNamer } from '../engine/tables.js';
 

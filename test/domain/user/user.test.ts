@@ -4,7 +4,7 @@ import {
   decideChangePassword, decideDisable, decideEnable, decideErase, decideGrantRole, decideRegister, decideRevokeRole,
   decideUpdateProfile, evolveUser, initialUser, requireExisting, userAllowsSession, type ExistingUser, type User,
 } from '../../../src/domain/user/user.js';
-import { normaliseName } from '../../../src/domain/identifier/normalize.js';
+import { normaliseName } from '../../../src/policy/identifiers.js';
 import { ago, at, given, type Evolving } from '../../helpers/spec.js';
 
 const User: Evolving<User, UserEvent> = { initial: initialUser, evolve: evolveUser };

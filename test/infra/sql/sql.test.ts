@@ -6,7 +6,8 @@
  * and on a server also through a pool in pipeline mode.
  */
 import t, { type Test } from 'tap';
-import { PgSql, type Sql } from '../../../src/infra/sql/sql.js';
+import { PgSql } from '../../../src/infra/sql/sql.js';
+import type { Sql } from '../../../src/ports/sql.js';
 import { createTestDatabase } from '../../helpers/db.js';
 
 void t.test('transaction({ first }): same transaction, rows handed over, errors roll back', async (t) => {

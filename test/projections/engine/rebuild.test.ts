@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import type { DomainEvent } from '../../../src/domain/events.js';
-import { PgSql, type Sql } from '../../../src/infra/sql/sql.js';
+import { PgSql } from '../../../src/infra/sql/sql.js';
+import type { Sql } from '../../../src/ports/sql.js';
 import { allProjections } from '../../../src/projections/index.js';
 import { RebuildInProgressError, type Projection } from '../../../src/projections/engine/runner.js';
 import { usersProjection } from '../../../src/projections/users/projection.js';

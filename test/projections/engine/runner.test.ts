@@ -1,7 +1,8 @@
 import t from 'tap';
 import { PostgresEventStore } from '../../../src/eventstore/postgres/store.js';
 import type { EventStore, RecordedEvent, Subscription } from '../../../src/ports/eventStore.js';
-import { EventCodec, type Decoded } from '../../../src/infra/eventCodec.js';
+import { EventCodec } from '../../../src/infra/eventCodec.js';
+import type { Decoded } from '../../../src/ports/events.js';
 import { PgKeyStore } from '../../../src/infra/keyStore.js';
 import { PgSql } from '../../../src/infra/sql/sql.js';
 import { createTestDatabase, usingServer } from '../../helpers/db.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { Decoded } from '../../../src/infra/eventCodec.js';
+import type { Decoded } from '../../../src/ports/events.js';
 import type { UserView } from '../../../src/projections/queries.js';
 import { UserCache } from '../../../src/projections/users/cache.js';
 

@@ -28,7 +28,7 @@ import { sessionStream, userStream } from '../../../domain/events.js';
 import { userAllowsSession } from '../../../domain/user/user.js';
 import { isConcurrencyConflict, isStoreUnavailable } from '../../../ports/eventStore.js';
 import { sameHash } from '../../../infra/secrets.js';
-import { normaliseIdentifier } from '../../../domain/identifier/normalize.js';
+import { normaliseIdentifier } from '../../../policy/identifiers.js';
 import type { Runtime } from '../../../composition/runtime.js';
 import type { AccessClaims } from '../../plugins/auth.js';
 import { eventContext } from '../../context.js';

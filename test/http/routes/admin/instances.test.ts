@@ -7,7 +7,7 @@ import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { userStream, type DomainEvent } from '../../../../src/domain/events.js';
 import type { EventToAppend } from '../../../../src/ports/eventStore.js';
-import type { EventContext } from '../../../../src/infra/eventCodec.js';
+import type { EventContext } from '../../../../src/ports/events.js';
 import { buildTestApp, json } from '../../../helpers/app.js';
 import { buildAdminApp, createAndLogin, fastHasher, login } from '../../../helpers/admin.js';
 

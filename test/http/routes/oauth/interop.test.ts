@@ -15,7 +15,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import type { FastifyInstance } from 'fastify';
 import { grantRole } from '../../../../src/commands/admin.js';
-import type { EventContext } from '../../../../src/infra/eventCodec.js';
+import type { EventContext } from '../../../../src/ports/events.js';
 import { Argon2Hasher } from '../../../../src/infra/passwordHasher.js';
 import { buildTestApp, json } from '../../../helpers/app.js';
 

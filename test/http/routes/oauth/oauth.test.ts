@@ -10,7 +10,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { disableUser, grantRole } from '../../../../src/commands/admin.js';
 import { loginsStream } from '../../../../src/domain/events.js';
 import { StoreUnavailableError, type EventStore } from '../../../../src/ports/eventStore.js';
-import type { EventContext } from '../../../../src/infra/eventCodec.js';
+import type { EventContext } from '../../../../src/ports/events.js';
 import { Argon2Hasher } from '../../../../src/infra/passwordHasher.js';
 import type { Runtime } from '../../../../src/composition/runtime.js';
 import { buildTestApp, json } from '../../../helpers/app.js';

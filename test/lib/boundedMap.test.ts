@@ -1,5 +1,5 @@
 import t from 'tap';
-import { BoundedMap } from '../../src/infra/boundedMap.js';
+import { BoundedMap } from '../../src/lib/boundedMap.js';
 
 void t.test('BoundedMap holds at most its limit, dropping the entry set longest ago', async (t) => {
   const m = new BoundedMap<string, number>(2);

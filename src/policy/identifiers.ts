@@ -4,8 +4,8 @@
  * is a validation error, so it never reaches the event store.
  */
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import { ValidationError } from '../errors.js';
-import type { IdentifierKind } from '../events.js';
+import { ValidationError } from '../domain/errors.js';
+import type { IdentifierKind } from '../domain/events.js';
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 export const EMAIL_MAX = 254;
