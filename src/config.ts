@@ -3,6 +3,7 @@
  * A bad value stops start-up with one line naming the setting (ConfigError).
  */
 import { isIP } from 'node:net';
+import { SETTINGS_BOUNDS } from './domain/settings/settings.js';
 
 export class ConfigError extends Error {
   readonly setting: string;
@@ -144,8 +145,8 @@ export function loadConfig(env: Env = process.env): Config {
     jwtAudience: env.JWT_AUDIENCE?.trim() || 'authstream',
     jwtPrivateKey,
     masterKey: env.MASTER_KEY?.trim() || undefined,
-    accessTokenTtlSeconds: int(env, 'ACCESS_TOKEN_TTL_SECONDS', 300, 10, 86_400),
-    refreshTokenTtlSeconds: int(env, 'REFRESH_TOKEN_TTL_SECONDS', 2_592_000, 60, 31_536_000),
+    accessTokenTtlSeconds: int(env, 'ACCESS_TOKEN_TTL_SECONDS', 300, SETTINGS_BOUNDS.access_token_ttl_seconds.min, SETTINGS_BOUNDS.access_token_ttl_seconds.max),
+    refreshTokenTtlSeconds: int(env, 'REFRESH_TOKEN_TTL_SECONDS', 2_592_000, SETTINGS_BOUNDS.refresh_token_ttl_seconds.min, SETTINGS_BOUNDS.refresh_token_ttl_seconds.max),
     slidingAccessTokens: bool(env, 'AUTH_SLIDING_ACCESS_TOKENS', false),
     loginMaxFailures: int(env, 'LOGIN_MAX_FAILURES', 5, 1, 1000),
     loginFailureWindowSeconds: int(env, 'LOGIN_FAILURE_WINDOW_SECONDS', 900, 1, 86_400 * 7),

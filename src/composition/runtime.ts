@@ -11,6 +11,7 @@ import { StateCache, type CommandDeps } from '../commands/handle.js';
 import { ConfigError, type Config } from '../config.js';
 import type { SettingsValues } from '../domain/events.js';
 import { SETTINGS_STREAM, userStream } from '../domain/events.js';
+import { REVOCATION_HORIZON_MS } from '../domain/settings/settings.js';
 import type { EventStore } from '../ports/eventStore.js';
 import { PostgresEventStore } from '../eventstore/postgres/store.js';
 import { parseKey } from '../infra/crypto.js';
@@ -188,7 +189,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
 
     // In-memory caches: each starts from a known position and is fed from there on.
     const sessionsCheckpoint = (await readCheckpoint(sql, 'sessions'))?.position ?? 0n;
-    revocations.load(await queries.revokedSessionsSince(sql, new Date(Date.now() - 25 * 3600 * 1000)));
+    revocations.load(await queries.revokedSessionsSince(sql, new Date(Date.now() - REVOCATION_HORIZON_MS)));
     projections.addConsumer(revocations, sessionsCheckpoint);
 
     const head = await store.headPosition();

@@ -9,6 +9,7 @@
  * access-token TTL, 24 h) are pruned, at most once per `pruneEveryMs`, on insert.
  */
 import type { Decoded } from '../ports/events.js';
+import { REVOCATION_HORIZON_MS } from '../domain/settings/settings.js';
 import type { LiveConsumer } from '../projections/engine/runner.js';
 
 export interface RevocationSetOptions {
@@ -17,8 +18,6 @@ export interface RevocationSetOptions {
   /** Clock (ms since the epoch), for tests. */
   now?: () => number;
 }
-
-export const DEFAULT_REVOCATION_HORIZON_MS = 25 * 60 * 60 * 1000;
 
 export class RevocationSet implements LiveConsumer {
   readonly name = 'revocations';
@@ -29,7 +28,7 @@ export class RevocationSet implements LiveConsumer {
   #lastPrune: number;
 
   constructor(options: RevocationSetOptions = {}) {
-    this.#horizonMs = options.horizonMs ?? DEFAULT_REVOCATION_HORIZON_MS;
+    this.#horizonMs = options.horizonMs ?? REVOCATION_HORIZON_MS;
     this.#pruneEveryMs = options.pruneEveryMs ?? 60_000;
     this.#now = options.now ?? Date.now;
     this.#lastPrune = this.#now();

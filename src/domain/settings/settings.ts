@@ -4,8 +4,17 @@ import type { Recorded, SettingsChanged, SettingsValues } from '../events.js';
 
 export type Settings = SettingsValues & { revision: bigint | null };
 
+/** The longest access-token lifetime anyone may set (a day): key retirement and the revocation window rest on it. */
+export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86_400;
+
+/**
+ * How long a revoked session must stay known to the token checkers: longer than any access
+ * token can live (MAX_ACCESS_TOKEN_TTL_SECONDS) with an hour of slack for clock skew.
+ */
+export const REVOCATION_HORIZON_MS = (MAX_ACCESS_TOKEN_TTL_SECONDS + 3600) * 1000;
+
 export const SETTINGS_BOUNDS = {
-  access_token_ttl_seconds: { min: 10, max: 86_400 },
+  access_token_ttl_seconds: { min: 10, max: MAX_ACCESS_TOKEN_TTL_SECONDS },
   refresh_token_ttl_seconds: { min: 60, max: 31_536_000 },
 } as const;
 

@@ -20,6 +20,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { ConfigError } from '../../config.js';
+import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../../domain/settings/settings.js';
 import { deriveKey, open, seal } from '../crypto.js';
 import { migrate } from '../sql/migrate.js';
 import type { Sql, SqlExecutor } from '../../ports/sql.js';
@@ -53,8 +54,6 @@ export interface SigningKey extends PublishedKey {
 
 export const CHANNEL = 'authstream_signing_keys';
 
-/** The longest access-token lifetime the settings allow (access_token_ttl_seconds ≤ 86400). */
-export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86_400;
 /** Slack for instances that reload late (missed NOTIFY, polling) and for clock skew. */
 export const RETIREMENT_GRACE_SECONDS = 300;
 /** How long a retired key stays published and keeps verifying. */
