@@ -29,17 +29,19 @@ import type { Sql } from '../ports/sql.js';
 import { isCommonPassword } from '../infra/commonPasswords.js';
 import { readCheckpoint } from '../projections/engine/checkpoints.js';
 import { allProjections } from '../projections/index.js';
-import * as queries from '../projections/queries.js';
+import { activity, type ActivityView } from '../projections/activity/queries.js';
+import { getSession, listSessions, revokedSessionsSince, sessionIdsOfUser, type SessionView } from '../projections/sessions/queries.js';
+import { getUser, searchUsers, type SearchUsersOptions, type UserPage, type UserView } from '../projections/users/queries.js';
 import { RevocationSet } from '../tokens/revocations.js';
 import { UserCache } from '../projections/users/cache.js';
 import { ProjectionRunner, type RunnerLog } from '../projections/engine/runner.js';
 
 export interface ReadModels {
-  getUser(id: string): Promise<queries.UserView | null>;
-  listSessions(userId: string, now: Date): Promise<queries.SessionView[]>;
-  getSession(id: string): Promise<queries.SessionView | null>;
-  activity(userId: string, limit: number): Promise<queries.ActivityView[]>;
-  searchUsers(options: queries.SearchUsersOptions): Promise<queries.UserPage>;
+  getUser(id: string): Promise<UserView | null>;
+  listSessions(userId: string, now: Date): Promise<SessionView[]>;
+  getSession(id: string): Promise<SessionView | null>;
+  activity(userId: string, limit: number): Promise<ActivityView[]>;
+  searchUsers(options: SearchUsersOptions): Promise<UserPage>;
 }
 
 export interface Runtime {
@@ -177,7 +179,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       isCommonPassword,
       sessionIdsOfUser: async (userId) => {
         await readYourWrites(await store.lastPosition());
-        return queries.sessionIdsOfUser(sql, userId, new Date());
+        return sessionIdsOfUser(sql, userId, new Date());
       },
       states,
       onSessionsRevoked: (ids) => revocations.markRevoked(ids),
@@ -189,7 +191,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
 
     // In-memory caches: each starts from a known position and is fed from there on.
     const sessionsCheckpoint = (await readCheckpoint(sql, 'sessions'))?.position ?? 0n;
-    revocations.load(await queries.revokedSessionsSince(sql, new Date(Date.now() - REVOCATION_HORIZON_MS)));
+    revocations.load(await revokedSessionsSince(sql, new Date(Date.now() - REVOCATION_HORIZON_MS)));
     projections.addConsumer(revocations, sessionsCheckpoint);
 
     const head = await store.headPosition();
@@ -207,11 +209,11 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     projections.addConsumer(userCache, usersCheckpoint);
 
     const readModels: ReadModels = {
-      getUser: (id) => userCache.get(id, (userId) => queries.getUser(sql, userId)),
-      listSessions: (userId, now) => queries.listSessions(sql, userId, now),
-      getSession: (id) => queries.getSession(sql, id),
-      activity: (userId, limit) => queries.activity(sql, userId, limit),
-      searchUsers: (o) => queries.searchUsers(sql, o),
+      getUser: (id) => userCache.get(id, (userId) => getUser(sql, userId)),
+      listSessions: (userId, now) => listSessions(sql, userId, now),
+      getSession: (id) => getSession(sql, id),
+      activity: (userId, limit) => activity(sql, userId, limit),
+      searchUsers: (o) => searchUsers(sql, o),
     };
 
     return {

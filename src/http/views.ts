@@ -2,7 +2,8 @@
 import type { ExistingUser } from '../domain/user/user.js';
 import type { IssuedTokens } from '../commands/sessions.js';
 import type { FastifyInstance } from 'fastify';
-import type { SessionView, UserView } from '../projections/queries.js';
+import type { SessionView } from '../projections/sessions/queries.js';
+import type { UserView } from '../projections/users/queries.js';
 import type { TokenResponseT, UserT } from './schemas/common.js';
 
 /**

@@ -40,3 +40,6 @@ export interface EventEncoder {
   decode(raw: RecordedEvent): Promise<Decoded | null>;
   decodeAll(raws: readonly RecordedEvent[]): Promise<Decoded[]>;
 }
+
+/** What batch readers (the projection engine) need of the codec. */
+export type EventDecoder = Pick<EventEncoder, 'decodeAll'>;

@@ -1,6 +1,10 @@
-/** The SQL read models, in the order the runner feeds them. */
+/**
+ * The read models, in the order the runner feeds them, and the engine that runs them.
+ * Each read model has a folder (projection.ts: tables and apply; queries.ts: the reads
+ * the API makes); engine/ is shared by all. See README.md.
+ */
+import type { Projection } from '../ports/projections.js';
 import { activityProjection } from './activity/projection.js';
-import type { Projection } from './engine/runner.js';
 import { sessionsProjection } from './sessions/projection.js';
 import { usersProjection } from './users/projection.js';
 
@@ -9,9 +13,3 @@ export function allProjections(): Projection[] {
 }
 
 export { ProjectionRunner, RebuildInProgressError, RebuildLeaseLostError } from './engine/runner.js';
-export type {
-  EventDecoder, LiveConsumer, Projection, ProjectionRunnerOptions, ProjectionStatus, RebuildProgress, RunnerLog,
-  TableNamer,
-} from './engine/runner.js';
-export { RevocationSet, type RevocationSetOptions } from '../tokens/revocations.js';
-export * from './queries.js';

@@ -10,7 +10,7 @@
  */
 import type { Decoded } from '../ports/events.js';
 import { REVOCATION_HORIZON_MS } from '../domain/settings/settings.js';
-import type { LiveConsumer } from '../projections/engine/runner.js';
+import type { LiveConsumer } from '../ports/projections.js';
 
 export interface RevocationSetOptions {
   horizonMs?: number;

@@ -6,7 +6,7 @@ import { rotateRefresh } from '../../src/commands/rotateRefresh.js';
 import { updateProfile } from '../../src/commands/updateProfile.js';
 import { loginsStream, sessionStream, userStream } from '../../src/domain/events.js';
 import { allProjections } from '../../src/projections/index.js';
-import { getUser } from '../../src/projections/queries.js';
+import { getUser } from '../../src/projections/users/queries.js';
 import { email, login, openCommandEnv, register, typesOf, type CommandEnv } from '../helpers/commands.js';
 
 const PASSWORD = 'obsidian-Ferry-44';

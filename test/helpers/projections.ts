@@ -13,7 +13,8 @@ import type { Decoded, EventContext } from '../../src/ports/events.js';
 import { PgKeyStore } from '../../src/infra/keyStore.js';
 import type { Sql, SqlExecutor } from '../../src/ports/sql.js';
 import { allProjections } from '../../src/projections/index.js';
-import { ProjectionRunner, type Projection, type ProjectionRunnerOptions, type RunnerLog } from '../../src/projections/engine/runner.js';
+import { ProjectionRunner, type ProjectionRunnerOptions, type RunnerLog } from '../../src/projections/engine/runner.js';
+import type { Projection } from '../../src/ports/projections.js';
 import { shadowTable } from '../../src/projections/engine/tables.js';
 import { createTestDatabase } from './db.js';
 

@@ -4,10 +4,9 @@ import type { Decoded } from '../../src/ports/events.js';
 import type { SqlExecutor } from '../../src/ports/sql.js';
 import { migrateProjections } from '../../src/projections/engine/checkpoints.js';
 import { allProjections } from '../../src/projections/index.js';
-import {
-  activity, findUserIdByEmail, findUserIdByPhone, getSession, getUser, listSessions, revokedSessionsSince,
-  searchUsers, sessionIdsOfUser,
-} from '../../src/projections/queries.js';
+import { activity } from '../../src/projections/activity/queries.js';
+import { getSession, listSessions, revokedSessionsSince, sessionIdsOfUser } from '../../src/projections/sessions/queries.js';
+import { findUserIdByEmail, findUserIdByPhone, getUser, searchUsers } from '../../src/projections/users/queries.js';
 import { liveTable, shadowTable, type TableNamer } from '../../src/projections/engine/tables.js';
 import { usersProjection } from '../../src/projections/users/projection.js';
 import {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Decoded } from '../../src/ports/events.js';
-import { revokedSessionsSince } from '../../src/projections/queries.js';
+import { revokedSessionsSince } from '../../src/projections/sessions/queries.js';
 import { RevocationSet } from '../../src/tokens/revocations.js';
 import { ALICE, S, Writer, makeRunner, openEnv, runScenario, until } from '../helpers/projections.js';
 

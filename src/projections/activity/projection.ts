@@ -12,7 +12,7 @@
 import type { DomainEvent } from '../../domain/events.js';
 import type { Decoded } from '../../ports/events.js';
 import type { SqlExecutor } from '../../ports/sql.js';
-import type { Projection } from '../engine/runner.js';
+import type { Projection } from '../../ports/projections.js';
 import { indexName, type TableNamer } from '../engine/tables.js';
 
 /** The event types that make an activity row (when their user_id is not null). */

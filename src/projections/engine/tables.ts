@@ -3,11 +3,11 @@
  * a projection names its tables through a `TableNamer`, so the same setup and apply code
  * builds either the live tables or the shadow tables of a rebuild.
  */
+import type { TableNamer } from '../../ports/projections.js';
+
+export type { TableNamer } from '../../ports/projections.js';
 
 export const READ_MODEL_SCHEMA = 'authstream';
-
-/** Maps a projection's unqualified table name to the qualified physical one. */
-export type TableNamer = (base: string) => string;
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,40}$/;
 

@@ -15,7 +15,7 @@
 import type { SessionEvent, UserErased } from '../../domain/events.js';
 import type { Decoded } from '../../ports/events.js';
 import type { SqlExecutor } from '../../ports/sql.js';
-import type { Projection } from '../engine/runner.js';
+import type { Projection } from '../../ports/projections.js';
 import { indexName, type TableNamer } from '../engine/tables.js';
 
 /** A row of `sessions`, as stored. */

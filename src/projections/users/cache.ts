@@ -8,8 +8,8 @@
  */
 import { BoundedMap } from '../../lib/boundedMap.js';
 import type { Decoded } from '../../ports/events.js';
-import type { UserView } from '../queries.js';
-import type { LiveConsumer } from '../engine/runner.js';
+import type { UserView } from './queries.js';
+import type { LiveConsumer } from '../../ports/projections.js';
 
 const USER_EVENT_TYPES = new Set([
   'UserRegistered', 'ProfileUpdated', 'EmailChanged', 'PhoneChanged', 'PasswordChanged',

@@ -13,7 +13,7 @@
 import type { UserEvent } from '../../domain/events.js';
 import type { Decoded } from '../../ports/events.js';
 import type { SqlExecutor } from '../../ports/sql.js';
-import type { Projection } from '../engine/runner.js';
+import type { Projection } from '../../ports/projections.js';
 import { indexName, type TableNamer } from '../engine/tables.js';
 
 export type UserStatus = 'active' | 'disabled' | 'erased';

@@ -4,7 +4,8 @@ import type { DomainEvent } from '../../../src/domain/events.js';
 import { PgSql } from '../../../src/infra/sql/sql.js';
 import type { Sql } from '../../../src/ports/sql.js';
 import { allProjections } from '../../../src/projections/index.js';
-import { RebuildInProgressError, type Projection } from '../../../src/projections/engine/runner.js';
+import { RebuildInProgressError } from '../../../src/projections/engine/runner.js';
+import type { Projection } from '../../../src/ports/projections.js';
 import { usersProjection } from '../../../src/projections/users/projection.js';
 import { usingServer } from '../../helpers/db.js';
 import {

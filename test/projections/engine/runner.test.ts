@@ -10,8 +10,9 @@ import {
   CHECKPOINTS_MOVED, advanceCheckpointsStatement, checkpointPositions, insertCheckpoint, lockCheckpointsStatement, migrateProjections,
 } from '../../../src/projections/engine/checkpoints.js';
 import { allProjections } from '../../../src/projections/index.js';
-import { getUser } from '../../../src/projections/queries.js';
-import { ProjectionRunner, type LiveConsumer } from '../../../src/projections/engine/runner.js';
+import { getUser } from '../../../src/projections/users/queries.js';
+import { ProjectionRunner } from '../../../src/projections/engine/runner.js';
+import type { LiveConsumer } from '../../../src/ports/projections.js';
 import {
   ALICE, BOB, BOB_PERSONAL, TestLog, Writer, allPositions, checkpoints, ledger, ledgerProjection, makeRunner, openEnv,
   oracleSnapshot, personalDataLeft, runScenario, snapshot, until,

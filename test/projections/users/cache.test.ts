@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Decoded } from '../../../src/ports/events.js';
-import type { UserView } from '../../../src/projections/queries.js';
+import type { UserView } from '../../../src/projections/users/queries.js';
 import { UserCache } from '../../../src/projections/users/cache.js';
 
 const user = (id: string, firstName: string): UserView => ({

@@ -1,17 +1,15 @@
 /**
- * Typed reads of the read models for the HTTP layer. Every query names its table, so a
- * rebuild's swap is seen at once. Read models lag the store: after a write, wait with
+ * Typed reads of the users read model for the HTTP layer. Every query names its table, so
+ * a rebuild's swap is seen at once. Read models lag the store: after a write, wait with
  * ProjectionRunner.waitFor(position) before reading your own write.
  */
-import { ValidationError } from '../domain/errors.js';
-import { int8, type SqlExecutor } from '../ports/sql.js';
-import { SESSION_COLUMNS, type SessionRow } from './sessions/projection.js';
-import { USER_COLUMNS, type UserRow, type UserStatus } from './users/projection.js';
-import { liveTable } from './engine/tables.js';
+import { ValidationError } from '../../domain/errors.js';
+import { isUuid } from '../../lib/uuid.js';
+import { int8, type SqlExecutor } from '../../ports/sql.js';
+import { liveTable } from '../engine/tables.js';
+import { USER_COLUMNS, type UserRow, type UserStatus } from './projection.js';
 
 const USERS = liveTable('users');
-const SESSIONS = liveTable('sessions');
-const ACTIVITY = liveTable('activity');
 
 export interface UserView {
   id: string;
@@ -23,28 +21,6 @@ export interface UserView {
   status: UserStatus;
   createdAt: Date;
   updatedAt: Date;
-}
-
-export interface SessionView {
-  id: string;
-  userId: string;
-  createdAt: Date;
-  lastUsedAt: Date;
-  expiresAt: Date;
-  userAgent: string | null;
-  ip: string | null;
-  revokedAt: Date | null;
-  revokedReason: string | null;
-}
-
-export interface ActivityView {
-  position: bigint;
-  userId: string;
-  type: string;
-  occurredAt: Date;
-  sessionId: string | null;
-  ip: string | null;
-  userAgent: string | null;
 }
 
 export interface SearchUsersOptions {
@@ -61,8 +37,6 @@ export interface UserPage {
   /** Null on the last page. */
   nextCursor: string | null;
 }
-
-/// Users
 
 const toUser = (r: UserRow): UserView => ({
   id: r.id, email: r.email, phone: r.phone, firstName: r.first_name, lastName: r.last_name,
@@ -144,77 +118,3 @@ function decodeCursor(text: string): Cursor {
 
 /** ILIKE treats % _ and \ specially: match them literally. */
 const escapeLike = (text: string): string => text.replace(/[\\%_]/g, (c) => `\\${c}`);
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const isUuid = (text: string): boolean => UUID.test(text);
-
-/// Sessions
-
-const toSession = (r: SessionRow): SessionView => ({
-  id: r.id, userId: r.user_id, createdAt: r.created_at, lastUsedAt: r.last_used_at, expiresAt: r.expires_at,
-  userAgent: r.user_agent, ip: r.ip, revokedAt: r.revoked_at, revokedReason: r.revoked_reason,
-});
-
-/** The user's sessions neither revoked nor expired at `now`, newest first. */
-export async function listSessions(db: SqlExecutor, userId: string, now: Date): Promise<SessionView[]> {
-  if (!isUuid(userId)) return [];
-  const { rows } = await db.query<SessionRow>(
-    `select ${SESSION_COLUMNS} from ${SESSIONS}
-     where user_id = $1 and revoked_at is null and expires_at > $2
-     order by created_at desc, id desc`,
-    [userId, now.toISOString()]);
-  return rows.map(toSession);
-}
-
-/**
- * Ids of the user's sessions not revoked (the ones a logout-all, password change, disable
- * or erasure must revoke). With `now`, only those whose refresh token has not expired.
- */
-export async function sessionIdsOfUser(db: SqlExecutor, userId: string, now?: Date): Promise<string[]> {
-  if (!isUuid(userId)) return [];
-  const { rows } = await db.query<{ id: string }>(
-    `select id from ${SESSIONS}
-     where user_id = $1 and revoked_at is null and ($2::timestamptz is null or expires_at > $2)
-     order by created_at, id`,
-    [userId, now?.toISOString() ?? null]);
-  return rows.map((r) => r.id);
-}
-
-export async function getSession(db: SqlExecutor, id: string): Promise<SessionView | null> {
-  if (!isUuid(id)) return null;
-  const { rows } = await db.query<SessionRow>(`select ${SESSION_COLUMNS} from ${SESSIONS} where id = $1`, [id]);
-  return rows[0] ? toSession(rows[0]) : null;
-}
-
-/** Ids of the sessions revoked at or after `since` (to warm the in-memory revocation set). */
-export async function revokedSessionsSince(db: SqlExecutor, since: Date): Promise<string[]> {
-  const { rows } = await db.query<{ id: string }>(
-    `select id from ${SESSIONS} where revoked_at >= $1 order by revoked_at, id`, [since.toISOString()]);
-  return rows.map((r) => r.id);
-}
-
-/// Activity
-
-interface ActivityRecord {
-  position: unknown;
-  user_id: string;
-  type: string;
-  occurred_at: Date;
-  session_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-}
-
-/** The user's latest `limit` activity rows, newest first. */
-export async function activity(db: SqlExecutor, userId: string, limit: number): Promise<ActivityView[]> {
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError('/limit', 'must be an integer from 1 to 1000');
-  if (!isUuid(userId)) return [];
-  const { rows } = await db.query<ActivityRecord>(
-    `select position, user_id, type, occurred_at, session_id, ip, user_agent from ${ACTIVITY}
-     where user_id = $1 order by position desc limit $2`,
-    [userId, limit]);
-  return rows.map((r) => ({
-    position: int8(r.position), userId: r.user_id, type: r.type, occurredAt: r.occurred_at,
-    sessionId: r.session_id, ip: r.ip, userAgent: r.user_agent,
-  }));
-}
