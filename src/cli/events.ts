@@ -142,7 +142,8 @@ has no events.`,
 async function openTarget(kind: 'postgres' | 'eventstoredb', url: string): Promise<{ store: EventStore; close(): Promise<void> }> {
   if (kind === 'eventstoredb') {
     if (!/^(esdb|esdb\+discover|kurrentdb|kurrent):\/\//.test(url)) throw new CliError('--to-eventstoredb must be an esdb:// URL', 2);
-    const { EventStoreDbEventStore, redactConnectionString } = await import('../eventstore/eventstoredb/store.js');
+    const { EventStoreDbEventStore } = await import('../eventstore/eventstoredb/store.js');
+    const { redactConnectionString } = await import('../eventstore/eventstoredb/mapping.js');
     try {
       const store = await EventStoreDbEventStore.connect(url);
       return { store, close: () => store.close() };

@@ -38,7 +38,7 @@ import {
   wantsEventType,
   type EsdbRecordedEventLike,
   type EsdbResolvedEventLike,
-} from '../../../src/eventstore/eventstoredb/store.js';
+} from '../../../src/eventstore/eventstoredb/mapping.js';
 import { ConcurrencyConflictError, StoreUnavailableError, type RecordedEvent } from '../../../src/ports/eventStore.js';
 
 const MAX_INT64 = 2n ** 63n - 1n;

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
 import t from 'tap';
-import { appendInTransaction, PostgresEventStore } from '../../../src/eventstore/postgres/store.js';
+import { appendInTransaction } from '../../../src/eventstore/postgres/append.js';
+import { PostgresEventStore } from '../../../src/eventstore/postgres/store.js';
 import {
   isConcurrencyConflict,
   isStoreUnavailable,
