@@ -7,7 +7,7 @@ import { copyEvents, fileCheckpoint } from '../eventstore/copy.js';
 import type { EventStore } from '../ports/eventStore.js';
 import { PostgresEventStore } from '../eventstore/postgres/store.js';
 import { eventViews, type EventView } from '../infra/redact.js';
-import { PgSql } from '../infra/sql/sql.js';
+import { PgSql } from '../infra/sql/pg.js';
 import { openSql, openStore } from '../composition/runtime.js';
 import type { CliCommand } from './command.js';
 import { CliError, guarded, openReader, stopSignal, stringOption, wholeNumber } from './context.js';

@@ -9,17 +9,10 @@
  */
 import { PERSONAL_FIELDS, VISIBLE_FIELDS, isEventType } from '../domain/events.js';
 import type { JsonObject, JsonValue, RecordedEvent } from '../ports/eventStore.js';
-import type { Decoded } from '../ports/events.js';
+import type { Decoded, EventMetadata } from '../ports/events.js';
 
-export interface EventMetadataView {
-  correlation_id: string | null;
-  causation_id: string | null;
-  actor_id: string | null;
-  request_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  schema_version: number | null;
-}
+/** The metadata operators see: the fields every event carries (schema_version null for foreign events). */
+export type EventMetadataView = Omit<EventMetadata, 'schema_version'> & { schema_version: number | null };
 
 /** An event as operators see it. Positions and revisions are decimal strings (64-bit safe). */
 export interface EventView {

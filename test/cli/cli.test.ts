@@ -14,7 +14,7 @@ import { commands } from '../../src/cli/commands.js';
 import { runCli } from '../../src/cli/main.js';
 import { PostgresEventStore } from '../../src/eventstore/postgres/store.js';
 import type { EventView } from '../../src/infra/redact.js';
-import { PgSql } from '../../src/infra/sql/sql.js';
+import { PgSql } from '../../src/infra/sql/pg.js';
 import { json } from '../helpers/app.js';
 import { createTestDatabaseUrl, usingServer } from '../helpers/db.js';
 import { bearer, buildAdminApp, login, register, type AdminApp } from '../helpers/admin.js';

@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { PgSql, PgliteSql } from '../../src/infra/sql/sql.js';
+import { PgliteSql } from '../../src/infra/sql/pglite.js';
+import { PgSql } from '../../src/infra/sql/pg.js';
 import type { Sql } from '../../src/ports/sql.js';
 
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

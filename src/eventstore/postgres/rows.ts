@@ -1,5 +1,5 @@
 /** Row mapping and small helpers shared by the PostgreSQL store's reads, appends and subscriptions. */
-import { translateError } from '../../infra/sql/sql.js';
+import { translateError } from '../../infra/sql/errors.js';
 import { int8 } from '../../ports/sql.js';
 import type { JsonObject, RecordedEvent } from '../../ports/eventStore.js';
 

@@ -51,7 +51,7 @@
  * a store ignores its own.
  */
 import { randomUUID } from 'node:crypto';
-import { translateError } from '../../infra/sql/sql.js';
+import { translateError } from '../../infra/sql/errors.js';
 import { int8, type Sql } from '../../ports/sql.js';
 import {
   StoreUnavailableError,

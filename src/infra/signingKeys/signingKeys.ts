@@ -18,39 +18,27 @@
  * one is missed, every `reloadEveryMs` (30 s by default) and when a token names a kid they
  * do not know (at most every few seconds).
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { ConfigError } from '../../config.js';
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../../domain/settings/settings.js';
 import { deriveKey, open, seal } from '../crypto.js';
 import { migrate } from '../sql/migrate.js';
 import type { Sql, SqlExecutor } from '../../ports/sql.js';
 
-export interface PublicJwk {
-  kty: 'OKP';
-  crv: 'Ed25519';
-  x: string;
-  kid: string;
-  alg: 'EdDSA';
-  use: 'sig';
-}
+import {
+  type PublicJwk,
+  type KeyStatus,
+  type PublishedKey,
+  type SigningKey,
+  describeKey,
+  generate,
+  parseJwk,
+} from './keys.js';
+import { SIGNING_KEY_MIGRATIONS, type KeyRow, LOCK, currentKid, nextKid } from './storage.js';
 
-export type KeyStatus = 'next' | 'current' | 'retired';
-
-/** A published key: enough to verify, never the private half. */
-export interface PublishedKey {
-  kid: string;
-  publicPem: string;
-  jwk: PublicJwk;
-  status: KeyStatus;
-  createdAt: Date;
-  activatedAt: Date | null;
-  retiredAt: Date | null;
-}
-
-/** The current key: the only one whose private half is held in memory. */
-export interface SigningKey extends PublishedKey {
-  privatePem: string;
-}
+export type { KeyStatus, PublicJwk, PublishedKey, SigningKey } from './keys.js';
+export { SIGNING_KEY_MIGRATIONS } from './storage.js';
+export { describeKey } from './keys.js';
 
 export const CHANNEL = 'authstream_signing_keys';
 
@@ -64,62 +52,6 @@ export const MAX_PUBLISHED_KEYS = 100;
 export const DEFAULT_RELOAD_EVERY_MS = 30_000;
 /** At most one reload per this period is triggered by tokens naming an unknown kid. */
 const UNKNOWN_KID_RELOAD_EVERY_MS = 5_000;
-
-export const SIGNING_KEY_MIGRATIONS = [
-  {
-    version: 1,
-    name: 'signing keys',
-    sql: `create table authstream.signing_keys (
-    kid text primary key,
-    sealed_private_key text not null,
-    public_jwk jsonb not null,
-    created_at timestamptz not null default clock_timestamp(),
-    retired_at timestamptz
-  )`,
-  },
-  {
-    // Keys made before this migration signed from their creation until the next one was
-    // made: that is when they were activated and retired. A key with activated_at null is
-    // the pre-published next key.
-    version: 2,
-    name: 'signing keys: next, current and retired',
-    sql: `alter table authstream.signing_keys add column activated_at timestamptz;
-    update authstream.signing_keys set activated_at = created_at;
-    update authstream.signing_keys k set retired_at = s.successor_created_at
-      from (select kid, lead(created_at) over (order by created_at, kid) as successor_created_at
-              from authstream.signing_keys) s
-     where k.kid = s.kid and s.successor_created_at is not null and k.retired_at is null`,
-  },
-];
-
-export function describeKey(privateKey: KeyObject): { kid: string; privatePem: string; publicPem: string; jwk: PublicJwk } {
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('not an Ed25519 key');
-  const publicKey = createPublicKey(privateKey);
-  const x = (publicKey.export({ format: 'jwk' }) as { x: string }).x;
-  const kid = thumbprint(x);
-  return {
-    kid,
-    privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-    publicPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
-    jwk: { kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' },
-  };
-}
-
-/** RFC 7638 JWK thumbprint of an Ed25519 public key (members in lexicographic order). */
-function thumbprint(x: string): string {
-  return createHash('sha256').update(JSON.stringify({ crv: 'Ed25519', kty: 'OKP', x })).digest('base64url');
-}
-
-interface KeyRow {
-  kid: string;
-  sealed_private_key: string;
-  public_jwk: unknown;
-  created_at: Date;
-  activated_at: Date | null;
-  retired_at: Date | null;
-}
-
-const LOCK = `select pg_advisory_xact_lock(hashtext('authstream.signing_keys'))`;
 
 export interface RotationResult {
   /** The key that signs from now on. */
@@ -374,27 +306,3 @@ export class SigningKeys {
   }
 }
 
-function generate(): KeyObject {
-  return generateKeyPairSync('ed25519').privateKey;
-}
-
-async function currentKid(tx: SqlExecutor): Promise<string | null> {
-  const { rows } = await tx.query<{ kid: string }>(
-    `select kid from authstream.signing_keys where activated_at is not null and retired_at is null
-      order by activated_at desc, created_at desc, kid limit 1`);
-  return rows[0]?.kid ?? null;
-}
-
-async function nextKid(tx: SqlExecutor): Promise<string | null> {
-  const { rows } = await tx.query<{ kid: string }>(
-    `select kid from authstream.signing_keys where activated_at is null and retired_at is null
-      order by created_at desc, kid limit 1`);
-  return rows[0]?.kid ?? null;
-}
-
-function parseJwk(kid: string, raw: unknown): PublicJwk {
-  const value: unknown = typeof raw === 'string' ? JSON.parse(raw) : raw;
-  const x = typeof value === 'object' && value !== null ? (value as { x?: unknown }).x : undefined;
-  if (typeof x !== 'string' || thumbprint(x) !== kid) throw new Error(`stored public key ${kid} is not a valid Ed25519 JWK`);
-  return { kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' };
-}

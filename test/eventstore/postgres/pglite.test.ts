@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { PostgresEventStore } from '../../../src/eventstore/postgres/store.js';
-import { PgliteSql } from '../../../src/infra/sql/sql.js';
+import { PgliteSql } from '../../../src/infra/sql/pglite.js';
 import { eventStoreContract } from '../../helpers/eventStoreContract.js';
 
 const sql = await PgliteSql.open();

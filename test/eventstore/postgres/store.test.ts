@@ -11,7 +11,7 @@ import {
   type EventToAppend,
   type RecordedEvent,
 } from '../../../src/ports/eventStore.js';
-import { PgSql } from '../../../src/infra/sql/sql.js';
+import { PgSql } from '../../../src/infra/sql/pg.js';
 import type { SqlExecutor } from '../../../src/ports/sql.js';
 import { ADMIN_URL, createTestDatabase, createTestDatabaseUrl, usingServer } from '../../helpers/db.js';
 import { eventStoreContract } from '../../helpers/eventStoreContract.js';

@@ -17,7 +17,8 @@ import { migrate } from '../../../src/infra/sql/migrate.js';
 import {
   describeKey, RETIRED_KEY_HORIZON_SECONDS, SIGNING_KEY_MIGRATIONS, SigningKeys, type SigningKeys as Keys,
 } from '../../../src/infra/signingKeys/signingKeys.js';
-import { PgliteSql, PgSql } from '../../../src/infra/sql/sql.js';
+import { PgliteSql } from '../../../src/infra/sql/pglite.js';
+import { PgSql } from '../../../src/infra/sql/pg.js';
 import type { Sql, SqlExecutor, TransactionOptions } from '../../../src/ports/sql.js';
 import { createTestDatabase, createTestDatabaseUrl } from '../../helpers/db.js';
 

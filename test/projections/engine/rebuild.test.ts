@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import type { DomainEvent } from '../../../src/domain/events.js';
-import { PgSql } from '../../../src/infra/sql/sql.js';
+import { PgSql } from '../../../src/infra/sql/pg.js';
 import type { Sql } from '../../../src/ports/sql.js';
 import { allProjections } from '../../../src/projections/index.js';
 import { RebuildInProgressError } from '../../../src/projections/engine/runner.js';

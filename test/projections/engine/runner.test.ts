@@ -4,7 +4,7 @@ import type { EventStore, RecordedEvent, Subscription } from '../../../src/ports
 import { EventCodec } from '../../../src/infra/eventCodec.js';
 import type { Decoded } from '../../../src/ports/events.js';
 import { PgKeyStore } from '../../../src/infra/keyStore.js';
-import { PgSql } from '../../../src/infra/sql/sql.js';
+import { PgSql } from '../../../src/infra/sql/pg.js';
 import { createTestDatabase, usingServer } from '../../helpers/db.js';
 import {
   CHECKPOINTS_MOVED, advanceCheckpointsStatement, checkpointPositions, insertCheckpoint, lockCheckpointsStatement, migrateProjections,

@@ -1,45 +1,12 @@
 /**
- * A minimal SQL client port shared by the PostgreSQL event store and the read models,
- * with two adapters: a `pg` pool (a PostgreSQL server) and PGlite (embedded PostgreSQL,
- * the zero-configuration default). Both return int8 columns as bigint and timestamptz
- * as Date, so code above this layer never sees a driver difference.
+ * The Sql port on a PostgreSQL server: a `pg` pool returning int8 as bigint and
+ * timestamptz as Date, named prepared statements, optional pipelining, LISTEN/NOTIFY.
  */
 import pg from 'pg';
-import { StoreUnavailableError } from '../../ports/eventStore.js';
 import type { BatchOutcome, QueryResult, Sql, SqlExecutor, Statement, TransactionOptions } from '../../ports/sql.js';
 
-const CONNECTION_ERROR_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EAI_AGAIN',
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '08000', '08003', '08006', '08001', '08004', // connection exceptions
-  '53300', // too_many_connections
-]);
-
-/** True when an error means "the database is not reachable right now", not "your SQL is wrong". */
-export function isConnectionError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;
-  // A FATAL (or PANIC) report ends the session: the server refused or dropped the connection
-  // (e.g. 55000 "database is not currently accepting connections"), whatever its code.
-  const severity = (error as { severity?: unknown }).severity;
-  if (severity === 'FATAL' || severity === 'PANIC') return true;
-  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end|terminating connection/i.test(
-    error.message,
-  );
-}
-
-/** Re-throws connection failures as StoreUnavailableError; everything else unchanged. */
-export function translateError(error: unknown, what: string): never {
-  if (error instanceof StoreUnavailableError) throw error;
-  if (isConnectionError(error)) throw new StoreUnavailableError(`${what} unavailable`, { cause: error });
-  throw error;
-}
-
-// ---------------------------------------------------------------------------------------
-// pg (PostgreSQL server)
+import { translateError } from './errors.js';
+import { batchOneByOne, inOrder } from './sequential.js';
 
 const types = {
   getTypeParser: (oid: number, format?: 'text' | 'binary') => {
@@ -73,33 +40,6 @@ async function run<R>(client: pg.Pool | pg.PoolClient, text: string, params?: re
   const config = queryConfig(text, params);
   const r = typeof config === 'string' ? await client.query(config) : await client.query(config);
   return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
-}
-
-/** An executor that runs the queries issued to it one at a time, in order, after `after` settles. */
-function inOrder(tx: SqlExecutor, after: Promise<unknown>): SqlExecutor {
-  let tail: Promise<unknown> = after.catch(() => {});
-  return {
-    query: <R>(text: string, params?: readonly unknown[]) => {
-      const next = tail.then(() => tx.query<R>(text, params));
-      tail = next.catch(() => {});
-      return next;
-    },
-  };
-}
-
-/** pipelinedBatch without a pipeline: the statements one after the other, in a transaction. */
-async function batchOneByOne(sql: Sql, first: string, statements: readonly Statement[]): Promise<BatchOutcome> {
-  let begun: Record<string, unknown>[] | undefined;
-  try {
-    await sql.transaction(async (tx, rows) => {
-      begun = rows;
-      for (const st of statements) await tx.query(st.text, st.params);
-    }, { first });
-    return { first: begun ?? [] };
-  } catch (e) {
-    if (begun === undefined || isConnectionError(e) || e instanceof StoreUnavailableError) throw e;
-    return { first: begun, failure: e };
-  }
 }
 
 /** BEGIN and `first` in one simple-protocol query (pg answers with one result each): `first`'s rows. */
@@ -356,83 +296,5 @@ export class PgSql implements Sql {
     this.#listener = undefined;
     if (listener) await listener.end().catch(() => {});
     await this.pool.end();
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// PGlite (embedded)
-
-type PGliteLike = {
-  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }>;
-  exec(text: string): Promise<unknown>;
-  transaction<T>(fn: (tx: { query<R>(text: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }> }) => Promise<T>): Promise<T>;
-  listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>>;
-  close(): Promise<void>;
-};
-
-export class PgliteSql implements Sql {
-  readonly kind = 'pglite' as const;
-  readonly #db: PGliteLike;
-  #closed = false;
-
-  private constructor(db: PGliteLike) {
-    this.#db = db;
-  }
-
-  /** `dataDir` undefined: in memory. */
-  static async open(dataDir?: string): Promise<PgliteSql> {
-    const { PGlite } = await import('@electric-sql/pglite');
-    const db = (await PGlite.create(dataDir, { parsers: { 20: (v: string) => BigInt(v) } })) as unknown as PGliteLike;
-    return new PgliteSql(db);
-  }
-
-  #check(): void {
-    if (this.#closed) throw new StoreUnavailableError('embedded database closed');
-  }
-
-  async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-    this.#check();
-    const r = await this.#db.query<R>(text, params as unknown[] | undefined);
-    return { rows: r.rows, rowCount: r.affectedRows || r.rows.length };
-  }
-
-  async exec(text: string): Promise<void> {
-    this.#check();
-    await this.#db.exec(text);
-  }
-
-  async transaction<T>(fn: (tx: SqlExecutor, first: Record<string, unknown>[]) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    this.#check();
-    return this.#db.transaction(async (inner) => {
-      const tx: SqlExecutor = {
-        query: async <R>(text: string, params?: readonly unknown[]) => {
-          const r = await inner.query<R>(text, params as unknown[] | undefined);
-          return { rows: r.rows, rowCount: r.affectedRows || r.rows.length };
-        },
-      };
-      // In-process: no round trip to save; the first statement simply runs first.
-      const first = options.first === undefined ? [] : (await tx.query<Record<string, unknown>>(options.first)).rows;
-      return fn(tx, first);
-    });
-  }
-
-  async pipelinedTransaction<T>(first: string, fn: (tx: SqlExecutor, first: Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
-    // In-process: nothing to pipeline. Statements issued together run one at a time, in order.
-    return this.transaction(async (tx, rows) => fn(inOrder(tx, Promise.resolve()), Promise.resolve(rows)), { first });
-  }
-
-  async pipelinedBatch(first: string, statements: readonly Statement[]): Promise<BatchOutcome> {
-    return batchOneByOne(this, first, statements);
-  }
-
-  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
-    this.#check();
-    return this.#db.listen(channel, onNotify);
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#db.close();
   }
 }

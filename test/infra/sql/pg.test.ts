@@ -6,7 +6,7 @@
  * and on a server also through a pool in pipeline mode.
  */
 import t, { type Test } from 'tap';
-import { PgSql } from '../../../src/infra/sql/sql.js';
+import { PgSql } from '../../../src/infra/sql/pg.js';
 import type { Sql } from '../../../src/ports/sql.js';
 import { createTestDatabase } from '../../helpers/db.js';
 
