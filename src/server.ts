@@ -1,6 +1,6 @@
 /** Starts the service: configuration → runtime → app → listen, with a clean shutdown. */
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { bootstrapAdmin } from './commands/bootstrapAdmin.js';
+import { bootstrapAdmin } from './composition/bootstrapAdmin.js';
 import { buildApp } from './http/app.js';
 import { createRuntime, type Runtime } from './composition/runtime.js';
 import type { FastifyInstance } from 'fastify';

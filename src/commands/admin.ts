@@ -1,28 +1,21 @@
 /** Admin commands on users: disable (revokes every session), enable, roles; settings. */
 import { SETTINGS_STREAM, userStream, type SettingsValues } from '../domain/events.js';
 import { decideChangeSettings, type Settings } from '../domain/settings/settings.js';
-import { decideDisable, decideEnable, decideGrantRole, decideRevokeRole } from '../domain/user/user.js';
-import { ValidationError } from '../domain/errors.js';
+import { checkRole, decideDisable, decideEnable, decideGrantRole, decideRevokeRole } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
-import { settingsAggregate, UserAggregate } from '../domain/aggregates.js';
+import { settingsAggregate } from '../domain/settings/settings.js';
+import { UserAggregate } from '../domain/user/user.js';
 import { handle, later, type CommandDeps } from './handle.js';
 import { revokeSessions } from './sessions.js';
 
 export async function disableUser(deps: CommandDeps, userId: string, ctx: EventContext): Promise<bigint | null> {
   const r = await handle(deps, userStream(userId), UserAggregate, decideDisable, ctx);
-  const sessions = await deps.sessionIdsOfUser(userId);
+  const sessions = await deps.sessions.activeSessionIds(userId);
   return later(r.position, await revokeSessions(deps, sessions, 'user_disabled', ctx));
 }
 
 export async function enableUser(deps: CommandDeps, userId: string, ctx: EventContext): Promise<bigint | null> {
   return (await handle(deps, userStream(userId), UserAggregate, decideEnable, ctx)).position;
-}
-
-const ROLE = /^[a-z][a-z0-9_.:-]{0,63}$/;
-
-function checkRole(role: string): string {
-  if (!ROLE.test(role)) throw new ValidationError('/role', 'a role is 1-64 characters: lower-case letters, digits, _ . : -');
-  return role;
 }
 
 export async function grantRole(deps: CommandDeps, userId: string, role: string, ctx: EventContext): Promise<bigint | null> {

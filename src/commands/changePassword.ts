@@ -8,7 +8,7 @@ import { userStream } from '../domain/events.js';
 import { checkPasswordPolicy } from '../domain/user/password.js';
 import { decideChangePassword, requireExisting } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
-import { UserAggregate } from '../domain/aggregates.js';
+import { UserAggregate } from '../domain/user/user.js';
 import { handle, later, type CommandDeps } from './handle.js';
 import { revokeSessions } from './sessions.js';
 
@@ -26,7 +26,7 @@ export async function changePassword(
     return decideChangePassword(state, { currentPasswordOk: currentOk, newPasswordHash, keptSessionId: input.sessionId });
   }, ctx);
   if (!currentOk) throw new InvalidCredentialsError();
-  const others = (await deps.sessionIdsOfUser(input.userId)).filter((id) => id !== input.sessionId);
+  const others = (await deps.sessions.activeSessionIds(input.userId)).filter((id) => id !== input.sessionId);
   const revoked = await revokeSessions(deps, others, 'password_changed', ctx);
   return later(r.position, revoked);
 }

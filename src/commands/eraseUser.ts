@@ -8,8 +8,9 @@ import { InvalidCredentialsError, NotFoundError } from '../domain/errors.js';
 import { userStream } from '../domain/events.js';
 import { decideErase } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
-import { UserAggregate } from '../domain/aggregates.js';
-import { handle, later, load, type CommandDeps } from './handle.js';
+import { UserAggregate } from '../domain/user/user.js';
+import { handle, later, type CommandDeps } from './handle.js';
+import { load } from './load.js';
 import { releaseIdentifier } from './identifiers.js';
 import { revokeSessions } from './sessions.js';
 
@@ -34,9 +35,9 @@ export async function eraseUser(
     return decideErase(state);
   }, ctx);
   position = later(position, r.position);
-  const sessions = await deps.sessionIdsOfUser(input.userId);
+  const sessions = await deps.sessions.activeSessionIds(input.userId);
   position = later(position, await revokeSessions(deps, sessions, 'user_erased', ctx));
   await deps.keys.destroy(input.userId);
-  deps.onUserErased?.(input.userId);
+  deps.listener?.userErased(input.userId);
   return position;
 }

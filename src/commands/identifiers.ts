@@ -8,8 +8,10 @@ import { IdentifierTakenError } from '../domain/errors.js';
 import { identifierStream, userStream, type IdentifierKind } from '../domain/events.js';
 import { CLAIM_GRACE_MS, decideClaim, decideRelease, type Reservation } from '../domain/identifier/reservation.js';
 import type { EventContext } from '../ports/events.js';
-import { ReservationAggregate, UserAggregate } from '../domain/aggregates.js';
-import { handle, load, type CommandDeps } from './handle.js';
+import { ReservationAggregate } from '../domain/identifier/reservation.js';
+import { UserAggregate } from '../domain/user/user.js';
+import { handle, type CommandDeps } from './handle.js';
+import { load } from './load.js';
 
 export interface Identifier {
   kind: IdentifierKind;

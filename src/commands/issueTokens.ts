@@ -12,8 +12,11 @@ import type { Reservation } from '../domain/identifier/reservation.js';
 import type { User } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
 import { normaliseEmail, normaliseIdentifier, normalisePhone } from '../policy/identifiers.js';
-import { ReservationAggregate, UserAggregate, loginFailuresAggregate } from '../domain/aggregates.js';
-import { load, loadMany, record, type CommandDeps } from './handle.js';
+import { loginFailuresAggregate } from '../domain/login/throttle.js';
+import { ReservationAggregate } from '../domain/identifier/reservation.js';
+import { UserAggregate } from '../domain/user/user.js';
+import { record, type CommandDeps } from './handle.js';
+import { load, loadMany } from './load.js';
 import { reservationStreamOf, type Identifier } from './identifiers.js';
 import { startSession, type IssuedTokens } from './sessions.js';
 

@@ -5,8 +5,9 @@
 import { NotFoundError } from '../domain/errors.js';
 import { sessionStream } from '../domain/events.js';
 import type { EventContext } from '../ports/events.js';
-import { SessionAggregate } from '../domain/aggregates.js';
-import { load, type CommandDeps } from './handle.js';
+import { SessionAggregate } from '../domain/session/session.js';
+import type { CommandDeps } from './handle.js';
+import { load } from './load.js';
 import { revokeSessions } from './sessions.js';
 
 /** Revokes the session a refresh token belongs to; unknown or revoked tokens change nothing. */
@@ -25,7 +26,7 @@ export async function logoutSession(deps: CommandDeps, sessionId: string, ctx: E
 
 /** Ends every session of the user. `sessionIdsOfUser` must be caught up by the caller. */
 export async function logoutAll(deps: CommandDeps, userId: string, ctx: EventContext): Promise<bigint | null> {
-  const ids = await deps.sessionIdsOfUser(userId);
+  const ids = await deps.sessions.activeSessionIds(userId);
   return revokeSessions(deps, ids, 'logout_all', ctx);
 }
 

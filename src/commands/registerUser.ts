@@ -9,7 +9,7 @@ import { checkPasswordPolicy } from '../domain/user/password.js';
 import { decideRegister, type ExistingUser } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
 import { normaliseEmail, normaliseName, normalisePhone } from '../policy/identifiers.js';
-import { UserAggregate } from '../domain/aggregates.js';
+import { UserAggregate } from '../domain/user/user.js';
 import { handle, later, type CommandDeps } from './handle.js';
 import { claimIdentifier, releaseQuietly, type Identifier } from './identifiers.js';
 import { startSession, type IssuedTokens } from './sessions.js';
@@ -52,7 +52,7 @@ export async function createUser(deps: CommandDeps, input: RegisterUserInput, ct
     }
     const r = await handle(deps, userStream(userId), UserAggregate, (state) =>
       decideRegister(state, { userId, email, phone, firstName, lastName, passwordHash, roles: input.roles ?? ['user'] }), userCtx,
-    { newStream: true });
+    { start: 'new' });
     if (r.state.status === 'none') throw new Error('registration appended nothing');
     return { user: r.state, position: later(position, r.position) };
   } catch (e) {

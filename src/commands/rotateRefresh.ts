@@ -10,8 +10,10 @@ import { sessionStream, userStream, type SessionEvent } from '../domain/events.j
 import { decideRotate, type Session } from '../domain/session/session.js';
 import { userAllowsSession, type User } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
-import { SessionAggregate, UserAggregate } from '../domain/aggregates.js';
-import { handle, load, loadMany, type CommandDeps, type Handled } from './handle.js';
+import { SessionAggregate } from '../domain/session/session.js';
+import { UserAggregate } from '../domain/user/user.js';
+import { handle, type CommandDeps, type Handled } from './handle.js';
+import { load, loadMany } from './load.js';
 import type { IssuedTokens } from './sessions.js';
 
 interface Rotation {
@@ -38,7 +40,7 @@ export async function rotateRefresh(deps: CommandDeps, refreshToken: string, ctx
   const { result, user } = (await rotateAsCached(deps, streamId, rotation, actor))
     ?? (await rotateAsStored(deps, streamId, rotation, actor));
   if (result.events.some((e) => e.type === 'RefreshTokenReuseDetected')) {
-    deps.onSessionsRevoked?.([parsed.sessionId]);
+    deps.listener?.sessionsRevoked([parsed.sessionId]);
     throw new TokenReusedError();
   }
   const session = result.state;
@@ -75,9 +77,9 @@ async function rotateAsCached(
   }
   try {
     const result = await handle(deps, streamId, SessionAggregate, (s) => decideRotate(s, { ...rotation, userAllows: true }), actor, {
-      retries: false,
-      loaded: { state: session, revision: cachedSession.revision },
-      unchanged: [{ streamId: userStream(session.userId), revision: cachedUser.revision }],
+      attempts: 1,
+      start: { state: session, revision: cachedSession.revision },
+      alsoExpect: [{ streamId: userStream(session.userId), revision: cachedUser.revision }],
     });
     return { result, user };
   } catch (e) {
@@ -110,7 +112,7 @@ async function rotateAsStored(
         userAllows = userAllowsSession(decidedAgainst.user, session.id, session.userRevision);
       }
       return decideRotate(session, { ...rotation, userAllows });
-    }, actor, { retries: false, ...(preloaded ? { loaded: preloaded.session } : {}) });
+    }, actor, { attempts: 1, ...(preloaded ? { start: preloaded.session } : {}) });
     return { result, user: decidedAgainst.user };
   } catch (e) {
     // Lost the race to a concurrent refresh of the same token: nothing was written.

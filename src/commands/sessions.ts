@@ -3,7 +3,7 @@ import { sessionStream, type SessionRevokedReason } from '../domain/events.js';
 import { decideRevoke, decideStart } from '../domain/session/session.js';
 import type { ExistingUser } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
-import { SessionAggregate } from '../domain/aggregates.js';
+import { SessionAggregate } from '../domain/session/session.js';
 import { handle, later, type CommandDeps } from './handle.js';
 
 /** What register, login and refresh give back; the HTTP layer adds the access token. */
@@ -21,7 +21,7 @@ export async function startSession(deps: CommandDeps, user: ExistingUser, ctx: E
   const expiresAt = new Date(ctx.now.getTime() + deps.settings().refresh_token_ttl_seconds * 1000);
   const r = await handle(deps, sessionStream(sessionId), SessionAggregate, (state) =>
     decideStart(state, { sessionId, userId: user.id, refreshTokenHash: hash, expiresAt, userRevision: user.revision }), ctx,
-  { newStream: true });
+  { start: 'new' });
   return { user, sessionId, refreshToken: token, refreshExpiresAt: expiresAt, position: r.position };
 }
 
@@ -39,6 +39,6 @@ export async function revokeSessions(
     if (r.events.length > 0) revoked.push(id);
     position = later(position, r.position);
   }
-  if (revoked.length > 0) deps.onSessionsRevoked?.(revoked);
+  if (revoked.length > 0) deps.listener?.sessionsRevoked(revoked);
   return position;
 }

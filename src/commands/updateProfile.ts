@@ -7,8 +7,9 @@ import { userStream } from '../domain/events.js';
 import { decideUpdateProfile, requireExisting, type ExistingUser, type UpdateProfile } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
 import { normaliseEmail, normaliseName, normalisePhone } from '../policy/identifiers.js';
-import { UserAggregate } from '../domain/aggregates.js';
-import { handle, later, load, type CommandDeps } from './handle.js';
+import { UserAggregate } from '../domain/user/user.js';
+import { handle, later, type CommandDeps } from './handle.js';
+import { load } from './load.js';
 import { claimIdentifier, releaseIdentifier, releaseQuietly, type Identifier } from './identifiers.js';
 
 export interface UpdateProfileInput {

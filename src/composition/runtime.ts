@@ -7,7 +7,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
-import { StateCache, type CommandDeps } from '../commands/handle.js';
+import type { CommandDeps } from '../commands/handle.js';
+import { StateCache } from '../commands/stateCache.js';
 import { ConfigError, type Config } from '../config.js';
 import type { SettingsValues } from '../domain/events.js';
 import { SETTINGS_STREAM, userStream } from '../domain/events.js';
@@ -178,13 +179,14 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       settings: () => settings.current(),
       throttle: { maxFailures: config.loginMaxFailures, windowSeconds: config.loginFailureWindowSeconds },
       isCommonPassword,
-      sessionIdsOfUser: async (userId) => {
-        await readYourWrites(await store.lastPosition());
-        return sessionIdsOfUser(sql, userId, new Date());
+      sessions: {
+        activeSessionIds: async (userId) => {
+          await readYourWrites(await store.lastPosition());
+          return sessionIdsOfUser(sql, userId, new Date());
+        },
       },
       states,
-      onSessionsRevoked: (ids) => revocations.markRevoked(ids),
-      onUserErased: forgetUser,
+      listener: { sessionsRevoked: (ids) => revocations.markRevoked(ids), userErased: forgetUser },
     };
 
     await projections.start();

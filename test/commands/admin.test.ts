@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { changeSettings, disableUser, enableUser, grantRole, revokeRole } from '../../src/commands/admin.js';
-import { bootstrapAdmin } from '../../src/commands/bootstrapAdmin.js';
+import { bootstrapAdmin } from '../../src/composition/bootstrapAdmin.js';
 import { holderOf } from '../../src/commands/identifiers.js';
 import { rotateRefresh } from '../../src/commands/rotateRefresh.js';
 import { SETTINGS_STREAM, sessionStream, userStream } from '../../src/domain/events.js';

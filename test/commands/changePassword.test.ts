@@ -49,7 +49,7 @@ void t.test('changePassword', async (t) => {
     const mail = email('cutoff');
     const current = await register(env, { email: mail, password: OLD });
     const stale = await login(env, { kind: 'email', value: mail }, OLD);
-    const blind = env.withDeps({ sessionIdsOfUser: async () => [] });
+    const blind = env.withDeps({ sessions: { activeSessionIds: async () => [] } });
     await changePassword(blind, { userId: current.user.id, sessionId: current.sessionId, currentPassword: OLD, newPassword: NEW }, env.ctx());
     t.strictSame(typesOf(await env.stream(sessionStream(stale.sessionId))), ['SessionStarted'], 'no SessionRevoked was written');
     await t.rejects(rotateRefresh(env.deps, stale.refreshToken, env.ctx()), { code: 'invalid_token' },

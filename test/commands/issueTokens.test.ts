@@ -1,7 +1,7 @@
 import t from 'tap';
 import { disableUser } from '../../src/commands/admin.js';
-import { loginFailuresAggregate } from '../../src/domain/aggregates.js';
-import { StateCache } from '../../src/commands/handle.js';
+import { loginFailuresAggregate } from '../../src/domain/login/throttle.js';
+import { StateCache } from '../../src/commands/stateCache.js';
 import { reservationStreamOf } from '../../src/commands/identifiers.js';
 import { toIdentifier } from '../../src/commands/issueTokens.js';
 import { registerUser } from '../../src/commands/registerUser.js';

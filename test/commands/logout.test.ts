@@ -70,7 +70,7 @@ void t.test('logout, logout-all, revoke own session', async (t) => {
     t.strictSame(await revocationOf(env, other.sessionId), [], 'another user keeps their session');
     t.ok(await rotateRefresh(env.deps, other.refreshToken, env.ctx()));
     await env.caughtUp();
-    t.strictSame(await env.deps.sessionIdsOfUser(a.user.id), [], 'no session of the user is left');
+    t.strictSame(await env.deps.sessions.activeSessionIds(a.user.id), [], 'no session of the user is left');
   });
 
   await t.test('revoke own session: someone else\'s, unknown or revoked ones are not found', async (t) => {

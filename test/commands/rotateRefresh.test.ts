@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import t from 'tap';
 import { disableUser } from '../../src/commands/admin.js';
 import { rotateRefresh } from '../../src/commands/rotateRefresh.js';
-import { StateCache } from '../../src/commands/handle.js';
+import { StateCache } from '../../src/commands/stateCache.js';
 import { logoutSession } from '../../src/commands/logout.js';
 import { sessionStream, userStream } from '../../src/domain/events.js';
 import { hashToken } from '../../src/infra/secrets.js';
@@ -60,7 +60,7 @@ void t.test('rotateRefresh', async (t) => {
     const { deps, calls } = countingDeps(env);
     const first = await rotateRefresh(deps, r.refreshToken, env.ctx());
     // Only the user stream moves: the session is not revoked (as when the revocations lag).
-    await disableUser({ ...elsewhere(), sessionIdsOfUser: async () => [] }, r.user.id, env.ctx({ actorId: r.user.id }));
+    await disableUser({ ...elsewhere(), sessions: { activeSessionIds: async () => [] } }, r.user.id, env.ctx({ actorId: r.user.id }));
     t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))), ['SessionStarted', 'RefreshTokenRotated']);
     calls.length = 0;
     await t.rejects(rotateRefresh(deps, first.refreshToken, env.ctx()), { code: 'invalid_token' }, 'the disabled user is read, not a cached state');
@@ -124,7 +124,7 @@ void t.test('rotateRefresh', async (t) => {
 
   await t.test('a user who no longer allows the session: invalid_token even without SessionRevoked', async (t) => {
     const r = await register(env, { email: email('disabled'), password: PASSWORD });
-    const noRevocations = env.withDeps({ sessionIdsOfUser: async () => [] });
+    const noRevocations = env.withDeps({ sessions: { activeSessionIds: async () => [] } });
     await disableUser(noRevocations, r.user.id, env.ctx());
     t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))), ['SessionStarted'], 'the session was never revoked');
     await t.rejects(refresh(env, r.refreshToken), { code: 'invalid_token' });

@@ -3,8 +3,9 @@
  * retired tokens), dropping the entries set longest ago; and the session aggregate's weight.
  */
 import t from 'tap';
-import { SessionAggregate, UserAggregate } from '../../src/domain/aggregates.js';
-import { StateCache } from '../../src/commands/handle.js';
+import { SessionAggregate } from '../../src/domain/session/session.js';
+import { UserAggregate } from '../../src/domain/user/user.js';
+import { StateCache } from '../../src/commands/stateCache.js';
 import type { Recorded, SessionEvent } from '../../src/domain/events.js';
 
 void t.test('entries are dropped oldest first once the total weight passes the limit', async (t) => {

@@ -6,6 +6,7 @@
  */
 import { IdentifierTakenError } from '../errors.js';
 import type { IdentifierEvent, IdentifierKind, Recorded } from '../events.js';
+import type { Aggregate } from '../decider.js';
 
 export type Reservation =
   | { status: 'free' }
@@ -46,3 +47,8 @@ export function decideRelease(state: Reservation, userId: string): IdentifierEve
 
 /** How long a claim is protected from takeover while its registration is in flight. */
 export const CLAIM_GRACE_MS = 60_000;
+
+export const ReservationAggregate: Aggregate<Reservation, IdentifierEvent> = {
+  initial: initialReservation,
+  evolve: evolveReservation,
+};

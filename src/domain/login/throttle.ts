@@ -4,6 +4,8 @@
  * those failures leaves the window.
  */
 import { RateLimitedError } from '../errors.js';
+import type { Aggregate } from '../decider.js';
+import type { LoginEvent } from '../events.js';
 
 export interface ThrottlePolicy {
   maxFailures: number;
@@ -20,3 +22,12 @@ export function checkThrottle(failureTimes: readonly Date[], policy: ThrottlePol
   const retryAfter = Math.max(1, Math.ceil((blocking + policy.windowSeconds * 1000 - now.getTime()) / 1000));
   throw new RateLimitedError(retryAfter);
 }
+
+/**
+ * Failed logins: only the times of the newest `keep` matter for throttling (the policy's
+ * maxFailures), so the state never grows past them however long the stream gets.
+ */
+export const loginFailuresAggregate = (keep: number): Aggregate<readonly Date[], LoginEvent> => ({
+  initial: () => [],
+  evolve: (times, e) => [...times.slice(Math.max(0, times.length + 1 - keep)), e.occurredAt],
+});

@@ -4,6 +4,7 @@
  */
 import { InvalidTokenError } from '../errors.js';
 import type { Recorded, SessionEvent, SessionRevokedReason } from '../events.js';
+import type { Aggregate } from '../decider.js';
 
 /// State
 
@@ -162,3 +163,9 @@ export function decideRevoke(state: Session, reason: SessionRevokedReason): Sess
 /** A session whose refresh token is usable now (not revoked, not expired). */
 export const isLive = (s: Session, now: Date): s is ExistingSession =>
   s.status === 'active' && s.expiresAt.getTime() > now.getTime();
+
+export const SessionAggregate: Aggregate<Session, SessionEvent> = {
+  initial: initialSession,
+  evolve: evolveSession,
+  weigh: (state) => (state.status === 'none' ? 1 : 1 + Math.floor(state.previousHashes.size / 20)),
+};

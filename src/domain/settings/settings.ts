@@ -1,6 +1,7 @@
 /** Run-time settings, folded from the `settings` stream over the configured defaults. */
 import { ValidationError } from '../errors.js';
 import type { Recorded, SettingsChanged, SettingsValues } from '../events.js';
+import type { Aggregate } from '../decider.js';
 
 export type Settings = SettingsValues & { revision: bigint | null };
 
@@ -43,3 +44,8 @@ export function decideChangeSettings(state: Settings, change: Partial<SettingsVa
   ) as Partial<SettingsValues>;
   return Object.keys(changed).length === 0 ? [] : [{ type: 'SettingsChanged', data: changed }];
 }
+
+export const settingsAggregate = (defaults: SettingsValues): Aggregate<Settings, SettingsChanged> => ({
+  initial: () => ({ ...defaults, revision: null }),
+  evolve: evolveSettings,
+});

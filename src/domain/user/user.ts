@@ -4,6 +4,7 @@
  */
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { Recorded, Role, UserEvent } from '../events.js';
+import type { Aggregate } from '../decider.js';
 
 /// State
 
@@ -166,4 +167,14 @@ export function decideErase(state: User): UserEvent[] {
   if (state.status === 'none') throw new NotFoundError('user');
   if (state.status === 'erased') return [];
   return [{ type: 'UserErased', data: { user_id: state.id } }];
+}
+
+export const UserAggregate: Aggregate<User, UserEvent> = { initial: initialUser, evolve: evolveUser };
+
+const ROLE = /^[a-z][a-z0-9_.:-]{0,63}$/;
+
+/** A role name: 1-64 characters, lower-case letters, digits, _ . : - (400 otherwise). */
+export function checkRole(role: string): string {
+  if (!ROLE.test(role)) throw new ValidationError('/role', 'a role is 1-64 characters: lower-case letters, digits, _ . : -');
+  return role;
 }

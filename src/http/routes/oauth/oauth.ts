@@ -17,8 +17,9 @@ import formbody from '@fastify/formbody';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { SessionAggregate, UserAggregate } from '../../../domain/aggregates.js';
-import { load } from '../../../commands/handle.js';
+import { SessionAggregate } from '../../../domain/session/session.js';
+import { UserAggregate } from '../../../domain/user/user.js';
+import { load } from '../../../commands/load.js';
 import { issueTokens } from '../../../commands/issueTokens.js';
 import { logoutByRefreshToken, logoutSession } from '../../../commands/logout.js';
 import {

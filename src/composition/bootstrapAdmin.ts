@@ -1,14 +1,14 @@
 /**
- * Bootstrap admin: creates the first admin from configuration if no admin exists yet, or
+ * Bootstrap admin: creates  the first admin from configuration if no admin exists yet, or
  * grants the role to the bootstrap account if it exists without it. Idempotent: running it
  * at every start changes nothing once an admin exists.
  */
 import { randomUUID } from 'node:crypto';
-import type { Runtime } from '../composition/runtime.js';
+import type { Runtime } from './runtime.js';
 import { normaliseEmail } from '../policy/identifiers.js';
-import { grantRole } from './admin.js';
-import { holderOf } from './identifiers.js';
-import { createUser } from './registerUser.js';
+import { grantRole } from '../commands/admin.js';
+import { holderOf } from '../commands/identifiers.js';
+import { createUser } from '../commands/registerUser.js';
 import type { EventContext } from '../ports/events.js';
 
 export type BootstrapOutcome = 'admin_exists' | 'role_granted' | 'created';
