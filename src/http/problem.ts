@@ -17,24 +17,38 @@ export type ProblemCode =
   | 'unavailable'
   | 'internal_error';
 
-export const PROBLEMS: { readonly [C in ProblemCode]: { status: number; title: string } } = {
-  validation_failed: { status: 400, title: 'Invalid request' },
-  weak_password: { status: 400, title: 'Password too weak' },
-  identifier_taken: { status: 409, title: 'Identifier already registered' },
-  invalid_credentials: { status: 401, title: 'Invalid credentials' },
-  account_disabled: { status: 403, title: 'Account disabled' },
-  invalid_token: { status: 401, title: 'Invalid token' },
-  token_reused: { status: 401, title: 'Refresh token reused' },
-  unauthorized: { status: 401, title: 'Authentication required' },
-  forbidden: { status: 403, title: 'Forbidden' },
-  not_found: { status: 404, title: 'Not found' },
-  method_not_allowed: { status: 405, title: 'Method not allowed' },
-  payload_too_large: { status: 413, title: 'Payload too large' },
-  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
-  rate_limited: { status: 429, title: 'Too many requests' },
-  conflict: { status: 409, title: 'Conflict' },
-  unavailable: { status: 503, title: 'Service unavailable' },
-  internal_error: { status: 500, title: 'Internal server error' },
+/** RFC 6749 §5.2, RFC 6750 §3.1 and RFC 8414 error codes: what a problem is called under /oauth/*. */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_grant'
+  | 'unsupported_grant_type'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'temporarily_unavailable'
+  | 'server_error';
+
+/**
+ * The one table: every stable code with its status and title, and the RFC 6749 error it
+ * becomes under /oauth/* (whose answers are `{ error, error_description }`).
+ */
+export const PROBLEMS: { readonly [C in ProblemCode]: { status: number; title: string; oauth: OAuthErrorCode } } = {
+  validation_failed: { status: 400, title: 'Invalid request', oauth: 'invalid_request' },
+  weak_password: { status: 400, title: 'Password too weak', oauth: 'invalid_request' },
+  identifier_taken: { status: 409, title: 'Identifier already registered', oauth: 'invalid_request' },
+  invalid_credentials: { status: 401, title: 'Invalid credentials', oauth: 'invalid_grant' },
+  account_disabled: { status: 403, title: 'Account disabled', oauth: 'invalid_grant' },
+  invalid_token: { status: 401, title: 'Invalid token', oauth: 'invalid_grant' },
+  token_reused: { status: 401, title: 'Refresh token reused', oauth: 'invalid_grant' },
+  unauthorized: { status: 401, title: 'Authentication required', oauth: 'invalid_token' },
+  forbidden: { status: 403, title: 'Forbidden', oauth: 'insufficient_scope' },
+  not_found: { status: 404, title: 'Not found', oauth: 'invalid_request' },
+  method_not_allowed: { status: 405, title: 'Method not allowed', oauth: 'invalid_request' },
+  payload_too_large: { status: 413, title: 'Payload too large', oauth: 'invalid_request' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type', oauth: 'invalid_request' },
+  rate_limited: { status: 429, title: 'Too many requests', oauth: 'invalid_grant' },
+  conflict: { status: 409, title: 'Conflict', oauth: 'invalid_request' },
+  unavailable: { status: 503, title: 'Service unavailable', oauth: 'temporarily_unavailable' },
+  internal_error: { status: 500, title: 'Internal server error', oauth: 'server_error' },
 };
 
 export interface FieldError {

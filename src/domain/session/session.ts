@@ -164,6 +164,10 @@ export function decideRevoke(state: Session, reason: SessionRevokedReason): Sess
 export const isLive = (s: Session, now: Date): s is ExistingSession =>
   s.status === 'active' && s.expiresAt.getTime() > now.getTime();
 
+/** Whether `presentedHash` is the session's refresh token and it is usable now (introspection's test). */
+export const refreshTokenUsable = (s: Session, presentedHash: string, now: Date): s is ExistingSession =>
+  isLive(s, now) && s.currentHash === presentedHash;
+
 export const SessionAggregate: Aggregate<Session, SessionEvent> = {
   initial: initialSession,
   evolve: evolveSession,
