@@ -1,0 +1,80 @@
+/**
+ * Refresh coordination. Concurrent refreshes of one token (two tabs, a retried request)
+ * are not theft. Rotation appends with an expected revision, so of N simultaneous
+ * refreshes one wins; but a loser that reads the session stream just after the winner's
+ * append would see an already rotated token and revoke the whole session as reused. So,
+ * on this instance: a request that arrived before the winning refresh of the same token
+ * was answered cannot come from a client that saw the new token: it lost the race and
+ * gets invalid_token without touching the store. One that arrived after the answer left
+ * is a replay and goes to the command, which detects the reuse.
+ */
+import { rotateRefresh } from '../commands/rotateRefresh.js';
+import type { CommandDeps } from '../commands/handle.js';
+import type { IssuedTokens } from '../commands/sessions.js';
+import { InvalidTokenError } from '../domain/errors.js';
+import type { EventContext } from '../ports/events.js';
+import { hashToken } from '../infra/secrets.js';
+
+/** How long a finished refresh is remembered, to recognise requests that raced it. */
+const RACED_REFRESH_MEMORY_MS = 30_000;
+
+interface Flight {
+  done: Promise<boolean>;
+  /** hrtime when the winner's answer was sent (null until then). */
+  answeredAt: bigint | null;
+}
+
+/** One refresh request: when it arrived (hrtime), and an object that stands for it until answered. */
+export interface RefreshArrival {
+  arrivedAt: bigint;
+  request: object;
+}
+
+/** The flight a request won, so its answer can mark the moment the new token left. */
+const wonFlights = new WeakMap<object, Flight>();
+
+/**
+ * Marks a won refresh as answered; call it when the request's answer is sent.
+ * Without it (no answer sent) a flight counts as unanswered until it is forgotten.
+ */
+export function refreshAnswered(request: object): void {
+  const flight = wonFlights.get(request);
+  if (flight && flight.answeredAt === null) flight.answeredAt = process.hrtime.bigint();
+}
+
+/** Wraps `rotate` so that requests racing a winning refresh of the same token lose quietly. */
+export function refreshCoordinator<C>(
+  rotate: (token: string, context: C) => Promise<IssuedTokens>,
+): (token: string, arrival: RefreshArrival, context: C) => Promise<IssuedTokens> {
+  const flights = new Map<string, Flight>();
+  return async (token, { arrivedAt, request }, context) => {
+    const key = hashToken(token);
+    const prior = flights.get(key);
+    if (prior) {
+      const succeeded = await prior.done;
+      if (succeeded && (prior.answeredAt === null || arrivedAt <= prior.answeredAt)) {
+        throw new InvalidTokenError('this refresh token was used by a concurrent request');
+      }
+    }
+    let settle: (ok: boolean) => void = () => {};
+    const flight: Flight = { done: new Promise<boolean>((resolve) => { settle = resolve; }), answeredAt: null };
+    flights.set(key, flight);
+    let ok = false;
+    try {
+      const issued = await rotate(token, context);
+      ok = true;
+      wonFlights.set(request, flight);
+      return issued;
+    } finally {
+      settle(ok);
+      setTimeout(() => {
+        if (flights.get(key) === flight) flights.delete(key);
+      }, RACED_REFRESH_MEMORY_MS).unref();
+    }
+  };
+}
+
+/** This instance's refresh: rotateRefresh behind the coordinator. */
+export function refresher(deps: CommandDeps): (token: string, arrival: RefreshArrival, ctx: EventContext) => Promise<IssuedTokens> {
+  return refreshCoordinator((token: string, ctx: EventContext) => rotateRefresh(deps, token, ctx));
+}
