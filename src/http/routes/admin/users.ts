@@ -1,0 +1,108 @@
+/** /v1/admin/users*: search and view users; erase, disable, enable, grant and revoke roles. */
+/**
+ * /v1/admin/*: users, the event store (streams, the global log and its live SSE tail),
+ * run-time settings and projections. Every route needs the role `admin`, checked once for
+ * the whole plugin before anything else (401/403 come before any validation answer). Every
+ * admin action is an event whose `actor_id` is the admin; the answer waits until the read
+ * models include it. Events are shown only through src/infra/redact.ts.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { disableUser, enableUser, grantRole, revokeRole } from '../../../commands/admin.js';
+import { eraseUser } from '../../../commands/eraseUser.js';
+import { NotFoundError } from '../../../domain/errors.js';
+import type { Runtime } from '../../../composition/runtime.js';
+import { AdminUser, RoleBody, UserIdParams, UserPage, UserRoleParams, UsersQuery } from '../../schemas/admin.js';
+import { eventContext } from '../../context.js';
+import { errorResponses } from '../../schemas/common.js';
+import { sessionView, userView } from '../../views.js';
+
+import type { FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A user id from the path: a uuid, lower-cased, or 404 (there is no such user). */
+function userIdOf(id: string): string {
+  if (!UUID.test(id)) throw new NotFoundError('user');
+  return id.toLowerCase();
+}
+
+export const adminUserRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {
+  const { deps, readModels } = runtime;
+  const caughtUp = (position: bigint | null) => runtime.readYourWrites(position);
+  const security = [{ bearer: [] }];
+  const tags = ['admin'];
+
+  /// Users: reads
+
+  app.get('/users', {
+    schema: {
+      tags, security, summary: 'Search users (every status), oldest first, keyset-paginated',
+      querystring: UsersQuery,
+      response: { 200: UserPage, ...errorResponses(400, 401, 403, 503) },
+    },
+  }, async (request) => {
+    const { query, limit, cursor } = request.query;
+    const page = await readModels.searchUsers({ query: query ?? null, limit: limit ?? 50, cursor: cursor ?? null });
+    return { users: page.users.map(userView), next_cursor: page.nextCursor };
+  });
+
+  app.get('/users/:id', {
+    schema: {
+      tags, security, summary: 'A user with their active sessions (an erased user: status "erased", no personal data)',
+      params: UserIdParams,
+      response: { 200: AdminUser, ...errorResponses(401, 403, 404, 503) },
+    },
+  }, async (request) => {
+    const id = userIdOf(request.params.id);
+    const user = await readModels.getUser(id);
+    if (!user) throw new NotFoundError('user');
+    const sessions = user.status === 'erased' ? [] : await readModels.listSessions(id, new Date());
+    return {
+      ...userView(user),
+      sessions: sessions.map(sessionView),
+    };
+  });
+
+  /// Users: actions. Each is one command with the admin as actor; 204 once the read models include it.
+
+  const action = (
+    method: 'POST' | 'DELETE',
+    url: string,
+    summary: string,
+    params: typeof UserIdParams | typeof UserRoleParams,
+    run: (userId: string, p: { id: string; role?: string }, request: FastifyRequest) => Promise<bigint | null>,
+    statuses: number[] = [401, 403, 404, 503],
+  ): void => {
+    const schema: FastifySchema = { tags, security, summary, params, response: { 204: Type.Null(), ...errorResponses(...statuses) } };
+    app.route({
+      method, url, schema,
+      handler: async (request: FastifyRequest, reply: FastifyReply) => {
+        const p = request.params as { id: string; role?: string };
+        await caughtUp(await run(userIdOf(p.id), p, request));
+        return reply.code(204).send(null);
+      },
+    });
+  };
+
+  action('DELETE', '/users/:id', 'Erase a user (crypto-shredding of all their personal data)', UserIdParams,
+    (id, _p, request) => eraseUser(deps, { userId: id, password: null }, eventContext(request)));
+  action('POST', '/users/:id/disable', 'Disable a user and revoke all their sessions', UserIdParams,
+    (id, _p, request) => disableUser(deps, id, eventContext(request)));
+  action('POST', '/users/:id/enable', 'Enable a disabled user', UserIdParams,
+    (id, _p, request) => enableUser(deps, id, eventContext(request)));
+  action('DELETE', '/users/:id/roles/:role', 'Revoke a role (idempotent)', UserRoleParams,
+    (id, p, request) => revokeRole(deps, id, p.role ?? '', eventContext(request)), [400, 401, 403, 404, 503]);
+
+  app.post('/users/:id/roles', {
+    schema: {
+      tags, security, summary: 'Grant a role (idempotent)',
+      params: UserIdParams,
+      body: RoleBody,
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 503) },
+    },
+  }, async (request, reply) => {
+    await caughtUp(await grantRole(deps, userIdOf(request.params.id), request.body.role, eventContext(request)));
+    return reply.code(204).send(null);
+  });
+};
