@@ -106,7 +106,7 @@ export interface Subscription {
 export type BatchHandler = (events: RecordedEvent[]) => Promise<void>;
 
 export interface EventStore {
-  readonly kind: 'postgres' | 'eventstoredb';
+  readonly kind: 'postgres' | 'eventstoredb' | 'memory';
   appendToStream(streamId: string, events: readonly EventToAppend[], options: AppendOptions): Promise<AppendResult>;
   /** Events of one stream; [] when the stream does not exist. */
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;

@@ -1,8 +1,11 @@
 /**
- * Command tests run on the real wiring: a fresh database (real PostgreSQL when it answers,
- * see db.ts), createRuntime from src/runtime.ts with it, and `runtime.deps` as the
- * CommandDeps (PostgresEventStore, PgKeyStore, EventCodec, real argon2id at OWASP
- * parameters, keyed secrets, sessionIdsOfUser on the caught-up sessions read model).
+ * Command tests run in one of two environments with the same shape (CommandTestEnv):
+ * - openMemoryEnv (memoryCommands.ts): no database; the in-memory event store, an in-memory
+ *   key store, the real codec, hasher and secrets. For what a command decides and writes.
+ * - openCommandEnv (here): the real wiring on a fresh database (real PostgreSQL when it
+ *   answers, see db.ts): createRuntime from src/composition/runtime.ts and `runtime.deps`
+ *   (PostgresEventStore, PgKeyStore, sessions read model). For what also involves read
+ *   models, key storage or the runtime's caches.
  * The event contexts use a fixed clock that tests advance by hand.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -62,33 +65,42 @@ export class CountingHasher implements PasswordHasher {
   }
 }
 
-export interface CommandEnv {
-  runtime: Runtime;
+/** What every command test needs, on PostgreSQL (openCommandEnv) or in memory (openMemoryEnv). */
+export interface CommandTestEnv {
   deps: CommandDeps;
   config: Config;
-  sql: Sql;
   clock: TestClock;
-  /** Errors the runtime logged (projection failures…): a healthy test leaves none. */
-  errors: Array<{ msg: string; obj: Record<string, unknown> }>;
   /** An event context at the clock's time; anonymous unless `actorId` is given. */
   ctx(over?: Partial<EventContext>): EventContext;
-  /** runtime.deps with some ports replaced. */
+  /** deps with some ports replaced. */
   withDeps(over: Partial<CommandDeps>): CommandDeps;
   /** A stream, decoded (personal data decrypted while the key exists). */
   stream(streamId: string): Promise<Decoded[]>;
-  /**
-   * Every stored event in global order, as stored, via store.readAll. readAll only shows
-   * events below every transaction still open in the cluster (gap-safe order; other test
-   * files share the server), so this waits until it shows everything committed so far.
-   */
+  /** Every stored event in global order, as stored. */
   allRaw(): Promise<RecordedEvent[]>;
-  /** How many events are stored (committed rows, counted in SQL). */
+  /** How many events are stored. */
   storedCount(): Promise<number>;
   /** Every stored event in global order, decoded. */
   allDecoded(): Promise<Decoded[]>;
-  /** Waits until every read model has applied everything committed so far. */
+  /** Waits until what commands read back (the session directory) has everything committed so far. */
   caughtUp(): Promise<void>;
+  /** Whether this instance already rejects the session's access tokens (the command listener was told). */
+  isRevoked(sessionId: string): boolean;
 }
+
+/** The real wiring on a fresh PostgreSQL database. */
+export interface CommandEnv extends CommandTestEnv {
+  runtime: Runtime;
+  sql: Sql;
+  /** Errors the runtime logged (projection failures…): a healthy test leaves none. */
+  errors: Array<{ msg: string; obj: Record<string, unknown> }>;
+}
+
+/** Event contexts at the clock's time, anonymous unless told otherwise. */
+export const contextAt = (clock: TestClock) => (over: Partial<EventContext> = {}): EventContext => ({
+  now: clock.now(), correlationId: randomUUID(), causationId: null, actorId: null, requestId: randomUUID(),
+  ip: null, userAgent: null, ...over,
+});
 
 export interface CommandEnvOptions {
   env?: Record<string, string>;
@@ -166,10 +178,7 @@ export async function openCommandEnv(t: Test, options: CommandEnvOptions = {}): 
     sql: db.sql,
     clock,
     errors,
-    ctx: (over = {}) => ({
-      now: clock.now(), correlationId: randomUUID(), causationId: null, actorId: null, requestId: randomUUID(),
-      ip: null, userAgent: null, ...over,
-    }),
+    ctx: contextAt(clock),
     withDeps: (over) => ({ ...rt.deps, ...over }),
     stream: async (streamId) => rt.codec.decodeAll(await rt.store.readStream(streamId)),
     allRaw,
@@ -178,6 +187,7 @@ export async function openCommandEnv(t: Test, options: CommandEnvOptions = {}): 
       return rows[0]?.n ?? -1;
     },
     allDecoded: async () => rt.codec.decodeAll(await allRaw()),
+    isRevoked: (sessionId) => rt.revocations.isRevoked(sessionId),
     caughtUp: async () => {
       const head = await committedHead();
       if (!(await rt.projections.waitFor(head, 15_000))) throw new Error(`read models did not reach ${head}`);
@@ -190,9 +200,9 @@ export async function openCommandEnv(t: Test, options: CommandEnvOptions = {}): 
  * <expected>` (with any `unchanged` streams), `readStream <stream>`, `readStreams <stream>…`
  * (a stream read with `latest` shows it as `<stream>(latest N)`).
  */
-export function countingDeps(env: CommandEnv, over: Partial<CommandDeps> = {}): { deps: CommandDeps; calls: string[] } {
+export function countingDeps(env: CommandTestEnv, over: Partial<CommandDeps> = {}): { deps: CommandDeps; calls: string[] } {
   const calls: string[] = [];
-  const store = env.runtime.store;
+  const store = env.deps.store;
   const deps = env.withDeps({
     store: {
       kind: store.kind,
@@ -225,12 +235,12 @@ export function countingDeps(env: CommandEnv, over: Partial<CommandDeps> = {}): 
 
 export const email = (kind: string): string => `${kind}.${randomBytes(4).toString('hex')}@example.com`;
 
-export async function register(env: CommandEnv, input: RegisterUserInput, over: Partial<EventContext> = {}): Promise<IssuedTokens> {
+export async function register(env: CommandTestEnv, input: RegisterUserInput, over: Partial<EventContext> = {}): Promise<IssuedTokens> {
   return registerUser(env.deps, input, env.ctx(over));
 }
 
 export async function login(
-  env: CommandEnv,
+  env: CommandTestEnv,
   identifier: { kind: IdentifierKind; value: string },
   password: string,
   over: Partial<EventContext> = {},

@@ -26,7 +26,7 @@ const STREAM = /^[^$\u0000-\u001f\u007f][^\u0000-\u001f\u007f]{0,199}$/;
 const EVENT_TYPE = /^[^,\u0000-\u001f\u007f]{1,200}$/;
 const MAX_TYPES = 100;
 /** The largest position (or revision) a store hands out: PostgreSQL's int8, EventStoreDB's u64 (less "unknown"). */
-const MAX_POSITION = { postgres: 2n ** 63n - 1n, eventstoredb: 2n ** 64n - 2n } as const;
+const MAX_POSITION = { postgres: 2n ** 63n - 1n, eventstoredb: 2n ** 64n - 2n, memory: 2n ** 63n - 1n } as const;
 
 /** A position or revision given as decimal digits, no larger than the store can hold. */
 export function parseDecimal(text: string, path: string, max: bigint = MAX_POSITION.postgres): bigint {
