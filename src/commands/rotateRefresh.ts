@@ -35,7 +35,7 @@ export async function rotateRefresh(deps: CommandDeps, refreshToken: string, ctx
   const actor = (session: Session): EventContext => ({ ...ctx, actorId: session.status === 'none' ? null : session.userId });
 
   // Refreshes of one token that arrived while a winner's was under way are answered by the
-  // HTTP layer's coordinator (src/http/auth.ts) before they get here; calls that do meet
+  // HTTP layer's coordinator (src/tokens/refresh.ts) before they get here; calls that do meet
   // here are told apart by the appends' expected revisions, then decideRotate's clock check.
   const { result, user } = (await rotateAsCached(deps, streamId, rotation, actor))
     ?? (await rotateAsStored(deps, streamId, rotation, actor));

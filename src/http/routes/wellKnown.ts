@@ -2,7 +2,7 @@
  * /.well-known/*:
  * - jwks.json: the public keys that verify access tokens — the current key, the next one
  *   (published ahead of the rotation that will promote it) and every retired key that may
- *   still have signed a live token (see src/infra/signingKeys.ts);
+ *   still have signed a live token (see src/infra/signingKeys/);
  * - oauth-authorization-server: RFC 8414 metadata. PUBLIC_URL is the issuer and the base
  *   of every advertised endpoint. When PUBLIC_URL has a path (https://host/auth), RFC 8414
  *   puts the document at /.well-known/oauth-authorization-server/auth: that is served too.

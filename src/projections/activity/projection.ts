@@ -14,6 +14,7 @@ import type { Decoded } from '../../ports/events.js';
 import type { SqlExecutor } from '../../ports/sql.js';
 import type { Projection } from '../../ports/projections.js';
 import { indexName, type TableNamer } from '../engine/tables.js';
+import { forgetNetworkData } from '../erasure.js';
 
 /** The event types that make an activity row (when their user_id is not null). */
 export const ACTIVITY_TYPES = [
@@ -83,14 +84,6 @@ async function insertRows(tx: SqlExecutor, t: string, rows: readonly ActivityRow
     [JSON.stringify(rows)]);
 }
 
-async function stripErased(tx: SqlExecutor, t: string, userIds: readonly string[]): Promise<void> {
-  if (userIds.length === 0) return;
-  await tx.query(
-    `update ${t} set ip = null, user_agent = null
-     where user_id = any($1::uuid[]) and (ip is not null or user_agent is not null)`,
-    [userIds]);
-}
-
 export const activityProjection: Projection = {
   name: 'activity',
   version: 1,
@@ -134,6 +127,6 @@ export const activityProjection: Projection = {
       };
     });
     await insertRows(tx, t, rows);
-    await stripErased(tx, t, erasedNow);
+    await forgetNetworkData(tx, t, erasedNow);
   },
 };

@@ -17,6 +17,7 @@ import type { Decoded } from '../../ports/events.js';
 import type { SqlExecutor } from '../../ports/sql.js';
 import type { Projection } from '../../ports/projections.js';
 import { indexName, type TableNamer } from '../engine/tables.js';
+import { forgetNetworkData } from '../erasure.js';
 
 /** A row of `sessions`, as stored. */
 export interface SessionRow {
@@ -168,10 +169,7 @@ async function applyErasures(tx: SqlExecutor, sessions: string, erasures: string
      select * from unnest($1::uuid[], $2::timestamptz[])
      on conflict (user_id) do nothing`,
     [users, [...erased.values()].map((d) => d.toISOString())]);
-  await tx.query(
-    `update ${sessions} set ip = null, user_agent = null
-     where user_id = any($1::uuid[]) and (ip is not null or user_agent is not null)`,
-    [users]);
+  await forgetNetworkData(tx, sessions, users);
 }
 
 export const sessionsProjection: Projection = {
