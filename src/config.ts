@@ -30,6 +30,7 @@ export interface Config {
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
   slidingAccessTokens: boolean;
+  refreshReuseGraceSeconds: number;
   loginMaxFailures: number;
   loginFailureWindowSeconds: number;
   loginRatePerIpPerMinute: number;
@@ -148,6 +149,7 @@ export function loadConfig(env: Env = process.env): Config {
     accessTokenTtlSeconds: int(env, 'ACCESS_TOKEN_TTL_SECONDS', 300, SETTINGS_BOUNDS.access_token_ttl_seconds.min, SETTINGS_BOUNDS.access_token_ttl_seconds.max),
     refreshTokenTtlSeconds: int(env, 'REFRESH_TOKEN_TTL_SECONDS', 2_592_000, SETTINGS_BOUNDS.refresh_token_ttl_seconds.min, SETTINGS_BOUNDS.refresh_token_ttl_seconds.max),
     slidingAccessTokens: bool(env, 'AUTH_SLIDING_ACCESS_TOKENS', false),
+    refreshReuseGraceSeconds: int(env, 'REFRESH_REUSE_GRACE_SECONDS', 0, SETTINGS_BOUNDS.refresh_reuse_grace_seconds.min, SETTINGS_BOUNDS.refresh_reuse_grace_seconds.max),
     loginMaxFailures: int(env, 'LOGIN_MAX_FAILURES', 5, 1, 1000),
     loginFailureWindowSeconds: int(env, 'LOGIN_FAILURE_WINDOW_SECONDS', 900, 1, 86_400 * 7),
     loginRatePerIpPerMinute: int(env, 'LOGIN_RATE_PER_IP_PER_MINUTE', 60, 1, 1_000_000),

@@ -125,7 +125,7 @@ async function append<S, E extends DomainEvent>(
   for (const [i, e] of events.entries()) {
     rev += 1n;
     next = aggregate.evolve(next, {
-      ...e, id: toAppend[i]?.id ?? '', streamId, revision: rev, position: result.position, occurredAt: ctx.now,
+      ...e, id: toAppend[i]?.id ?? '', streamId, revision: rev, position: result.position, occurredAt: ctx.now, recordedAt: result.recordedAt,
     } as Recorded<E>);
   }
   deps.states?.set(streamId, next, result.nextExpectedRevision, aggregate.weigh?.(next));

@@ -1,13 +1,16 @@
 /**
  * RotateRefresh: decided on the session stream (and the user stream for status and
  * password-change cut-offs). The new token is appended with the expected revision, so of
- * N concurrent refreshes of one token exactly one wins; the losers get invalid_token and
- * change nothing. A token presented after it was rotated is theft: the session is revoked
- * and the answer is token_reused.
+ * N concurrent refreshes of one token exactly one wins. A loser, on any instance, is told
+ * apart from theft by the session's events alone (decideRotate): it saw the token current
+ * when it first read the stream, or arrived before the winning rotation was recorded; it
+ * gets invalid_token and changes nothing. Within the reuse grace a rotated token gets a
+ * fresh pair of the same session instead. Any other presentation of a rotated token is
+ * theft: the session is revoked and the answer is token_reused.
  */
 import { ConflictError, InvalidTokenError, TokenReusedError } from '../domain/errors.js';
 import { sessionStream, userStream, type SessionEvent } from '../domain/events.js';
-import { decideRotate, type Session } from '../domain/session/session.js';
+import { LOST_RACE_WINDOW_MS, decideRotate, type Session } from '../domain/session/session.js';
 import { userAllowsSession, type User } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
 import { SessionAggregate } from '../domain/session/session.js';
@@ -21,22 +24,39 @@ interface Rotation {
   newHash: string;
   newExpiresAt: Date;
   now: Date;
+  graceSeconds: number;
+  raceWindowMs: number;
 }
 
-export async function rotateRefresh(deps: CommandDeps, refreshToken: string, ctx: EventContext): Promise<IssuedTokens> {
+export interface RotateOptions {
+  /**
+   * This instance answered the rotation of this very token before the request arrived
+   * (the coordinator knows): a presentation now is a replay, not a race.
+   */
+  answeredHere?: boolean;
+}
+
+/** Attempts of a refresh decided on the streams: within the grace, parallel presenters each rotate in turn. */
+const STORED_ATTEMPTS = 8;
+
+export async function rotateRefresh(
+  deps: CommandDeps, refreshToken: string, ctx: EventContext, options: RotateOptions = {},
+): Promise<IssuedTokens> {
   const parsed = deps.secrets.parseRefreshToken(refreshToken);
   if (!parsed) throw new InvalidTokenError();
   const next = deps.secrets.newRefreshToken(parsed.sessionId);
+  const settings = deps.settings();
   const rotation: Rotation = {
-    presentedHash: parsed.hash, newHash: next.hash, now: ctx.now,
-    newExpiresAt: new Date(ctx.now.getTime() + deps.settings().refresh_token_ttl_seconds * 1000),
+    presentedHash: parsed.hash, newHash: next.hash, now: ctx.now, graceSeconds: settings.refresh_reuse_grace_seconds,
+    raceWindowMs: options.answeredHere === true ? 0 : LOST_RACE_WINDOW_MS,
+    newExpiresAt: new Date(ctx.now.getTime() + settings.refresh_token_ttl_seconds * 1000),
   };
   const streamId = sessionStream(parsed.sessionId);
   const actor = (session: Session): EventContext => ({ ...ctx, actorId: session.status === 'none' ? null : session.userId });
 
-  // Refreshes of one token that arrived while a winner's was under way are answered by the
-  // HTTP layer's coordinator (src/tokens/refresh.ts) before they get here; calls that do meet
-  // here are told apart by the appends' expected revisions, then decideRotate's clock check.
+  // Refreshes of one token that arrived on this instance while a winner's was under way are
+  // answered by the coordinator (src/tokens/refresh.ts) before they get here; calls that do
+  // meet here (from other instances too) are told apart by decideRotate.
   const { result, user } = (await rotateAsCached(deps, streamId, rotation, actor))
     ?? (await rotateAsStored(deps, streamId, rotation, actor));
   if (result.events.some((e) => e.type === 'RefreshTokenReuseDetected')) {
@@ -96,6 +116,8 @@ async function rotateAsStored(
   actor: (session: Session) => EventContext,
 ): Promise<Decided> {
   const decidedAgainst: { user: User } = { user: { status: 'none' } };
+  // Whether the token was current in the first state this request read from the store.
+  let sawCurrent: boolean | undefined;
   // A session this instance has seen names its user: read both streams in one round trip.
   const seen = deps.states?.get(streamId)?.state as Session | undefined;
   let preloaded: { session: { state: Session; revision: bigint | null }; user: User } | undefined;
@@ -106,16 +128,17 @@ async function rotateAsStored(
   }
   try {
     const result = await handle(deps, streamId, SessionAggregate, async (session) => {
+      sawCurrent ??= session.status === 'active' && session.currentHash === rotation.presentedHash;
       let userAllows = false;
       if (session.status === 'active') {
         decidedAgainst.user = preloaded?.user ?? (await load(deps, userStream(session.userId), UserAggregate)).state;
         userAllows = userAllowsSession(decidedAgainst.user, session.id, session.userRevision);
       }
-      return decideRotate(session, { ...rotation, userAllows });
-    }, actor, { attempts: 1, ...(preloaded ? { start: preloaded.session } : {}) });
+      return decideRotate(session, { ...rotation, userAllows, sawCurrent });
+    }, actor, { attempts: STORED_ATTEMPTS, ...(preloaded ? { start: preloaded.session } : {}) });
     return { result, user: decidedAgainst.user };
   } catch (e) {
-    // Lost the race to a concurrent refresh of the same token: nothing was written.
+    // Kept losing to concurrent refreshes of the same session: nothing was written.
     if (e instanceof ConflictError) throw new InvalidTokenError();
     throw e;
   }

@@ -146,6 +146,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       access_token_ttl_seconds: config.accessTokenTtlSeconds,
       refresh_token_ttl_seconds: config.refreshTokenTtlSeconds,
       sliding_access_tokens: config.slidingAccessTokens,
+      refresh_reuse_grace_seconds: config.refreshReuseGraceSeconds,
     };
     const settings = new LiveSettings(defaults);
     const revocations = new RevocationSet();

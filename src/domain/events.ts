@@ -63,6 +63,8 @@ export type RefreshTokenRotated = Ev<'RefreshTokenRotated', {
   user_id: string;
   refresh_token_hash: string;
   expires_at: string;
+  /** Present (true) when the presented token had been rotated already, within the reuse grace. */
+  within_grace?: true;
 }>;
 export type RefreshTokenReuseDetected = Ev<'RefreshTokenReuseDetected', { session_id: string; user_id: string }>;
 export type SessionRevoked = Ev<'SessionRevoked', { session_id: string; user_id: string; reason: SessionRevokedReason }>;
@@ -93,6 +95,8 @@ export interface SettingsValues {
   access_token_ttl_seconds: number;
   refresh_token_ttl_seconds: number;
   sliding_access_tokens: boolean;
+  /** Seconds a rotated refresh token may still be presented for a fresh pair (0: never). */
+  refresh_reuse_grace_seconds: number;
 }
 export type SettingsChanged = Ev<'SettingsChanged', Partial<SettingsValues>>;
 export type SettingsEvent = SettingsChanged;
@@ -107,6 +111,8 @@ export type Recorded<E extends DomainEvent = DomainEvent> = E & {
   revision: bigint;
   position: bigint;
   occurredAt: Date;
+  /** When the store wrote it, by the store's clock (see ports/eventStore.ts). */
+  recordedAt: Date;
 };
 
 export const EVENT_TYPES: readonly EventType[] = [
@@ -148,13 +154,13 @@ export const VISIBLE_FIELDS: { readonly [T in EventType]: readonly string[] } = 
   UserEnabled: ['user_id'],
   UserErased: ['user_id'],
   SessionStarted: ['session_id', 'user_id', 'expires_at', 'user_revision'],
-  RefreshTokenRotated: ['session_id', 'user_id', 'expires_at'],
+  RefreshTokenRotated: ['session_id', 'user_id', 'expires_at', 'within_grace'],
   RefreshTokenReuseDetected: ['session_id', 'user_id'],
   SessionRevoked: ['session_id', 'user_id', 'reason'],
   IdentifierClaimed: ['user_id', 'kind'],
   IdentifierReleased: ['user_id', 'kind'],
   LoginFailed: ['user_id', 'kind', 'reason'],
-  SettingsChanged: ['access_token_ttl_seconds', 'refresh_token_ttl_seconds', 'sliding_access_tokens'],
+  SettingsChanged: ['access_token_ttl_seconds', 'refresh_token_ttl_seconds', 'sliding_access_tokens', 'refresh_reuse_grace_seconds'],
 };
 
 /** The user whose data key protects an event's personal data (and its ip/user agent). */

@@ -30,6 +30,12 @@ export class MemoryEventStore implements EventStore {
   readonly #streams = new Map<string, RecordedEvent[]>();
   readonly #waiting = new Set<() => void>();
   #closed = false;
+  readonly #now: () => Date;
+
+  /** `now`: the store's clock, which stamps `recordedAt` (tests pass theirs). */
+  constructor(options: { now?: () => Date } = {}) {
+    this.#now = options.now ?? (() => new Date());
+  }
 
   async appendToStream(streamId: string, events: readonly EventToAppend[], options: AppendOptions): Promise<AppendResult> {
     this.#open();
@@ -41,8 +47,9 @@ export class MemoryEventStore implements EventStore {
       const actual = length === undefined ? 'no_stream' : BigInt(length - 1);
       if (actual !== other.revision) throw new ConcurrencyConflictError(other.streamId, other.revision, actual);
     }
+    const recordedAt = this.#now();
     if (events.length === 0) {
-      return { nextExpectedRevision: current ?? -1n, position: this.#head() };
+      return { nextExpectedRevision: current ?? -1n, position: this.#head(), recordedAt };
     }
     const target = stream ?? [];
     for (const e of events) {
@@ -53,6 +60,7 @@ export class MemoryEventStore implements EventStore {
         revision: BigInt(target.length),
         position: BigInt(this.#log.length + 1),
         occurredAt: new Date(e.occurredAt.getTime()),
+        recordedAt,
         data: structuredClone(e.data),
         metadata: structuredClone(e.metadata),
       };
@@ -61,7 +69,7 @@ export class MemoryEventStore implements EventStore {
     }
     this.#streams.set(streamId, target);
     for (const wake of [...this.#waiting]) wake();
-    return { nextExpectedRevision: BigInt(target.length - 1), position: this.#head() };
+    return { nextExpectedRevision: BigInt(target.length - 1), position: this.#head(), recordedAt };
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -178,5 +186,5 @@ function checkExpected(streamId: string, expected: ExpectedRevision, current: bi
 }
 
 function copy(e: RecordedEvent): RecordedEvent {
-  return { ...e, occurredAt: new Date(e.occurredAt.getTime()), data: structuredClone(e.data), metadata: structuredClone(e.metadata) };
+  return { ...e, occurredAt: new Date(e.occurredAt.getTime()), recordedAt: new Date(e.recordedAt.getTime()), data: structuredClone(e.data), metadata: structuredClone(e.metadata) };
 }

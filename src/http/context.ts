@@ -1,15 +1,64 @@
 /** Request → event metadata: who acted, from where, in answer to which request. */
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import type { EventContext } from '../ports/events.js';
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * When the request arrived, by the wall clock: now, less the time since the metrics hook
+ * stamped its arrival (hrtime). A refresh is judged by it (a lost race arrived before the
+ * winning rotation was recorded), so it must not include the time spent parsing the body.
+ */
+export function arrivedAt(request: FastifyRequest): Date {
+  const now = Date.now();
+  if (typeof request.startedAt !== 'bigint' || request.startedAt <= 0n) return new Date(now);
+  return new Date(now - Number(process.hrtime.bigint() - request.startedAt) / 1e6);
+}
+
+const ACCEPTED = Symbol('authstream.acceptedAt');
+const SERVED = Symbol('authstream.served');
+type TrackedSocket = Socket & { [ACCEPTED]?: bigint; [SERVED]?: number };
+
+/** A connection accepted this long before its first request still dates that request. */
+const FIRST_REQUEST_SLACK_NS = 1_000_000_000n;
+
+/** Stamps each connection when it is accepted (see refreshArrival). */
+export function stampConnections(server: Server): void {
+  server.on('connection', (socket: TrackedSocket) => {
+    socket[ACCEPTED] = process.hrtime.bigint();
+    socket[SERVED] = 0;
+  });
+}
+
+/** Counts a request on its connection; call once per request (the metrics hook does). */
+export function countRequest(request: FastifyRequest): void {
+  const socket = request.raw.socket as TrackedSocket | undefined;
+  if (socket?.[SERVED] !== undefined) socket[SERVED] += 1;
+}
+
+/**
+ * When a refresh arrived (hrtime and wall clock). Requests a client sends at once on new
+ * connections are read one by one, and on a busy instance a later one may be read only
+ * after an earlier one was answered: its connection was accepted before that answer,
+ * though. So the first request on a connection accepted moments ago dates from the accept.
+ */
+export function refreshArrival(request: FastifyRequest): { hr: bigint; wall: Date } {
+  const now = process.hrtime.bigint();
+  let hr = typeof request.startedAt === 'bigint' && request.startedAt > 0n ? request.startedAt : now;
+  const socket = request.raw.socket as TrackedSocket | undefined;
+  const accepted = socket?.[ACCEPTED];
+  if (socket?.[SERVED] === 1 && accepted !== undefined && accepted < hr && hr - accepted < FIRST_REQUEST_SLACK_NS) hr = accepted;
+  return { hr, wall: new Date(Date.now() - Number(now - hr) / 1e6) };
+}
 
 export function eventContext(request: FastifyRequest, actorId: string | null = request.auth?.userId ?? null): EventContext {
   const header = request.headers['x-correlation-id'];
   const correlation = typeof header === 'string' && SAFE_ID.test(header) ? header : request.id;
   const ua = request.headers['user-agent'];
   return {
-    now: new Date(),
+    now: arrivedAt(request),
     correlationId: correlation,
     causationId: request.id,
     actorId,

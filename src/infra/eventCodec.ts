@@ -86,6 +86,7 @@ export class EventCodec implements EventEncoder {
       revision: raw.revision,
       position: raw.position,
       occurredAt: raw.occurredAt,
+      recordedAt: raw.recordedAt,
       metadata: {
         correlation_id: str(m.correlation_id),
         causation_id: str(m.causation_id),

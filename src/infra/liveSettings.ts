@@ -30,6 +30,7 @@ export class LiveSettings {
       if (e.data.access_token_ttl_seconds !== undefined) next.access_token_ttl_seconds = e.data.access_token_ttl_seconds;
       if (e.data.refresh_token_ttl_seconds !== undefined) next.refresh_token_ttl_seconds = e.data.refresh_token_ttl_seconds;
       if (e.data.sliding_access_tokens !== undefined) next.sliding_access_tokens = e.data.sliding_access_tokens;
+      if (e.data.refresh_reuse_grace_seconds !== undefined) next.refresh_reuse_grace_seconds = e.data.refresh_reuse_grace_seconds;
       this.#current = next;
     }
   }

@@ -31,6 +31,12 @@ export interface RecordedEvent {
   revision: bigint; // 0-based position within its stream
   position: bigint; // global position; global order is the numeric order of positions
   occurredAt: Date;
+  /**
+   * When the store wrote the event, by the store's clock (PostgreSQL: the appending
+   * statement's time; EventStoreDB: its `created`): as close to the commit as an event can
+   * say. Refresh rotation tells a lost race from reuse by it.
+   */
+  recordedAt: Date;
   data: JsonObject;
   metadata: JsonObject;
 }
@@ -58,6 +64,8 @@ export interface AppendResult {
   nextExpectedRevision: bigint;
   /** Global position of the last event appended (for read-your-writes waits). */
   position: bigint;
+  /** The events' `recordedAt` (EventStoreDB: this process's clock when the append returned). */
+  recordedAt: Date;
 }
 
 export interface ReadStreamOptions {

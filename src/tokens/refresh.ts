@@ -6,9 +6,12 @@
  * on this instance: a request that arrived before the winning refresh of the same token
  * was answered cannot come from a client that saw the new token: it lost the race and
  * gets invalid_token without touching the store. One that arrived after the answer left
- * is a replay and goes to the command, which detects the reuse.
+ * is a replay and goes to the command, which detects the reuse. With a reuse grace, racing
+ * requests are not turned away: each waits for the one before it, then goes to the
+ * command, which gives it a fresh pair of the same session. Across instances the command
+ * alone decides, from the session's events (decideRotate).
  */
-import { rotateRefresh } from '../commands/rotateRefresh.js';
+import { rotateRefresh, type RotateOptions } from '../commands/rotateRefresh.js';
 import type { CommandDeps } from '../commands/handle.js';
 import type { IssuedTokens } from '../commands/sessions.js';
 import { InvalidTokenError } from '../domain/errors.js';
@@ -44,24 +47,28 @@ export function refreshAnswered(request: object): void {
 
 /** Wraps `rotate` so that requests racing a winning refresh of the same token lose quietly. */
 export function refreshCoordinator<C>(
-  rotate: (token: string, context: C) => Promise<IssuedTokens>,
+  rotate: (token: string, context: C, options: RotateOptions) => Promise<IssuedTokens>,
+  graceSeconds: () => number = () => 0,
 ): (token: string, arrival: RefreshArrival, context: C) => Promise<IssuedTokens> {
   const flights = new Map<string, Flight>();
   return async (token, { arrivedAt, request }, context) => {
     const key = hashToken(token);
     const prior = flights.get(key);
+    let answeredHere = false;
     if (prior) {
       const succeeded = await prior.done;
-      if (succeeded && (prior.answeredAt === null || arrivedAt <= prior.answeredAt)) {
+      const raced = prior.answeredAt === null || arrivedAt <= prior.answeredAt;
+      if (succeeded && raced && graceSeconds() === 0) {
         throw new InvalidTokenError('this refresh token was used by a concurrent request');
       }
+      answeredHere = succeeded && !raced;
     }
     let settle: (ok: boolean) => void = () => {};
     const flight: Flight = { done: new Promise<boolean>((resolve) => { settle = resolve; }), answeredAt: null };
     flights.set(key, flight);
     let ok = false;
     try {
-      const issued = await rotate(token, context);
+      const issued = await rotate(token, context, { answeredHere });
       ok = true;
       wonFlights.set(request, flight);
       return issued;
@@ -76,5 +83,7 @@ export function refreshCoordinator<C>(
 
 /** This instance's refresh: rotateRefresh behind the coordinator. */
 export function refresher(deps: CommandDeps): (token: string, arrival: RefreshArrival, ctx: EventContext) => Promise<IssuedTokens> {
-  return refreshCoordinator((token: string, ctx: EventContext) => rotateRefresh(deps, token, ctx));
+  return refreshCoordinator(
+    (token: string, ctx: EventContext, options: RotateOptions) => rotateRefresh(deps, token, ctx, options),
+    () => deps.settings().refresh_reuse_grace_seconds);
 }

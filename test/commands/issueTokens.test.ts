@@ -35,7 +35,7 @@ void t.test('loginFailuresAggregate keeps the times of the newest failures only'
   const aggregate = loginFailuresAggregate(3);
   const failure = (second: number): Recorded<LoginFailed> => ({
     type: 'LoginFailed', data: { user_id: null, kind: 'email', reason: 'wrong_password' },
-    id: `f${second}`, streamId: 'logins-x', revision: BigInt(second), position: BigInt(second), occurredAt: new Date(second * 1000),
+    id: `f${second}`, streamId: 'logins-x', revision: BigInt(second), position: BigInt(second), occurredAt: new Date(second * 1000), recordedAt: new Date(second * 1000),
   });
   let state = aggregate.initial();
   const seen: number[][] = [];

@@ -5,6 +5,7 @@ import { rotateRefresh } from '../../src/commands/rotateRefresh.js';
 import { StateCache } from '../../src/commands/stateCache.js';
 import { logoutSession } from '../../src/commands/logout.js';
 import { sessionStream, userStream } from '../../src/domain/events.js';
+import { LOST_RACE_WINDOW_MS } from '../../src/domain/session/session.js';
 import { hashToken } from '../../src/infra/secrets.js';
 import { countingDeps, dataOf, email, register, typesOf } from '../helpers/commands.js';
 import { openMemoryEnv, type MemoryEnv } from '../helpers/memoryCommands.js';
@@ -86,7 +87,7 @@ void t.test('rotateRefresh', async (t) => {
     const first = await rotateRefresh(deps, r.refreshToken, env.ctx());
     // This instance's cache still holds `first` as the current token.
     await rotateRefresh(elsewhere(), first.refreshToken, env.ctx());
-    env.clock.advance(1);
+    env.clock.advance(LOST_RACE_WINDOW_MS + 1);
     await t.rejects(rotateRefresh(deps, first.refreshToken, env.ctx()), { code: 'token_reused' });
     t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))),
       ['SessionStarted', 'RefreshTokenRotated', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked']);
@@ -94,11 +95,22 @@ void t.test('rotateRefresh', async (t) => {
 
   await t.test('reuse detection: the old token again revokes the whole session', async (t) => {
     const r = await register(env, { email: email('reuse'), password: PASSWORD });
-    const b = await refresh(env, r.refreshToken);
+    await refresh(env, r.refreshToken);
     await t.rejects(refresh(env, r.refreshToken), { code: 'invalid_token' },
       'at the very instant of the rotation it is a lost race (the clock stands still), not theft');
     t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))), ['SessionStarted', 'RefreshTokenRotated']);
-    env.clock.advance(1);
+    env.clock.advance(LOST_RACE_WINDOW_MS);
+    await t.rejects(refresh(env, r.refreshToken), { code: 'invalid_token' }, 'within the lost-race window: still a race');
+    await t.rejects(rotateRefresh(env.deps, r.refreshToken, env.ctx(), { answeredHere: true }), { code: 'token_reused' },
+      'unless this instance answered the rotation before the request arrived: then theft at once');
+    t.strictSame(typesOf(await env.stream(sessionStream(r.sessionId))),
+      ['SessionStarted', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked']);
+  });
+
+  await t.test('reuse detection across instances: after the lost-race window the old token revokes the session', async (t) => {
+    const r = await register(env, { email: email('reuse-late'), password: PASSWORD });
+    const b = await refresh(env, r.refreshToken);
+    env.clock.advance(LOST_RACE_WINDOW_MS + 1);
     await t.rejects(refresh(env, r.refreshToken), { code: 'token_reused', name: 'TokenReusedError' }, 'presented after the rotation: theft');
     const events = await env.stream(sessionStream(r.sessionId));
     t.strictSame(typesOf(events), ['SessionStarted', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked']);

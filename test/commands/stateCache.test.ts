@@ -50,7 +50,7 @@ void t.test('a session\'s state weighs more as it retires tokens; other states w
   const ids = { session_id: '00000000-0000-4000-8000-000000000001', user_id: '00000000-0000-4000-8000-000000000002' };
   const at = (revision: number, e: SessionEvent): Recorded<SessionEvent> => ({
     ...e, id: `e${revision}`, streamId: `session-${ids.session_id}`, revision: BigInt(revision), position: BigInt(revision),
-    occurredAt: new Date(1_800_000_000_000 + revision * 1000),
+    occurredAt: new Date(1_800_000_000_000 + revision * 1000), recordedAt: new Date(1_800_000_000_000 + revision * 1000),
   });
   let state = SessionAggregate.initial();
   t.equal(weigh(state), 1);

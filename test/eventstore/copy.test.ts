@@ -126,6 +126,7 @@ t.test('streamRuns groups consecutive revisions of one stream', async (t) => {
     revision,
     position: 0n,
     occurredAt: new Date(0),
+    recordedAt: new Date(0),
     data: {},
     metadata: {},
   });

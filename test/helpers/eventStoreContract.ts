@@ -258,6 +258,21 @@ export function eventStoreContract(t: Test, name: string, open: OpenEventStore):
       await delivered.subscription.stop();
     });
 
+    void t.test('recordedAt: when the store wrote the event, by its clock, also in the append result', async (t) => {
+      const store = await open(t);
+      const stream = streamName('recorded');
+      const before = Date.now();
+      const result = await store.appendToStream(stream, [event('Stamped'), event('Stamped')], { expectedRevision: 'no_stream' });
+      const after = Date.now();
+      const read = await store.readStream(stream);
+      const SKEW_MS = 5_000; // the store's clock may be another machine's
+      for (const e of [...read.map((r) => r.recordedAt), result.recordedAt]) {
+        t.ok(e instanceof Date && !Number.isNaN(e.getTime()), 'a Date');
+        t.ok(e.getTime() >= before - SKEW_MS && e.getTime() <= after + SKEW_MS, `near the append (${e.toISOString()})`);
+      }
+      t.equal(read[0]?.recordedAt.getTime(), read[1]?.recordedAt.getTime(), 'one append, one time');
+    });
+
     void t.test('global positions are bigint and strictly increasing in append order', async (t) => {
       const store = await open(t);
       const start = await store.headPosition();

@@ -52,11 +52,11 @@ export interface MemoryEnvOptions {
 
 export async function openMemoryEnv(t: Test, options: MemoryEnvOptions = {}): Promise<MemoryEnv> {
   const config = loadConfig({ MASTER_KEY: randomBytes(32).toString('base64'), LOG_LEVEL: 'silent', ...options.env });
-  const store = new MemoryEventStore();
+  const clock = new TestClock();
+  const store = new MemoryEventStore({ now: () => clock.now() });
   t.teardown(() => store.close());
   const keys = new MemoryKeyStore();
   const codec = new EventCodec(keys);
-  const clock = new TestClock();
   const revoked = new Set<string>();
 
   const allRaw = async () => store.readAll({ maxCount: Number.MAX_SAFE_INTEGER });
@@ -81,6 +81,7 @@ export async function openMemoryEnv(t: Test, options: MemoryEnvOptions = {}): Pr
       access_token_ttl_seconds: config.accessTokenTtlSeconds,
       refresh_token_ttl_seconds: config.refreshTokenTtlSeconds,
       sliding_access_tokens: config.slidingAccessTokens,
+      refresh_reuse_grace_seconds: config.refreshReuseGraceSeconds,
     }),
     throttle: { maxFailures: config.loginMaxFailures, windowSeconds: config.loginFailureWindowSeconds },
     isCommonPassword,

@@ -9,7 +9,7 @@
  * The given events are wrapped as Recorded (id, stream, revisions 0…n-1, positions, times)
  * and folded with the aggregate's evolve. Time is fixed: `now` is SPEC_NOW unless given,
  * and the i-th of n given events occurred (n - i) seconds before `now`, unless the event
- * carries its own `occurredAt` (use `at(date, event)`).
+ * carries its own `occurredAt` (use `at(date, event)`); `recordedAt` is the same time.
  */
 import { randomUUID } from 'node:crypto';
 import type { Test } from 'tap';
@@ -65,13 +65,15 @@ export function recordAll<E extends DomainEvent>(events: readonly GivenEvent<E>[
   const first = options.firstPosition ?? 1000n;
   return events.map((given, i) => {
     const { occurredAt, ...event } = given;
+    const when = occurredAt ?? ago((events.length - i) * 1000, now);
     return {
       ...(event as unknown as E),
       id: randomUUID(),
       streamId,
       revision: BigInt(i),
       position: first + BigInt(i),
-      occurredAt: occurredAt ?? ago((events.length - i) * 1000, now),
+      occurredAt: when,
+      recordedAt: when,
     };
   });
 }

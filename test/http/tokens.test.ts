@@ -223,6 +223,7 @@ t.test('sliding access tokens: once switched on, authenticated answers outside /
   const ctx = { now: new Date(), correlationId: 'sliding', causationId: null, actorId: null, requestId: null, ip: null, userAgent: null };
   await changeSettings(runtime.deps, {
     access_token_ttl_seconds: config.accessTokenTtlSeconds,
+    refresh_reuse_grace_seconds: config.refreshReuseGraceSeconds,
     refresh_token_ttl_seconds: config.refreshTokenTtlSeconds,
     sliding_access_tokens: config.slidingAccessTokens,
   }, { sliding_access_tokens: true }, ctx);

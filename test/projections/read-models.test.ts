@@ -212,7 +212,7 @@ void t.test('keyset pagination is exact with equal creation times', async (t) =>
   const at = new Date('2030-05-05T05:05:05.123Z');
   const ids = Array.from({ length: 7 }, (_, i) => `00000000-0000-4000-8000-00000000000${i}`);
   const events = ids.map((id, i) => ({
-    type: 'UserRegistered', id: `e${i}`, streamId: userStream(id), revision: 0n, position: BigInt(i + 1), occurredAt: at,
+    type: 'UserRegistered', id: `e${i}`, streamId: userStream(id), revision: 0n, position: BigInt(i + 1), occurredAt: at, recordedAt: at,
     data: { user_id: id, email: `same${i}@x.org`, phone: null, first_name: 'Same', last_name: 'Time', password_hash: '', roles: [] },
     metadata: { correlation_id: null, causation_id: null, actor_id: null, request_id: null, ip: null, user_agent: null, schema_version: 1 },
     shredded: false,

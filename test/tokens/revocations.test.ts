@@ -8,7 +8,7 @@ const HOUR = 3_600_000;
 
 function revoked(sessionId: string, at: Date, position = 1n): Decoded {
   return {
-    type: 'SessionRevoked', id: `e-${sessionId}`, streamId: `session-${sessionId}`, revision: 1n, position, occurredAt: at,
+    type: 'SessionRevoked', id: `e-${sessionId}`, streamId: `session-${sessionId}`, revision: 1n, position, occurredAt: at, recordedAt: at,
     data: { session_id: sessionId, user_id: ALICE, reason: 'logout' },
     metadata: { correlation_id: null, causation_id: null, actor_id: null, request_id: null, ip: null, user_agent: null, schema_version: 1 },
     shredded: false,

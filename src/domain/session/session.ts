@@ -58,12 +58,33 @@ export class RetiredHashes implements Iterable<string> {
   }
 }
 
+/** A retired refresh token and when the store recorded the rotation that retired it. */
+export interface Retirement {
+  hash: string;
+  at: Date;
+}
+
+/**
+ * How long after a rotation was recorded a presentation of the token it retired still counts
+ * as a lost race, unless the deciding instance knows the rotation's answer had left before
+ * the presentation arrived. Requests a client sends at once reach different instances a few
+ * milliseconds apart, and a fast winner can commit before a slow loser is even stamped; a
+ * replay inside this window gets invalid_token (no tokens, nothing revoked) instead of
+ * token_reused. Theft detection gives up this half second across instances, nothing else.
+ */
+export const LOST_RACE_WINDOW_MS = 500;
+
+/** How many of the newest retirements keep their time (for lost races and the reuse grace). */
+export const TIMED_RETIREMENTS = 16;
+
 export interface ExistingSession {
   status: 'active' | 'revoked';
   id: string;
   userId: string;
   currentHash: string;
   previousHashes: RetiredHashes;
+  /** The newest retirements with their times, newest last (at most TIMED_RETIREMENTS). */
+  recentRetirements: readonly Retirement[];
   expiresAt: Date;
   createdAt: Date;
   lastUsedAt: Date;
@@ -80,7 +101,7 @@ export function evolveSession(state: Session, event: Recorded<SessionEvent>): Se
     const d = event.data;
     return {
       status: 'active', id: d.session_id, userId: d.user_id, currentHash: d.refresh_token_hash,
-      previousHashes: RetiredHashes.none, expiresAt: new Date(d.expires_at), createdAt: event.occurredAt,
+      previousHashes: RetiredHashes.none, recentRetirements: [], expiresAt: new Date(d.expires_at), createdAt: event.occurredAt,
       lastUsedAt: event.occurredAt, userRevision: BigInt(d.user_revision), revokedReason: null,
     };
   }
@@ -90,6 +111,9 @@ export function evolveSession(state: Session, event: Recorded<SessionEvent>): Se
       return {
         ...state, currentHash: event.data.refresh_token_hash,
         previousHashes: state.previousHashes.with(state.currentHash),
+        recentRetirements: [
+          ...state.recentRetirements.slice(1 - TIMED_RETIREMENTS), { hash: state.currentHash, at: event.recordedAt },
+        ],
         expiresAt: new Date(event.data.expires_at), lastUsedAt: event.occurredAt,
       };
     case 'RefreshTokenReuseDetected':
@@ -124,36 +148,74 @@ export interface RotateRefresh {
   presentedHash: string;
   newHash: string;
   newExpiresAt: Date;
+  /** When the request arrived. */
   now: Date;
   /** Whether the user stream still allows this session (active, not cut off). */
   userAllows: boolean;
+  /** The reuse grace in seconds (0: none). */
+  graceSeconds: number;
+  /**
+   * The presented token was the session's current one when this request first read the
+   * stream: whatever happened since, the request began before the rotation that retired
+   * it was committed.
+   */
+  sawCurrent?: boolean;
+  /**
+   * How long after a rotation a presentation of the token it retired is still a lost race
+   * (LOST_RACE_WINDOW_MS; 0 when the deciding instance itself answered that rotation before
+   * this request arrived: then anything later is a replay).
+   */
+  raceWindowMs?: number;
 }
 
 /**
- * Returns the events to append. A reuse returns [RefreshTokenReuseDetected, SessionRevoked]:
- * they must be recorded, and the caller then answers token_reused.
+ * Returns the events to append. Three cases for a token that was the session's:
+ * - the current one: rotated (if the session is live and the user allows it);
+ * - a retired one within the reuse grace of its rotation: rotated again, marked
+ *   `within_grace` (a second tab, a retry after a lost response): same session, fresh pair;
+ * - a retired one the request presented before the rotation that retired it was recorded
+ *   (`sawCurrent`), or within `raceWindowMs` of it: a lost race, invalid_token, nothing
+ *   written;
+ * - any other retired one: reuse. [RefreshTokenReuseDetected, SessionRevoked] must be
+ *   recorded, and the caller then answers token_reused.
  */
 export function decideRotate(state: Session, c: RotateRefresh): SessionEvent[] {
   if (state.status === 'none') throw new InvalidTokenError();
   const ids = { session_id: state.id, user_id: state.userId };
   if (state.status === 'revoked') throw new InvalidTokenError();
-  if (c.presentedHash !== state.currentHash && state.previousHashes.has(c.presentedHash)) {
-    // Presented no later than the rotation that retired it (lastUsedAt): a concurrent
-    // refresh that lost the race and read after the winner's append, not a replay.
-    if (c.presentedHash === state.previousHashes.last && c.now.getTime() <= state.lastUsedAt.getTime()) throw new InvalidTokenError();
-    return [
-      { type: 'RefreshTokenReuseDetected', data: ids },
-      { type: 'SessionRevoked', data: { ...ids, reason: 'reuse_detected' } },
-    ];
+  const rotated = (grace: boolean): SessionEvent[] => {
+    if (state.expiresAt.getTime() <= c.now.getTime()) throw new InvalidTokenError('the refresh token has expired');
+    if (!c.userAllows) throw new InvalidTokenError();
+    return [{
+      type: 'RefreshTokenRotated',
+      data: { ...ids, refresh_token_hash: c.newHash, expires_at: c.newExpiresAt.toISOString(), ...(grace ? { within_grace: true as const } : {}) },
+    }];
+  };
+  if (c.presentedHash === state.currentHash) return rotated(false);
+  if (!state.previousHashes.has(c.presentedHash)) throw new InvalidTokenError();
+  const retiredAt = retirementOf(state, c.presentedHash)?.getTime();
+  if (retiredAt !== undefined && withinGrace(retiredAt, c)) return rotated(true);
+  if (c.sawCurrent === true || (retiredAt !== undefined && c.now.getTime() <= retiredAt + (c.raceWindowMs ?? 0))) {
+    throw new InvalidTokenError('this refresh token was rotated by a concurrent request');
   }
-  if (c.presentedHash !== state.currentHash) throw new InvalidTokenError();
-  if (state.expiresAt.getTime() <= c.now.getTime()) throw new InvalidTokenError('the refresh token has expired');
-  if (!c.userAllows) throw new InvalidTokenError();
-  return [{
-    type: 'RefreshTokenRotated',
-    data: { ...ids, refresh_token_hash: c.newHash, expires_at: c.newExpiresAt.toISOString() },
-  }];
+  return [
+    { type: 'RefreshTokenReuseDetected', data: ids },
+    { type: 'SessionRevoked', data: { ...ids, reason: 'reuse_detected' } },
+  ];
 }
+
+/** When the rotation that retired `hash` was recorded (undefined: not among the newest). */
+function retirementOf(state: ExistingSession, hash: string): Date | undefined {
+  for (let i = state.recentRetirements.length - 1; i >= 0; i--) {
+    const r = state.recentRetirements[i] as Retirement;
+    if (r.hash === hash) return r.at;
+  }
+  return undefined;
+}
+
+/** Within the grace: presented no more than graceSeconds after its rotation was recorded. */
+const withinGrace = (retiredAt: number, c: RotateRefresh): boolean =>
+  c.graceSeconds > 0 && c.now.getTime() - retiredAt <= c.graceSeconds * 1000;
 
 export function decideRevoke(state: Session, reason: SessionRevokedReason): SessionEvent[] {
   if (state.status !== 'active') return [];

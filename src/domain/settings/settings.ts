@@ -17,6 +17,7 @@ export const REVOCATION_HORIZON_MS = (MAX_ACCESS_TOKEN_TTL_SECONDS + 3600) * 100
 export const SETTINGS_BOUNDS = {
   access_token_ttl_seconds: { min: 10, max: MAX_ACCESS_TOKEN_TTL_SECONDS },
   refresh_token_ttl_seconds: { min: 60, max: 31_536_000 },
+  refresh_reuse_grace_seconds: { min: 0, max: 60 },
 } as const;
 
 export function evolveSettings(state: Settings, event: Recorded<SettingsChanged>): Settings {
@@ -28,11 +29,12 @@ function definedOnly(p: Partial<SettingsValues>): Partial<SettingsValues> {
   if (p.access_token_ttl_seconds !== undefined) out.access_token_ttl_seconds = p.access_token_ttl_seconds;
   if (p.refresh_token_ttl_seconds !== undefined) out.refresh_token_ttl_seconds = p.refresh_token_ttl_seconds;
   if (p.sliding_access_tokens !== undefined) out.sliding_access_tokens = p.sliding_access_tokens;
+  if (p.refresh_reuse_grace_seconds !== undefined) out.refresh_reuse_grace_seconds = p.refresh_reuse_grace_seconds;
   return out;
 }
 
 export function decideChangeSettings(state: Settings, change: Partial<SettingsValues>): SettingsChanged[] {
-  for (const key of ['access_token_ttl_seconds', 'refresh_token_ttl_seconds'] as const) {
+  for (const key of ['access_token_ttl_seconds', 'refresh_token_ttl_seconds', 'refresh_reuse_grace_seconds'] as const) {
     const v = change[key];
     if (v === undefined) continue;
     const { min, max } = SETTINGS_BOUNDS[key];

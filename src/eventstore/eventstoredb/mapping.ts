@@ -192,6 +192,7 @@ export function toRecordedEvent(resolved: EsdbResolvedEventLike): RecordedEvent 
     revision: event.revision,
     position: toGlobalPosition(position),
     occurredAt: occurredAt ?? event.created,
+    recordedAt: event.created,
     data: event.data,
     metadata,
   };

@@ -152,7 +152,7 @@ export class EventStoreDbEventStore implements EventStore {
       if (!result.position) {
         throw new EventMappingError(`append to ${streamId}: the server reported no position`);
       }
-      return { nextExpectedRevision: result.nextExpectedRevision, position: toGlobalPosition(result.position) };
+      return { nextExpectedRevision: result.nextExpectedRevision, position: toGlobalPosition(result.position), recordedAt: new Date() };
     } catch (e) {
       throw translateEsdbError(e, { streamId, expected: options.expectedRevision });
     }

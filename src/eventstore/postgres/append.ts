@@ -43,7 +43,7 @@ export async function appendInTransaction(
   const count = BigInt(events.length);
   try {
     const [claim, params] = claimStatement(s, expected, unchanged);
-    const { rows } = await tx.query<{ revision: unknown; position: unknown }>(
+    const { rows } = await tx.query<{ revision: unknown; position: unknown; recorded_ms: number }>(
       `with claim as (${claim}),
        tx as (select pg_current_xact_id() as id),
        inserted as (
@@ -53,7 +53,8 @@ export async function appendInTransaction(
                 (e.v->>'id')::uuid, e.v->>'type', e.v->'data', e.v->'metadata', (e.v->>'occurredAt')::timestamptz
          from claim, tx, jsonb_array_elements($${params.length + 3}::jsonb) with ordinality as e(v, ord)
          returning position)
-       select (select revision from claim) as revision, max(position) as position
+       select (select revision from claim) as revision, max(position) as position,
+              (extract(epoch from now()) * 1000)::float8 as recorded_ms
        from inserted`,
       [streamId, String(count), ...params, payloadOf(events)],
     );
@@ -70,7 +71,7 @@ export async function appendInTransaction(
       throw new ConcurrencyConflictError(streamId, expected, actual);
     }
     if (row.position === null || row.position === undefined) throw new Error('append inserted no events');
-    return { nextExpectedRevision: int8(row.revision), position: int8(row.position) };
+    return { nextExpectedRevision: int8(row.revision), position: int8(row.position), recordedAt: new Date(row.recorded_ms) };
   } catch (error) {
     if (isRevisionTaken(error)) throw new ConcurrencyConflictError(streamId, expected, 'unknown', { cause: error });
     throw error;

@@ -8,7 +8,7 @@ import type { JsonObject, RecordedEvent } from '../../ports/eventStore.js';
  * is all a JavaScript Date holds): parsing the text form of a timestamptz was ~4 % of the
  * service's CPU in a projection rebuild, a number costs next to nothing.
  */
-export const EVENT_COLUMNS = 'position, stream_id, revision, id, type, data, metadata, (extract(epoch from occurred_at) * 1000)::float8 as occurred_ms';
+export const EVENT_COLUMNS = 'position, stream_id, revision, id, type, data, metadata, (extract(epoch from occurred_at) * 1000)::float8 as occurred_ms, (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms';
 
 export interface EventRow {
   position: unknown;
@@ -19,6 +19,7 @@ export interface EventRow {
   data: JsonObject;
   metadata: JsonObject;
   occurred_ms: number;
+  recorded_ms: number;
 }
 
 /** Runs `fn`, turning any connection failure that slipped through into StoreUnavailableError. */
@@ -48,6 +49,7 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
     revision: int8(row.revision),
     position: int8(row.position),
     occurredAt: new Date(row.occurred_ms),
+    recordedAt: new Date(row.recorded_ms),
     data: row.data,
     metadata: row.metadata,
   };

@@ -12,7 +12,7 @@ import { InvalidTokenError } from '../../domain/errors.js';
 import type { Runtime } from '../../composition/runtime.js';
 import { AccessTokens, type AccessClaims } from '../../tokens/accessTokens.js';
 import { refreshAnswered, refresher } from '../../tokens/refresh.js';
-import { eventContext } from '../context.js';
+import { eventContext, refreshArrival } from '../context.js';
 import { HttpProblem } from '../problem.js';
 
 export interface AuthContext {
@@ -102,9 +102,10 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
   });
 
   const refresh = refresher(runtime.deps);
-  app.decorate('rotateRefreshToken', (request: FastifyRequest, refreshToken: string) => refresh(refreshToken, {
-    arrivedAt: request.startedAt > 0n ? request.startedAt : process.hrtime.bigint(), request,
-  }, eventContext(request, null)));
+  app.decorate('rotateRefreshToken', (request: FastifyRequest, refreshToken: string) => {
+    const arrival = refreshArrival(request);
+    return refresh(refreshToken, { arrivedAt: arrival.hr, request }, { ...eventContext(request, null), now: arrival.wall });
+  });
   app.addHook('onSend', async (request, _reply, payload) => {
     refreshAnswered(request);
     return payload;

@@ -6,6 +6,7 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Runtime } from '../../composition/runtime.js';
+import { countRequest } from '../context.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -57,6 +58,7 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { runtime }: { runt
 
   app.addHook('onRequest', async (request) => {
     request.startedAt = process.hrtime.bigint();
+    countRequest(request);
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

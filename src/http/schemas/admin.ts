@@ -95,14 +95,16 @@ export const SettingsView = Type.Object({
   access_token_ttl_seconds: Type.Integer(),
   refresh_token_ttl_seconds: Type.Integer(),
   sliding_access_tokens: Type.Boolean(),
+  refresh_reuse_grace_seconds: Type.Integer({ description: 'seconds a rotated refresh token still gets a fresh pair of its session instead of counting as reuse' }),
 });
 
-const { access_token_ttl_seconds: accessBounds, refresh_token_ttl_seconds: refreshBounds } = SETTINGS_BOUNDS;
+const { access_token_ttl_seconds: accessBounds, refresh_token_ttl_seconds: refreshBounds, refresh_reuse_grace_seconds: graceBounds } = SETTINGS_BOUNDS;
 
 export const SettingsPatch = Type.Object({
   access_token_ttl_seconds: Type.Optional(Type.Integer({ minimum: accessBounds.min, maximum: accessBounds.max })),
   refresh_token_ttl_seconds: Type.Optional(Type.Integer({ minimum: refreshBounds.min, maximum: refreshBounds.max })),
   sliding_access_tokens: Type.Optional(Type.Boolean()),
+  refresh_reuse_grace_seconds: Type.Optional(Type.Integer({ minimum: graceBounds.min, maximum: graceBounds.max })),
 }, { additionalProperties: false });
 export type SettingsPatchT = Static<typeof SettingsPatch>;
 

@@ -28,7 +28,7 @@ const existing = (s: Session): ExistingSession => {
 };
 
 const rotate = (presentedHash: string, userAllows = true) => (s: Session, now: Date): SessionEvent[] =>
-  decideRotate(s, { presentedHash, newHash: 'hash-NEW', newExpiresAt: inTwoDays, now, userAllows });
+  decideRotate(s, { presentedHash, newHash: 'hash-NEW', newExpiresAt: inTwoDays, now, userAllows, graceSeconds: 0 });
 
 void t.test('start', async (t) => {
   const w = given(t, Session, []).when(() => decideStart(initialSession(), {

@@ -139,6 +139,7 @@ t.test('recorded events: occurred_at read back and removed from the metadata', a
     revision: 3n,
     position: 42n,
     occurredAt: new Date('2023-05-06T07:08:09.010Z'),
+    recordedAt: created,
     data: { n: 42 },
     metadata: { correlationId: 'c-1' },
   };

@@ -27,6 +27,7 @@ export const adminOperationRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime 
     access_token_ttl_seconds: s.access_token_ttl_seconds,
     refresh_token_ttl_seconds: s.refresh_token_ttl_seconds,
     sliding_access_tokens: s.sliding_access_tokens,
+    refresh_reuse_grace_seconds: s.refresh_reuse_grace_seconds,
   });
 
   app.get('/settings', {

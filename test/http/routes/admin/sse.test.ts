@@ -187,7 +187,7 @@ class FakeSink extends EventEmitter implements SseSink {
 function recorded(position: number): RecordedEvent {
   return {
     id: randomUUID(), streamId: 'test', type: 'UserEnabled', revision: BigInt(position), position: BigInt(position),
-    occurredAt: new Date(0), data: { user_id: 'u' }, metadata: {},
+    occurredAt: new Date(0), recordedAt: new Date(0), data: { user_id: 'u' }, metadata: {},
   };
 }
 

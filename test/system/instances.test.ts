@@ -1,0 +1,98 @@
+/**
+ * Three service processes on one PostgreSQL database, called over HTTP as a load balancer
+ * would spread clients: refresh races across instances, the reuse grace, and revocations
+ * made on one instance seen on the others.
+ */
+import t from 'tap';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LOST_RACE_WINDOW_MS } from '../../src/domain/session/session.js';
+import { call, startCluster, type Instance } from '../helpers/instances.js';
+
+const PASSWORD = 'correct horse battery staple';
+const ADMIN = { email: 'root@example.com', password: 'admin password for the cluster' };
+
+const cluster = await startCluster(t, 3, {
+  BOOTSTRAP_ADMIN_EMAIL: ADMIN.email, BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password, LOGIN_RATE_PER_IP_PER_MINUTE: '100000',
+});
+if (!cluster) {
+  t.comment('no PostgreSQL server: the multi-instance suite needs one');
+} else {
+  const [a, b, c] = cluster.instances as [Instance, Instance, Instance];
+  const all = [a, b, c];
+  let n = 0;
+  const register = async (on: Instance) => {
+    const res = await call(on, 'POST', '/v1/auth/register', { email: `multi${n++}.${Date.now()}@example.com`, password: PASSWORD });
+    if (res.status !== 201) throw new Error(`register: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body as { access_token: string; refresh_token: string; session_id: string; user: { id: string } };
+  };
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  const adminLogin = async () => (await call(a, 'POST', '/v1/auth/login', ADMIN)).body as { access_token: string };
+
+  /** Waits until every instance reports the setting (settings travel by the event subscription). */
+  const setGrace = async (seconds: number) => {
+    const admin = await adminLogin();
+    const patched = await call(a, 'PATCH', '/v1/admin/settings', { refresh_reuse_grace_seconds: seconds }, bearer(admin.access_token));
+    if (patched.status !== 200) throw new Error(`settings: ${patched.status} ${JSON.stringify(patched.body)}`);
+    for (const instance of all) {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const s = await call(instance, 'GET', '/v1/admin/settings', undefined, bearer(admin.access_token));
+        if (s.body?.refresh_reuse_grace_seconds === seconds) break;
+        if (Date.now() > deadline) throw new Error(`${instance.name} did not see the grace ${seconds}`);
+        await sleep(20);
+      }
+    }
+  };
+
+  /** `count` refreshes of one token at once, spread round-robin over the instances. */
+  const refreshAtOnce = (token: string, count: number) =>
+    Promise.all(Array.from({ length: count }, (_, i) => call(all[i % all.length] as Instance, 'POST', '/v1/auth/refresh', { refresh_token: token })));
+
+  await t.test('grace 0: of 9 parallel refreshes over three instances one wins, and the session lives (20 trials)', async (t) => {
+    let failures = 0;
+    for (let trial = 0; trial < 20; trial++) {
+      const session = await register(all[trial % 3] as Instance);
+      const answers = await refreshAtOnce(session.refresh_token, 9);
+      const winners = answers.filter((r) => r.status === 200);
+      const losers = answers.filter((r) => r.status !== 200);
+      const ok = winners.length === 1 && losers.every((r) => r.status === 401 && r.body?.code === 'invalid_token');
+      const next = winners[0] ? await call(all[(trial + 1) % 3] as Instance, 'POST', '/v1/auth/refresh', { refresh_token: winners[0].body.refresh_token }) : undefined;
+      if (!ok || next?.status !== 200) {
+        failures++;
+        t.comment(`trial ${trial}: ${answers.map((r) => `${r.status}${r.body?.code ? ` ${r.body.code}` : ''}`).join(', ')}; next ${next?.status}`);
+      }
+    }
+    t.equal(failures, 0, 'one 200 and eight invalid_token every time; the winner\'s token refreshes again');
+  });
+
+  await t.test('grace > 0: every parallel presenter gets a pair of the same session; after the window reuse revokes', async (t) => {
+    await setGrace(2);
+    t.teardown(() => setGrace(0));
+    const session = await register(a);
+    const answers = await refreshAtOnce(session.refresh_token, 9);
+    t.same(answers.map((r) => r.status), Array(9).fill(200), 'all 200');
+    t.ok(answers.every((r) => r.body.session_id === session.session_id), 'all of the same session');
+    t.equal(new Set(answers.map((r) => r.body.refresh_token)).size, 9, 'each a fresh refresh token');
+    const newest = answers.at(-1)?.body.refresh_token as string;
+    const me = await call(b, 'GET', '/v1/me', undefined, bearer(answers[0]?.body.access_token));
+    t.equal(me.status, 200, 'the session is alive');
+
+    await sleep(2_600);
+    const reuse = await call(c, 'POST', '/v1/auth/refresh', { refresh_token: session.refresh_token });
+    t.equal(reuse.status, 401);
+    t.equal(reuse.body.code, 'token_reused', 'after the window the first token is reuse');
+    const after = await call(a, 'POST', '/v1/auth/refresh', { refresh_token: newest });
+    t.equal(after.status, 401, 'and the whole session is revoked');
+  });
+
+  await t.test('a token rotated on one instance and replayed on another after the race window is theft', async (t) => {
+    const session = await register(a);
+    const rotated = await call(a, 'POST', '/v1/auth/refresh', { refresh_token: session.refresh_token });
+    t.equal(rotated.status, 200);
+    await sleep(LOST_RACE_WINDOW_MS + 100);
+    const replay = await call(b, 'POST', '/v1/auth/refresh', { refresh_token: session.refresh_token });
+    t.equal(replay.body?.code, 'token_reused');
+    const newest = await call(c, 'POST', '/v1/auth/refresh', { refresh_token: rotated.body.refresh_token });
+    t.equal(newest.status, 401, 'the session is revoked everywhere');
+  });
+}
