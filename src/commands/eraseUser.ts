@@ -12,6 +12,7 @@ import { UserAggregate } from '../domain/user/user.js';
 import { handle, later, type CommandDeps } from './handle.js';
 import { load } from './load.js';
 import { releaseIdentifier } from './identifiers.js';
+import { checkOwnPassword } from './passwordCheck.js';
 import { revokeSessions } from './sessions.js';
 
 /** `password`: required for self-service erasure; null when an admin erases. */
@@ -23,8 +24,8 @@ export async function eraseUser(
   const { state: current } = await load(deps, userStream(input.userId), UserAggregate);
   if (current.status === 'none') throw new NotFoundError('user');
   if (input.password !== null) {
-    const ok = current.status !== 'erased' && (await deps.hasher.verify(current.passwordHash, input.password));
-    if (!ok) throw new InvalidCredentialsError();
+    if (current.status === 'erased') throw new InvalidCredentialsError();
+    await checkOwnPassword(deps, current, input.password, 'erasure', ctx);
   }
   let position: bigint | null = null;
   const r = await handle(deps, userStream(input.userId), UserAggregate, async (state) => {

@@ -133,7 +133,7 @@ async function append<S, E extends DomainEvent>(
 }
 
 /** A few milliseconds, growing with the attempt and jittered, so racing commands do not collide again in step. */
-function backoff(attempt: number): Promise<void> {
+export function backoff(attempt: number): Promise<void> {
   const ms = Math.random() * 2 ** attempt;
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

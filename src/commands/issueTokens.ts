@@ -6,17 +6,17 @@
  * wrong passwords and get the same answer.
  */
 import { AccountDisabledError, InvalidCredentialsError } from '../domain/errors.js';
-import { loginsStream, userStream, type LoginFailed, type LoginFailedReason } from '../domain/events.js';
-import { checkThrottle } from '../domain/login/throttle.js';
+import { userStream } from '../domain/events.js';
+import { checkThrottle, type ThrottleState } from '../domain/login/throttle.js';
 import type { Reservation } from '../domain/identifier/reservation.js';
 import type { User } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
 import { normaliseEmail, normaliseIdentifier, normalisePhone } from '../policy/identifiers.js';
-import { loginFailuresAggregate } from '../domain/login/throttle.js';
 import { ReservationAggregate } from '../domain/identifier/reservation.js';
 import { UserAggregate } from '../domain/user/user.js';
-import { record, type CommandDeps } from './handle.js';
-import { load, loadMany } from './load.js';
+import type { CommandDeps } from './handle.js';
+import { load, loadMany, type Loaded } from './load.js';
+import { reserveCheck, settleFailed, settleSucceeded, throttleLoad, throttleTarget, type ThrottleTarget } from './passwordCheck.js';
 import { reservationStreamOf, type Identifier } from './identifiers.js';
 import { startSession, type IssuedTokens } from './sessions.js';
 
@@ -33,58 +33,65 @@ const holderIn = (reservation: Reservation | undefined): string | null =>
   reservation?.status === 'claimed' ? reservation.userId : null;
 
 /**
- * Reads the streams a login is decided on and checks the throttle: the identifier's recent
- * failures (only the newest `maxFailures`), its reservation, and the holder's user stream.
- * One round trip for all three when this instance knows who holds the identifier (the
- * reservation's cached state): the user stream read along is used if the reservation still
- * names that holder. Otherwise the holder's stream is read after the throttle check.
+ * Reads the streams a login is decided on and checks the throttle: the identifier's newest
+ * password checks, its reservation, and the holder's user stream. One round trip for all
+ * three when this instance knows who holds the identifier (the reservation's cached state):
+ * the user stream read along is used if the reservation still names that holder. Otherwise
+ * the holder's stream is read after the throttle check.
  */
-async function readLoginStreams(deps: CommandDeps, failuresStream: string, reservationStream: string, now: Date): Promise<User> {
-  const failures = { streamId: failuresStream, aggregate: loginFailuresAggregate(deps.throttle.maxFailures), latest: deps.throttle.maxFailures };
+async function readLoginStreams(
+  deps: CommandDeps, target: ThrottleTarget, reservationStream: string, now: Date,
+): Promise<{ user: User; throttle: Loaded<ThrottleState> }> {
+  const checks = throttleLoad(deps, target);
   const reservation = { streamId: reservationStream, aggregate: ReservationAggregate };
   const knownHolder = holderIn(deps.states?.get(reservationStream)?.state as Reservation | undefined);
   let holder: string | null;
+  let throttle: Loaded<ThrottleState>;
   if (knownHolder !== null) {
-    const [recent, claim, user] = await loadMany(deps, failures, reservation, { streamId: userStream(knownHolder), aggregate: UserAggregate });
+    const [recent, claim, user] = await loadMany(deps, checks, reservation, { streamId: userStream(knownHolder), aggregate: UserAggregate });
     checkThrottle(recent.state, deps.throttle, now);
     holder = holderIn(claim.state);
-    if (holder === knownHolder) return user.state;
+    if (holder === knownHolder) return { user: user.state, throttle: recent };
+    throttle = recent;
   } else {
-    const [recent, claim] = await loadMany(deps, failures, reservation);
+    const [recent, claim] = await loadMany(deps, checks, reservation);
     checkThrottle(recent.state, deps.throttle, now);
     holder = holderIn(claim.state);
+    throttle = recent;
   }
-  return holder === null ? { status: 'none' } : (await load(deps, userStream(holder), UserAggregate)).state;
+  const user = holder === null ? { status: 'none' as const } : (await load(deps, userStream(holder), UserAggregate)).state;
+  return { user, throttle };
 }
 
 export async function issueTokens(
   deps: CommandDeps,
-  input: { identifier: Identifier; password: string },
+  input: { identifier: Identifier; password: string; via?: 'login' | 'oauth' },
   ctx: EventContext,
 ): Promise<IssuedTokens> {
   const { identifier, password } = input;
-  const failuresStream = loginsStream(deps.secrets.identifierHash(identifier.kind, identifier.value));
-  const user = await readLoginStreams(deps, failuresStream, reservationStreamOf(deps, identifier), ctx.now);
+  const target = throttleTarget(deps, identifier);
+  const { user, throttle } = await readLoginStreams(deps, target, reservationStreamOf(deps, identifier), ctx.now);
+  // The check takes its place in the throttle before any hashing: parallel guesses cannot pass it.
+  const attemptId = await reserveCheck(deps, target, input.via ?? 'login', { ...ctx, actorId: null }, throttle);
   const known = user.status === 'active' || user.status === 'disabled';
   const holds = known && (identifier.kind === 'email' ? user.email : user.phone) === identifier.value;
 
-  const fail = async (userId: string | null, reason: LoginFailedReason): Promise<void> => {
-    const event: LoginFailed = { type: 'LoginFailed', data: { user_id: userId, kind: identifier.kind, reason } };
-    await record(deps, failuresStream, [event], { ...ctx, actorId: null });
-  };
-
   if (!known || !holds) {
     await deps.hasher.verify(null, password);
-    await fail(null, 'unknown_identifier');
+    await settleFailed(deps, target, attemptId, null, 'unknown_identifier', ctx);
     throw new InvalidCredentialsError();
   }
   if (!(await deps.hasher.verify(user.passwordHash, password))) {
-    await fail(user.id, 'wrong_password');
+    await settleFailed(deps, target, attemptId, user.id, 'wrong_password', ctx);
     throw new InvalidCredentialsError();
   }
   if (user.status === 'disabled') {
-    await fail(user.id, 'account_disabled');
+    await settleFailed(deps, target, attemptId, user.id, 'account_disabled', ctx);
     throw new AccountDisabledError();
   }
-  return startSession(deps, user, { ...ctx, actorId: user.id });
+  const [issued] = await Promise.all([
+    startSession(deps, user, { ...ctx, actorId: user.id }),
+    settleSucceeded(deps, target, attemptId, { ...ctx, actorId: null }),
+  ]);
+  return issued;
 }

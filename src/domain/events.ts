@@ -78,16 +78,27 @@ export type IdentifierClaimed = Ev<'IdentifierClaimed', { user_id: string; kind:
 export type IdentifierReleased = Ev<'IdentifierReleased', { user_id: string; kind: IdentifierKind }>;
 export type IdentifierEvent = IdentifierClaimed | IdentifierReleased;
 
-/// logins-<hmac>: failed logins per identifier (no password, no raw identifier)
+/// logins-<hmac>: password checks per identifier (no password, no raw identifier)
 
+/** Where a password was checked: login, the OAuth password grant, a password change, an erasure. */
+export type PasswordCheckVia = 'login' | 'oauth' | 'password_change' | 'erasure';
+/**
+ * A password check reserved its place in the throttle before hashing: it counts against
+ * the limit until it is settled (LoginFailed or LoginAttemptSucceeded), or for
+ * PENDING_ATTEMPT_MS if it never is (a crash).
+ */
+export type LoginAttemptStarted = Ev<'LoginAttemptStarted', { attempt_id: string; kind: IdentifierKind; via: PasswordCheckVia }>;
+export type LoginAttemptSucceeded = Ev<'LoginAttemptSucceeded', { attempt_id: string; kind: IdentifierKind }>;
 export type LoginFailedReason = 'unknown_identifier' | 'wrong_password' | 'account_disabled';
 export type LoginFailed = Ev<'LoginFailed', {
   /** null when the identifier belongs to no user. */
   user_id: string | null;
   kind: IdentifierKind;
   reason: LoginFailedReason;
+  /** The attempt this settles (absent on failures recorded before attempts were). */
+  attempt_id?: string;
 }>;
-export type LoginEvent = LoginFailed;
+export type LoginEvent = LoginAttemptStarted | LoginAttemptSucceeded | LoginFailed;
 
 /// settings
 
@@ -120,6 +131,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'RoleGranted', 'RoleRevoked', 'UserDisabled', 'UserEnabled', 'UserErased',
   'SessionStarted', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked',
   'IdentifierClaimed', 'IdentifierReleased', 'LoginFailed', 'SettingsChanged',
+  'LoginAttemptStarted', 'LoginAttemptSucceeded',
 ];
 
 /**
@@ -136,6 +148,7 @@ export const PERSONAL_FIELDS: { readonly [T in EventType]: readonly string[] } =
   RoleGranted: [], RoleRevoked: [], UserDisabled: [], UserEnabled: [], UserErased: [],
   SessionStarted: [], RefreshTokenRotated: [], RefreshTokenReuseDetected: [], SessionRevoked: [],
   IdentifierClaimed: [], IdentifierReleased: [], LoginFailed: [], SettingsChanged: [],
+  LoginAttemptStarted: [], LoginAttemptSucceeded: [],
 };
 
 /**
@@ -159,7 +172,9 @@ export const VISIBLE_FIELDS: { readonly [T in EventType]: readonly string[] } = 
   SessionRevoked: ['session_id', 'user_id', 'reason'],
   IdentifierClaimed: ['user_id', 'kind'],
   IdentifierReleased: ['user_id', 'kind'],
-  LoginFailed: ['user_id', 'kind', 'reason'],
+  LoginFailed: ['user_id', 'kind', 'reason', 'attempt_id'],
+  LoginAttemptStarted: ['attempt_id', 'kind', 'via'],
+  LoginAttemptSucceeded: ['attempt_id', 'kind'],
   SettingsChanged: ['access_token_ttl_seconds', 'refresh_token_ttl_seconds', 'sliding_access_tokens', 'refresh_reuse_grace_seconds'],
 };
 
@@ -167,6 +182,8 @@ export const VISIBLE_FIELDS: { readonly [T in EventType]: readonly string[] } = 
 export function subjectOf(event: DomainEvent): string | null {
   switch (event.type) {
     case 'SettingsChanged':
+    case 'LoginAttemptStarted':
+    case 'LoginAttemptSucceeded':
       return null;
     default:
       return event.data.user_id;

@@ -44,13 +44,16 @@ export function countRequest(request: FastifyRequest): void {
  * after an earlier one was answered: its connection was accepted before that answer,
  * though. So the first request on a connection accepted moments ago dates from the accept.
  */
-export function refreshArrival(request: FastifyRequest): { hr: bigint; wall: Date } {
+export function refreshArrival(request: FastifyRequest): { hr: bigint; wall: Date; connection?: { socket: object; fresh: boolean } } {
   const now = process.hrtime.bigint();
   let hr = typeof request.startedAt === 'bigint' && request.startedAt > 0n ? request.startedAt : now;
   const socket = request.raw.socket as TrackedSocket | undefined;
   const accepted = socket?.[ACCEPTED];
-  if (socket?.[SERVED] === 1 && accepted !== undefined && accepted < hr && hr - accepted < FIRST_REQUEST_SLACK_NS) hr = accepted;
-  return { hr, wall: new Date(Date.now() - Number(now - hr) / 1e6) };
+  const fresh = socket?.[SERVED] === 1 && accepted !== undefined && accepted < hr && hr - accepted < FIRST_REQUEST_SLACK_NS;
+  if (fresh) hr = accepted;
+  const wall = new Date(Date.now() - Number(now - hr) / 1e6);
+  // Connections this server accepted (not injected requests) are told apart.
+  return accepted === undefined || !socket ? { hr, wall } : { hr, wall, connection: { socket, fresh } };
 }
 
 export function eventContext(request: FastifyRequest, actorId: string | null = request.auth?.userId ?? null): EventContext {

@@ -21,16 +21,39 @@ import { hashToken } from '../infra/secrets.js';
 /** How long a finished refresh is remembered, to recognise requests that raced it. */
 const RACED_REFRESH_MEMORY_MS = 30_000;
 
+/**
+ * A request read just after the winner's answer left, on another connection the client had
+ * open already, may have been sent before that answer arrived (a client's parallel requests
+ * leave a few milliseconds apart under load): within this slack it is still a race.
+ */
+const OTHER_CONNECTION_SLACK_NS = 5_000_000n;
+
 interface Flight {
   done: Promise<boolean>;
   /** hrtime when the winner's answer was sent (null until then). */
   answeredAt: bigint | null;
+  /** The winner's connection (undefined without one: an injected request). */
+  connection: object | undefined;
 }
 
 /** One refresh request: when it arrived (hrtime), and an object that stands for it until answered. */
 export interface RefreshArrival {
   arrivedAt: bigint;
   request: object;
+  /**
+   * Its connection, and whether the connection was opened for it (accepted moments before,
+   * its first request): a new connection opened after the winner's answer left, or the
+   * winner's own, can only carry a request sent after the client read that answer.
+   */
+  connection?: { socket: object; fresh: boolean };
+}
+
+/** Whether a request arriving after the winner's answer left could still have been sent before the client read it. */
+function couldHaveRaced(prior: Flight, arrival: RefreshArrival): boolean {
+  if (prior.answeredAt === null || arrival.arrivedAt <= prior.answeredAt) return true;
+  const connection = arrival.connection;
+  if (!connection || connection.fresh || connection.socket === prior.connection) return false;
+  return arrival.arrivedAt - prior.answeredAt <= OTHER_CONNECTION_SLACK_NS;
 }
 
 /** The flight a request won, so its answer can mark the moment the new token left. */
@@ -51,26 +74,28 @@ export function refreshCoordinator<C>(
   graceSeconds: () => number = () => 0,
 ): (token: string, arrival: RefreshArrival, context: C) => Promise<IssuedTokens> {
   const flights = new Map<string, Flight>();
-  return async (token, { arrivedAt, request }, context) => {
+  return async (token, arrival, context) => {
     const key = hashToken(token);
     const prior = flights.get(key);
     let answeredHere = false;
     if (prior) {
       const succeeded = await prior.done;
-      const raced = prior.answeredAt === null || arrivedAt <= prior.answeredAt;
+      const raced = couldHaveRaced(prior, arrival);
       if (succeeded && raced && graceSeconds() === 0) {
         throw new InvalidTokenError('this refresh token was used by a concurrent request');
       }
       answeredHere = succeeded && !raced;
     }
     let settle: (ok: boolean) => void = () => {};
-    const flight: Flight = { done: new Promise<boolean>((resolve) => { settle = resolve; }), answeredAt: null };
+    const flight: Flight = {
+      done: new Promise<boolean>((resolve) => { settle = resolve; }), answeredAt: null, connection: arrival.connection?.socket,
+    };
     flights.set(key, flight);
     let ok = false;
     try {
       const issued = await rotate(token, context, { answeredHere });
       ok = true;
-      wonFlights.set(request, flight);
+      wonFlights.set(arrival.request, flight);
       return issued;
     } finally {
       settle(ok);

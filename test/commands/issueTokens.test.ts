@@ -1,12 +1,11 @@
 import t from 'tap';
 import { disableUser } from '../../src/commands/admin.js';
-import { loginFailuresAggregate } from '../../src/domain/login/throttle.js';
 import { StateCache } from '../../src/commands/stateCache.js';
 import { reservationStreamOf } from '../../src/commands/identifiers.js';
 import { toIdentifier } from '../../src/commands/issueTokens.js';
 import { registerUser } from '../../src/commands/registerUser.js';
 import { updateProfile } from '../../src/commands/updateProfile.js';
-import { loginsStream, sessionStream, userStream, type LoginFailed, type Recorded } from '../../src/domain/events.js';
+import { loginsStream, sessionStream, userStream } from '../../src/domain/events.js';
 import {
   CountingHasher, countingDeps, dataOf, email, login, register,
 } from '../helpers/commands.js';
@@ -17,10 +16,16 @@ const WRONG = 'amber-Lantern-59';
 const IP = '203.0.113.45';
 const UA = 'LoginProbe/3.1 (X11; unique-agent-7731)';
 
-async function storedFailures(env: MemoryEnv, kind: 'email' | 'phone', value: string): Promise<Array<{ data: string; metadata: string; stream_id: string }>> {
+/** Every event of the identifier's logins stream as stored (reservations, failures, successes). */
+async function storedChecks(env: MemoryEnv, kind: 'email' | 'phone', value: string): Promise<Array<{ type: string; data: string; metadata: string; stream_id: string }>> {
   const stream = loginsStream(env.deps.secrets.identifierHash(kind, value));
   const stored = await env.store.readStream(stream);
-  return stored.map((e) => ({ data: JSON.stringify(e.data), metadata: JSON.stringify(e.metadata), stream_id: e.streamId }));
+  return stored.map((e) => ({ type: e.type, data: JSON.stringify(e.data), metadata: JSON.stringify(e.metadata), stream_id: e.streamId }));
+}
+
+/** The stored LoginFailed events of the identifier. */
+async function storedFailures(env: MemoryEnv, kind: 'email' | 'phone', value: string): Promise<Array<{ type: string; data: string; metadata: string; stream_id: string }>> {
+  return (await storedChecks(env, kind, value)).filter((e) => e.type === 'LoginFailed');
 }
 
 void t.test('toIdentifier normalises each kind of login input', async (t) => {
@@ -29,21 +34,6 @@ void t.test('toIdentifier normalises each kind of login input', async (t) => {
   t.strictSame(toIdentifier({ identifier: 'X@Y.Z' }), { kind: 'email', value: 'x@y.z' });
   t.strictSame(toIdentifier({ identifier: '+44 20 7946 0958' }), { kind: 'phone', value: '+442079460958' });
   t.throws(() => toIdentifier({ identifier: 'nobody' }), { code: 'validation_failed', path: '/identifier' });
-});
-
-void t.test('loginFailuresAggregate keeps the times of the newest failures only', async (t) => {
-  const aggregate = loginFailuresAggregate(3);
-  const failure = (second: number): Recorded<LoginFailed> => ({
-    type: 'LoginFailed', data: { user_id: null, kind: 'email', reason: 'wrong_password' },
-    id: `f${second}`, streamId: 'logins-x', revision: BigInt(second), position: BigInt(second), occurredAt: new Date(second * 1000), recordedAt: new Date(second * 1000),
-  });
-  let state = aggregate.initial();
-  const seen: number[][] = [];
-  for (let second = 1; second <= 5; second++) {
-    state = aggregate.evolve(state, failure(second));
-    seen.push(state.map((d) => d.getTime() / 1000));
-  }
-  t.strictSame(seen, [[1], [1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5]]);
 });
 
 void t.test('issueTokens', async (t) => {
@@ -86,11 +76,14 @@ void t.test('issueTokens', async (t) => {
       { code: 'invalid_credentials' });
     t.equal(hasher.verifies.length, 1, 'the unknown-identifier path spends one argon2 verification too');
     t.equal(hasher.verifies[0]?.phc, null, 'against no hash (the dummy)');
-    const failures = await env.stream(loginsStream(env.deps.secrets.identifierHash('email', unknown)));
-    t.match(failures, [{ type: 'LoginFailed', data: { user_id: null, kind: 'email', reason: 'unknown_identifier' } }]);
-    t.strictSame(Object.keys(failures[0]?.data ?? {}).sort(), ['kind', 'reason', 'user_id']);
-    const rows = await storedFailures(env, 'email', unknown);
-    t.equal(rows.length, 1);
+    const checks = await env.stream(loginsStream(env.deps.secrets.identifierHash('email', unknown)));
+    t.match(checks, [
+      { type: 'LoginAttemptStarted', data: { kind: 'email', via: 'login' } },
+      { type: 'LoginFailed', data: { user_id: null, kind: 'email', reason: 'unknown_identifier', attempt_id: dataOf(checks[0]).attempt_id } },
+    ], 'the check reserved its place before hashing, then was settled as a failure');
+    t.strictSame(Object.keys(checks[1]?.data ?? {}).sort(), ['attempt_id', 'kind', 'reason', 'user_id']);
+    const rows = await storedChecks(env, 'email', unknown);
+    t.equal(rows.length, 2);
     for (const row of rows) {
       const stored = JSON.stringify(row).toLowerCase();
       for (const secret of [unknown, unknown.split('@')[0] ?? unknown, 'some-password-1', IP, 'loginprobe', 'unique-agent-7731']) {
@@ -104,11 +97,11 @@ void t.test('issueTokens', async (t) => {
     await t.rejects(login(env, { kind: 'phone', value: phone }, WRONG, { ip: IP, userAgent: UA }), { code: 'invalid_credentials' });
     t.equal(hasher.verifies.length, 1);
     t.match(hasher.verifies[0]?.phc, /^\$argon2id\$/, 'verified against the user\'s hash');
-    const failures = await env.stream(loginsStream(env.deps.secrets.identifierHash('phone', phone)));
+    const failures = (await env.stream(loginsStream(env.deps.secrets.identifierHash('phone', phone)))).filter((e) => e.type === 'LoginFailed');
     t.match(failures, [{ type: 'LoginFailed', data: { user_id: userId, kind: 'phone', reason: 'wrong_password' }, metadata: { ip: IP } }],
       'ip and user agent readable with the user\'s key');
-    const rows = await storedFailures(env, 'phone', phone);
-    t.equal(rows.length, 1);
+    const rows = await storedChecks(env, 'phone', phone);
+    t.equal(rows.filter((r) => r.type === 'LoginFailed').length, 1);
     for (const row of rows) {
       const stored = JSON.stringify(row).toLowerCase();
       for (const secret of [phone, phone.slice(1), mail, WRONG, PASSWORD, IP, 'loginprobe', 'unique-agent-7731']) {
@@ -150,7 +143,7 @@ void t.test('issueTokens', async (t) => {
     await t.rejects(login(env, { kind: 'email', value: target }, PASSWORD), { code: 'account_disabled' });
     await t.rejects(login(env, { kind: 'email', value: target }, WRONG), { code: 'invalid_credentials' },
       'a wrong password does not reveal that the account is disabled');
-    const failures = await env.stream(loginsStream(env.deps.secrets.identifierHash('email', target)));
+    const failures = (await env.stream(loginsStream(env.deps.secrets.identifierHash('email', target)))).filter((e) => e.type === 'LoginFailed');
     t.strictSame(failures.map((e) => dataOf(e).reason), ['account_disabled', 'wrong_password']);
   });
 
@@ -158,23 +151,27 @@ void t.test('issueTokens', async (t) => {
     const target = email('one-read');
     const r = await register(env, { email: target, password: PASSWORD });
     const id = { kind: 'email' as const, value: target };
-    const failures = `${loginsStream(env.deps.secrets.identifierHash('email', target))}(latest 5)`;
+    const logins = loginsStream(env.deps.secrets.identifierHash('email', target));
+    const failures = `${logins}(latest 40)`;
     const reservation = reservationStreamOf(env.deps, id);
 
     const warm = countingDeps(env);
     const session = await login(env, id, PASSWORD, {}, warm.deps);
-    t.strictSame(warm.calls, [
+    t.strictSame(warm.calls.slice(0, 2), [
       `readStreams ${failures} ${reservation} ${userStream(r.user.id)}`,
-      `append ${sessionStream(session.sessionId)} at no_stream`,
-    ], 'one read, then the session\'s append');
+      `append ${logins} at no_stream`,
+    ], 'one read, then the check\'s reservation at the revision read');
+    t.strictSame(warm.calls.slice(2).sort(), [`append ${logins} at any`, `append ${sessionStream(session.sessionId)} at no_stream`].sort(),
+      'then the session and the check\'s success, side by side');
 
     const cold = countingDeps(env, { states: new StateCache() });
     const again = await login(env, id, PASSWORD, {}, cold.deps);
-    t.strictSame(cold.calls, [
+    t.strictSame(cold.calls.slice(0, 3), [
       `readStreams ${failures} ${reservation}`,
       `readStream ${userStream(r.user.id)}`,
-      `append ${sessionStream(again.sessionId)} at no_stream`,
+      `append ${logins} at 1`,
     ], 'an instance that has not seen the reservation reads the holder\'s stream after it');
+    t.strictSame(cold.calls.slice(3).sort(), [`append ${logins} at any`, `append ${sessionStream(again.sessionId)} at no_stream`].sort());
   });
 
   await t.test('the identifier moved to another user since this instance saw it: the new holder decides', async (t) => {
@@ -191,7 +188,7 @@ void t.test('issueTokens', async (t) => {
     await t.rejects(login(env, id, PASSWORD, {}, deps), { code: 'invalid_credentials' },
       'the former holder\'s password no longer opens it (its user stream, read along, is set aside)');
     t.strictSame(calls.slice(0, 2), [
-      `readStreams ${loginsStream(env.deps.secrets.identifierHash('email', target))}(latest 5) ${reservationStreamOf(env.deps, id)} ${userStream(first.user.id)}`,
+      `readStreams ${loginsStream(env.deps.secrets.identifierHash('email', target))}(latest 40) ${reservationStreamOf(env.deps, id)} ${userStream(first.user.id)}`,
       `readStream ${userStream(second.user.id)}`,
     ], 'the reservation names the new holder: its stream is read');
     const ok = await login(env, id, WRONG);
@@ -216,8 +213,8 @@ void t.test('issueTokens', async (t) => {
     const cold = countingDeps(env, { states: new StateCache() });
     const coldErr: unknown = await login(env, id, PASSWORD, {}, cold.deps).catch((e: unknown) => e);
     t.match(warm, { code: 'rate_limited', retryAfterSeconds: 900 - 4 });
-    t.match(coldErr, { code: 'rate_limited', retryAfterSeconds: 900 - 4 }, 'the same Retry-After from the five newest alone');
-    t.match(cold.calls, [/\(latest 5\)/], 'the cold read asked for the five newest failures');
+    t.match(coldErr, { code: 'rate_limited', retryAfterSeconds: 900 - 4 }, 'the same Retry-After from the newest checks alone');
+    t.match(cold.calls, [/\(latest 40\)/], 'the cold read asked for the newest 40 events (8 × LOGIN_MAX_FAILURES)');
     t.equal(cold.calls.length, 1, 'throttled: the holder\'s stream is not read');
   });
 

@@ -95,4 +95,46 @@ if (!cluster) {
     const newest = await call(c, 'POST', '/v1/auth/refresh', { refresh_token: rotated.body.refresh_token });
     t.equal(newest.status, 401, 'the session is revoked everywhere');
   });
+
+  await t.test('parallel brute force across instances: at most LOGIN_MAX_FAILURES checked on each endpoint, the rest 429', async (t) => {
+    const GUESSES = 50;
+    const spread = (send: (on: Instance, i: number) => Promise<{ status: number }>) =>
+      Promise.all(Array.from({ length: GUESSES }, (_, i) => send(all[i % 3] as Instance, i)));
+    const tally = (answers: { status: number }[]) => {
+      const count = (status: number) => answers.filter((r) => r.status === status).length;
+      return { checked: count(401) + count(400), limited: count(429), other: answers.length - count(401) - count(400) - count(429) };
+    };
+
+    const victim = await register(a);
+    const email = (await call(a, 'GET', '/v1/me', undefined, bearer(victim.access_token))).body.email as string;
+    const login = tally(await spread((on, i) => call(on, 'POST', '/v1/auth/login', { email, password: `wrong guess ${i}` })));
+    t.ok(login.checked <= 5 && login.checked >= 1, `/v1/auth/login: ${login.checked} checked`);
+    t.equal(login.limited + login.checked, GUESSES, 'the rest 429');
+    const right = await call(b, 'POST', '/v1/auth/login', { email, password: PASSWORD });
+    t.equal(right.status, 429, 'the right password is refused while the account is locked');
+    const change = await call(c, 'POST', '/v1/me/password', { current_password: PASSWORD, new_password: 'a brand new password 1' }, bearer(victim.access_token));
+    t.equal(change.status, 429, 'and a password change cannot confirm it either');
+
+    const second = await register(b);
+    const email2 = (await call(b, 'GET', '/v1/me', undefined, bearer(second.access_token))).body.email as string;
+    const form = (on: Instance, i: number) => fetch(`${on.url}/oauth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'password', username: email2, password: `wrong guess ${i}` }),
+    });
+    const oauth = tally(await spread(form));
+    t.ok(oauth.checked <= 5, `/oauth/token: ${oauth.checked} checked`);
+    t.equal(oauth.other, 0);
+
+    const third = await register(c);
+    const changes = tally(await spread((on, i) => call(on, 'POST', '/v1/me/password',
+      { current_password: `wrong guess ${i}`, new_password: 'a brand new password 2' }, bearer(third.access_token))));
+    t.ok(changes.checked <= 5, `POST /v1/me/password: ${changes.checked} checked`);
+    t.equal(changes.other, 0);
+
+    const fourth = await register(a);
+    const erasures = tally(await spread((on, i) => call(on, 'DELETE', '/v1/me', { password: `wrong guess ${i}` }, bearer(fourth.access_token))));
+    t.ok(erasures.checked <= 5, `DELETE /v1/me: ${erasures.checked} checked`);
+    t.equal(erasures.other, 0);
+    t.equal((await call(a, 'GET', '/v1/me', undefined, bearer(fourth.access_token))).status, 200, 'the account is still there');
+  });
 }

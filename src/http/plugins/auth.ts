@@ -104,7 +104,8 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
   const refresh = refresher(runtime.deps);
   app.decorate('rotateRefreshToken', (request: FastifyRequest, refreshToken: string) => {
     const arrival = refreshArrival(request);
-    return refresh(refreshToken, { arrivedAt: arrival.hr, request }, { ...eventContext(request, null), now: arrival.wall });
+    return refresh(refreshToken, { arrivedAt: arrival.hr, request, ...(arrival.connection ? { connection: arrival.connection } : {}) },
+      { ...eventContext(request, null), now: arrival.wall });
   });
   app.addHook('onSend', async (request, _reply, payload) => {
     refreshAnswered(request);

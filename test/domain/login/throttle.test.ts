@@ -1,17 +1,21 @@
 import t from 'tap';
-import type { LoginEvent, LoginFailed } from '../../../src/domain/events.js';
-import { checkThrottle, type ThrottlePolicy } from '../../../src/domain/login/throttle.js';
-import { SPEC_NOW, ago, at, given, type Evolving } from '../../helpers/spec.js';
+import fc from 'fast-check';
+import type { LoginEvent } from '../../../src/domain/events.js';
+import {
+  PENDING_ATTEMPT_MS, checkThrottle, decideStartAttempt, initialThrottle, throttleAggregate, type ThrottlePolicy, type ThrottleState,
+} from '../../../src/domain/login/throttle.js';
+import { SPEC_NOW, ago, at, fold, given, recordAll, type Evolving } from '../../helpers/spec.js';
 
-/** The throttle's view of a `logins-<hmac>` stream: the times of its failures. */
-const Failures: Evolving<Date[], LoginEvent> = { initial: () => [], evolve: (times, e) => [...times, e.occurredAt] };
+/** The throttle's view of a `logins-<hmac>` stream (keeping more failures than any policy here needs). */
+const Failures: Evolving<ThrottleState, LoginEvent> = throttleAggregate(10);
 const policy: ThrottlePolicy = { maxFailures: 5, windowSeconds: 900 };
-const failed: LoginFailed = { type: 'LoginFailed', data: { user_id: null, kind: 'email', reason: 'unknown_identifier' } };
+const failed = { type: 'LoginFailed', data: { user_id: null, kind: 'email', reason: 'unknown_identifier' } } as LoginEvent;
 const failuresAgo = (...seconds: number[]) => seconds.map((s) => at(ago(s * 1000), failed));
-const check = (p: ThrottlePolicy = policy) => (times: Date[], now: Date): LoginEvent[] => {
-  checkThrottle(times, p, now);
+const check = (p: ThrottlePolicy = policy) => (state: ThrottleState, now: Date): LoginEvent[] => {
+  checkThrottle(state, p, now);
   return [];
 };
+const failedState = (times: Date[]): ThrottleState => ({ ...initialThrottle(), failures: times });
 
 void t.test('under the limit', async (t) => {
   given(t, Failures, []).when(check()).then([], 'no failures');
@@ -42,9 +46,56 @@ void t.test('failures outside the window are ignored', async (t) => {
 });
 
 void t.test('after the window passes, logins are allowed again', async (t) => {
-  const times = [100, 200, 300, 400, 500].map((s) => ago(s * 1000));
+  const times = failedState([500, 400, 300, 200, 100].map((s) => ago(s * 1000)));
   t.throws(() => checkThrottle(times, policy, SPEC_NOW), { code: 'rate_limited' });
   const later = new Date(SPEC_NOW.getTime() + 400_000);
   t.doesNotThrow(() => checkThrottle(times, policy, later), 'Retry-After seconds later');
   t.throws(() => checkThrottle(times, policy, new Date(later.getTime() - 1000)), { code: 'rate_limited', retryAfterSeconds: 1 });
+});
+
+const started = (id: string): LoginEvent => ({ type: 'LoginAttemptStarted', data: { attempt_id: id, kind: 'email', via: 'login' } });
+const succeeded = (id: string): LoginEvent => ({ type: 'LoginAttemptSucceeded', data: { attempt_id: id, kind: 'email' } });
+const failedAttempt = (id: string): LoginEvent => ({ type: 'LoginFailed', data: { user_id: null, kind: 'email', reason: 'wrong_password', attempt_id: id } });
+
+void t.test('reservations: a pending check counts until it is settled or goes stale', async (t) => {
+  given(t, Failures, [...failuresAgo(50, 40, 30), at(ago(2000), started('a')), at(ago(1000), started('b'))]).when(check())
+    .thenThrows({ code: 'rate_limited', retryAfterSeconds: 1 }, 'three failures and two checks under way fill the five places');
+  given(t, Failures, [...failuresAgo(50, 40, 30), at(ago(2000), started('a')), at(ago(1000), started('b')), at(ago(500), succeeded('a'))])
+    .when(check()).then([], 'a check that succeeded frees its place');
+  given(t, Failures, [...failuresAgo(50, 40, 30), at(ago(2000), started('a')), at(ago(1000), started('b')), at(ago(500), failedAttempt('a'))])
+    .when(check()).thenThrows({ code: 'rate_limited' }, 'one that failed keeps it, as a failure');
+  given(t, Failures, [...failuresAgo(50, 40, 30), at(ago(PENDING_ATTEMPT_MS + 1), started('a')), at(ago(1000), started('b'))])
+    .when(check()).then([], 'a check never settled (its instance died) stops counting');
+  given(t, Failures, failuresAgo(10, 9, 8, 7)).when((s, now) => decideStartAttempt(s, policy, { attemptId: 'x', kind: 'phone', via: 'erasure', now }))
+    .then([{ type: 'LoginAttemptStarted', data: { attempt_id: 'x', kind: 'phone', via: 'erasure' } }], 'the fifth place is reserved');
+});
+
+void t.test('property: reservations decided one after another never exceed the limit', async (t) => {
+  fc.assert(fc.property(
+    fc.integer({ min: 1, max: 8 }),
+    fc.array(fc.record({ kind: fc.constantFrom('fail', 'ok', 'start'), secondsAgo: fc.integer({ min: 0, max: 2000 }) }), { maxLength: 30 }),
+    fc.integer({ min: 1, max: 60 }),
+    (maxFailures, history, parallel) => {
+      const p: ThrottlePolicy = { maxFailures, windowSeconds: 900 };
+      const aggregate = throttleAggregate(maxFailures);
+      const events = history.sort((x, y) => y.secondsAgo - x.secondsAgo).map((h, i) => at(ago(h.secondsAgo * 1000),
+        h.kind === 'fail' ? failed : h.kind === 'ok' ? succeeded(`h${i - 1}`) : started(`h${i}`)));
+      let state = fold(aggregate, recordAll(events));
+      const counted = (s: ThrottleState) => s.failures.filter((d) => d.getTime() > SPEC_NOW.getTime() - 900_000).length
+        + [...s.pending.values()].filter((d) => d.getTime() > SPEC_NOW.getTime() - PENDING_ATTEMPT_MS).length;
+      const before = counted(state);
+      let reserved = 0;
+      // Each parallel guess is appended at the revision it read: they are decided one after another.
+      for (let i = 0; i < parallel; i++) {
+        try {
+          const [e] = decideStartAttempt(state, p, { attemptId: `p${i}`, kind: 'email', via: 'login', now: SPEC_NOW });
+          state = aggregate.evolve(state, { ...(e as LoginEvent), id: `p${i}`, streamId: 's', revision: 0n, position: 0n, occurredAt: SPEC_NOW, recordedAt: SPEC_NOW });
+          reserved++;
+        } catch {
+          // rate_limited
+        }
+      }
+      return reserved === Math.min(parallel, Math.max(0, maxFailures - before));
+    }));
+  t.pass('held for every generated history');
 });

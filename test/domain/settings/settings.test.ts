@@ -11,6 +11,7 @@ void t.test('bounds', async (t) => {
   t.strictSame(SETTINGS_BOUNDS, {
     access_token_ttl_seconds: { min: 10, max: 86_400 },
     refresh_token_ttl_seconds: { min: 60, max: 31_536_000 },
+    refresh_reuse_grace_seconds: { min: 0, max: 60 },
   });
   for (const v of [10, 86_400]) {
     given(t, Settings, []).when((s) => decideChangeSettings(s, { access_token_ttl_seconds: v }))
@@ -50,5 +51,6 @@ void t.test('evolve overlays the defaults and tracks the revision', async (t) =>
     changed({ access_token_ttl_seconds: 60 }),
     changed({ sliding_access_tokens: true }),
     changed({ refresh_token_ttl_seconds: 7200 }),
-  ]).state, { access_token_ttl_seconds: 60, refresh_token_ttl_seconds: 7200, sliding_access_tokens: true, revision: 2n });
+    changed({ refresh_reuse_grace_seconds: 10 }),
+  ]).state, { access_token_ttl_seconds: 60, refresh_token_ttl_seconds: 7200, sliding_access_tokens: true, refresh_reuse_grace_seconds: 10, revision: 3n });
 });

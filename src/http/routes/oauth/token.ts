@@ -52,7 +52,7 @@ export const tokenRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
         if (e instanceof ValidationError) throw invalidGrant('invalid username or password');
         throw e;
       }
-      issued = await issueTokens(deps, { identifier, password }, eventContext(request, null));
+      issued = await issueTokens(deps, { identifier, password, via: 'oauth' }, eventContext(request, null));
       await runtime.readYourWrites(issued.position);
     } else if (grantType === 'refresh_token') {
       // The same path as /v1/auth/refresh: the coordinator tells a concurrent refresh of one
