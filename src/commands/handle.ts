@@ -122,12 +122,16 @@ async function append<S, E extends DomainEvent>(
   });
   let next = from.state;
   let rev = from.revision ?? -1n;
+  const recorded: Recorded<E>[] = [];
   for (const [i, e] of events.entries()) {
     rev += 1n;
-    next = aggregate.evolve(next, {
+    const r = {
       ...e, id: toAppend[i]?.id ?? '', streamId, revision: rev, position: result.position, occurredAt: ctx.now, recordedAt: result.recordedAt,
-    } as Recorded<E>);
+    } as Recorded<E>;
+    recorded.push(r);
+    next = aggregate.evolve(next, r);
   }
+  deps.listener?.appended?.(recorded as readonly Recorded<DomainEvent>[]);
   deps.states?.set(streamId, next, result.nextExpectedRevision, aggregate.weigh?.(next));
   return { state: next, events, revision: result.nextExpectedRevision, position: result.position };
 }

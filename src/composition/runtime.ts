@@ -35,6 +35,7 @@ import { activity, type ActivityView } from '../projections/activity/queries.js'
 import { getSession, listSessions, revokedSessionsSince, sessionIdsOfUser, type SessionView } from '../projections/sessions/queries.js';
 import { getUser, searchUsers, type SearchUsersOptions, type UserPage, type UserView } from '../projections/users/queries.js';
 import { RevocationSet } from '../tokens/revocations.js';
+import { CUT_OFF_TYPES, UserCutoffs } from '../tokens/userCutoffs.js';
 import { UserCache } from '../projections/users/cache.js';
 import { ProjectionRunner, type RunnerLog } from '../projections/engine/runner.js';
 
@@ -58,6 +59,7 @@ export interface Runtime {
   signingKeys: SigningKeys;
   settings: LiveSettings;
   revocations: RevocationSet;
+  cutoffs: UserCutoffs;
   projections: ProjectionRunner;
   deps: CommandDeps;
   readModels: ReadModels;
@@ -150,6 +152,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     };
     const settings = new LiveSettings(defaults);
     const revocations = new RevocationSet();
+    const cutoffs = new UserCutoffs();
     // Projections get connections of their own, so their transactions never queue behind
     // request traffic in the main pool (live lag), nor the other way round; in pipeline
     // mode, so that a live batch is one round trip and its COMMIT (the runner's fast path).
@@ -187,7 +190,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
         },
       },
       states,
-      listener: { sessionsRevoked: (ids) => revocations.markRevoked(ids), userErased: forgetUser },
+      listener: { sessionsRevoked: (ids) => revocations.markRevoked(ids), userErased: forgetUser, appended: (events) => cutoffs.apply(events) },
     };
 
     await projections.start();
@@ -197,6 +200,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     const sessionsCheckpoint = (await readCheckpoint(sql, 'sessions'))?.position ?? 0n;
     revocations.load(await revokedSessionsSince(sql, new Date(Date.now() - REVOCATION_HORIZON_MS)));
     projections.addConsumer(revocations, sessionsCheckpoint);
+    projections.addConsumer(cutoffs, await warmCutoffs(store, codec, cutoffs));
 
     const head = await store.headPosition();
     settings.apply(await codec.decodeAll(await store.readStream(SETTINGS_STREAM)));
@@ -221,7 +225,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     };
 
     return {
-      config, sql, store, keys, codec, hasher, secrets, signingKeys, settings, revocations, projections, deps, readModels,
+      config, sql, store, keys, codec, hasher, secrets, signingKeys, settings, revocations, cutoffs, projections, deps, readModels,
       readYourWrites,
       extraRoutes: [],
       async close() {
@@ -233,5 +237,22 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     for (const close of closers) await close().catch(() => {});
     if (ownsSql) await sql.close();
     throw e;
+  }
+}
+
+/**
+ * Loads the user cut-offs of the revocation horizon from the log (the cut-off event types
+ * only, through the store's type index) and returns the position to follow on from.
+ */
+async function warmCutoffs(store: EventStore, codec: EventCodec, cutoffs: UserCutoffs): Promise<bigint> {
+  const head = await store.headPosition();
+  let after = 0n;
+  for (;;) {
+    const page = await store.readAll({ after, maxCount: 1000, types: CUT_OFF_TYPES });
+    const inRange = page.filter((e) => e.position <= head);
+    cutoffs.apply(await codec.decodeAll(inRange));
+    const last = page.at(-1);
+    if (!last || page.length < 1000 || last.position >= head) return head;
+    after = last.position;
   }
 }

@@ -202,8 +202,8 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     if (!runtime.settings.current().sliding_access_tokens) return payload;
     const url = request.url;
     if (url.startsWith('/v1/auth/') || url.startsWith('/oauth/')) return payload;
-    const { token } = app.signAccessToken({ userId: request.auth.userId, sessionId: request.auth.sessionId, roles: request.auth.roles });
-    reply.header('x-new-access-token', token);
+    const token = app.slidingAccessToken(request.auth);
+    if (token !== undefined) reply.header('x-new-access-token', token);
     return payload;
   });
 

@@ -4,6 +4,7 @@ import type { IssuedTokens } from '../commands/sessions.js';
 import type { FastifyInstance } from 'fastify';
 import type { SessionView } from '../projections/sessions/queries.js';
 import type { UserView } from '../projections/users/queries.js';
+import type { TokenSubject } from '../tokens/accessTokens.js';
 import type { TokenResponseT, UserT } from './schemas/common.js';
 
 /**
@@ -37,8 +38,14 @@ function renderUser(u: UserView | ExistingUser): UserT {
   };
 }
 
+/** What an access token for freshly issued tokens is signed for. */
+export const subjectOf = (issued: IssuedTokens): TokenSubject => ({
+  userId: issued.user.id, sessionId: issued.sessionId, roles: issued.user.roles,
+  userRevision: issued.user.revision, sessionExpiresAt: issued.refreshExpiresAt,
+});
+
 export function tokenResponse(app: FastifyInstance, issued: IssuedTokens, now: Date): TokenResponseT {
-  const { token, expiresIn } = app.signAccessToken({ userId: issued.user.id, sessionId: issued.sessionId, roles: issued.user.roles });
+  const { token, expiresIn } = app.signAccessToken(subjectOf(issued));
   return {
     access_token: token,
     token_type: 'Bearer',

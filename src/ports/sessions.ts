@@ -4,6 +4,7 @@
  * a listener told at once of what this instance's commands did, before the event
  * subscription tells every instance (in-memory revocations, cached data keys).
  */
+import type { DomainEvent, Recorded } from '../domain/events.js';
 
 export interface SessionDirectory {
   /** Ids of the user's sessions neither revoked nor expired. */
@@ -13,4 +14,6 @@ export interface SessionDirectory {
 export interface CommandListener {
   sessionsRevoked(sessionIds: string[]): void;
   userErased(userId: string): void;
+  /** Every event this instance's commands appended, as recorded (optional). */
+  appended?(events: readonly Recorded<DomainEvent>[]): void;
 }

@@ -2,8 +2,13 @@
  * Access tokens: EdDSA JWTs signed with the current signing key and verified with fast-jwt
  * (the engine under @fastify/jwt) against the key named by their `kid` (only EdDSA is
  * accepted), issuer and audience checked, verified tokens cached; then the session is
- * checked against the in-memory revocation set, fed by the event subscription, so a
- * revoked session's tokens fail at once without a database round trip.
+ * checked against the in-memory revocation set and the user's cut-off (userCutoffs.ts),
+ * both fed by the event subscription, so a revoked session's tokens and a disabled user's
+ * fail at once without a database round trip.
+ *
+ * Besides the registered claims a token carries `urv`, the revision of the user stream it
+ * was issued against (decimal string), and `sxp`, when its session's refresh token expires
+ * (seconds): no token, a sliding one included, outlives its session.
  */
 import { createSigner, createVerifier } from 'fast-jwt';
 import { randomUUID } from 'node:crypto';
@@ -12,6 +17,7 @@ import type { SettingsValues } from '../domain/events.js';
 import type { SigningKeys } from '../infra/signingKeys/signingKeys.js';
 import { BoundedMap } from '../lib/boundedMap.js';
 import type { RevocationSet } from './revocations.js';
+import type { UserCutoffs } from './userCutoffs.js';
 
 export interface AccessClaims {
   iss: string;
@@ -22,11 +28,25 @@ export interface AccessClaims {
   exp: number;
   jti: string;
   roles: string[];
+  /** The user-stream revision the token was issued against (absent on tokens from before it existed). */
+  urv?: string;
+  /** When the session's refresh token expires, in seconds since the epoch. */
+  sxp?: number;
+}
+
+/** What a token is signed for. */
+export interface TokenSubject {
+  userId: string;
+  sessionId: string;
+  roles: string[];
+  userRevision: bigint | string;
+  sessionExpiresAt: Date | number;
 }
 
 export interface AccessTokensOptions {
   signingKeys: SigningKeys;
   revocations: Pick<RevocationSet, 'isRevoked'>;
+  cutoffs: Pick<UserCutoffs, 'allows'>;
   settings: () => SettingsValues;
   issuer: string;
   audience: string;
@@ -77,16 +97,26 @@ export class AccessTokens {
   /** Signature, kid, issuer, audience, expiry, required claims, and a session not revoked; throws InvalidTokenError. */
   verify(token: string): AccessClaims {
     const claims = this.#verifySignature(token);
-    if (typeof claims.sid !== 'string' || typeof claims.sub !== 'string' || this.#o.revocations.isRevoked(claims.sid)) {
+    if (typeof claims.sid !== 'string' || typeof claims.sub !== 'string' || this.#o.revocations.isRevoked(claims.sid)
+      || !this.#o.cutoffs.allows(claims.sub, claims.sid, claims.urv)) {
       throw new InvalidTokenError();
     }
     return claims;
   }
 
-  sign({ userId, sessionId, roles }: { userId: string; sessionId: string; roles: string[] }): { token: string; expiresIn: number } {
+  /**
+   * Signs a token for the current lifetime setting, cut short to its session's end. Throws
+   * InvalidTokenError when the session has ended.
+   */
+  sign(subject: TokenSubject): { token: string; expiresIn: number } {
     const key = this.#o.signingKeys.current();
-    const expiresIn = this.#o.settings().access_token_ttl_seconds;
-    const token = this.#signerFor(key.kid, key.privatePem, expiresIn)({ sub: userId, sid: sessionId, roles, jti: randomUUID() });
+    const sxp = Math.floor((typeof subject.sessionExpiresAt === 'number' ? subject.sessionExpiresAt * 1000 : subject.sessionExpiresAt.getTime()) / 1000);
+    const left = sxp - Math.floor(Date.now() / 1000);
+    if (left <= 0) throw new InvalidTokenError('the session has ended');
+    const expiresIn = Math.min(this.#o.settings().access_token_ttl_seconds, left);
+    const token = this.#signerFor(key.kid, key.privatePem, expiresIn)({
+      sub: subject.userId, sid: subject.sessionId, roles: subject.roles, jti: randomUUID(), urv: String(subject.userRevision), sxp,
+    });
     return { token, expiresIn };
   }
 

@@ -137,4 +137,59 @@ if (!cluster) {
     t.equal(erasures.other, 0);
     t.equal((await call(a, 'GET', '/v1/me', undefined, bearer(fourth.access_token))).status, 200, 'the account is still there');
   });
+
+  /** Polls `probe` on an instance until it answers `status`; how long it took (ms), or -1. */
+  const seenWithin = async (probe: () => Promise<{ status: number }>, status: number, limitMs = 2_000): Promise<number> => {
+    const start = Date.now();
+    for (;;) {
+      if ((await probe()).status === status) return Date.now() - start;
+      if (Date.now() - start > limitMs) return -1;
+      await sleep(5);
+    }
+  };
+
+  await t.test('logout on one instance: the access token is refused on the others', async (t) => {
+    const session = await register(a);
+    t.equal((await call(b, 'GET', '/v1/me', undefined, bearer(session.access_token))).status, 200);
+    t.equal((await call(a, 'POST', '/v1/auth/logout', undefined, bearer(session.access_token))).status, 204);
+    for (const other of [b, c]) {
+      const ms = await seenWithin(() => call(other, 'GET', '/v1/me', undefined, bearer(session.access_token)), 401);
+      t.ok(ms >= 0 && ms < 1000, `${other.name} refuses it ${ms} ms after the logout answered`);
+    }
+  });
+
+  await t.test('a role revoked on one instance: the old token stops opening the admin API everywhere; a refreshed one has the new roles', async (t) => {
+    const root = await adminLogin();
+    const session = await register(b);
+    const grant = await call(a, 'POST', `/v1/admin/users/${session.user.id}/roles`, { role: 'admin' }, bearer(root.access_token));
+    t.equal(grant.status, 204);
+    const promoted = await call(c, 'POST', '/v1/auth/refresh', { refresh_token: session.refresh_token });
+    t.equal(promoted.status, 200);
+    t.ok((await call(b, 'GET', '/v1/admin/users', undefined, bearer(promoted.body.access_token))).status === 200, 'the admin token works');
+
+    const revoke = await call(a, 'DELETE', `/v1/admin/users/${session.user.id}/roles/admin`, undefined, bearer(root.access_token));
+    t.equal(revoke.status, 204);
+    for (const other of all) {
+      const ms = await seenWithin(() => call(other, 'GET', '/v1/admin/users', undefined, bearer(promoted.body.access_token)), 401);
+      t.ok(ms >= 0 && ms < 1000, `${other.name} refuses the old token ${ms} ms after the revoke answered`);
+    }
+    const after = await call(b, 'POST', '/v1/auth/refresh', { refresh_token: promoted.body.refresh_token });
+    t.equal(after.status, 200, 'the session itself lives on');
+    t.same(after.body.user.roles, ['user']);
+    t.equal((await call(c, 'GET', '/v1/admin/users', undefined, bearer(after.body.access_token))).status, 403, 'the new token: forbidden');
+    t.equal((await call(c, 'GET', '/v1/me', undefined, bearer(after.body.access_token))).status, 200, 'but a valid token');
+  });
+
+  await t.test('a user disabled on one instance: every earlier token is refused everywhere', async (t) => {
+    const root = await adminLogin();
+    const session = await register(c);
+    const second = await call(b, 'POST', '/v1/auth/login', { email: (await call(c, 'GET', '/v1/me', undefined, bearer(session.access_token))).body.email, password: PASSWORD });
+    t.equal((await call(a, 'POST', `/v1/admin/users/${session.user.id}/disable`, undefined, bearer(root.access_token))).status, 204);
+    for (const token of [session.access_token, second.body.access_token as string]) {
+      for (const other of all) {
+        const ms = await seenWithin(() => call(other, 'GET', '/v1/me', undefined, bearer(token)), 401);
+        t.ok(ms >= 0 && ms < 1000, `${other.name}: refused ${ms} ms after the disable answered`);
+      }
+    }
+  });
 }

@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IssuedTokens } from '../../commands/sessions.js';
 import { InvalidTokenError } from '../../domain/errors.js';
 import type { Runtime } from '../../composition/runtime.js';
-import { AccessTokens, type AccessClaims } from '../../tokens/accessTokens.js';
+import { AccessTokens, type AccessClaims, type TokenSubject } from '../../tokens/accessTokens.js';
 import { refreshAnswered, refresher } from '../../tokens/refresh.js';
 import { eventContext, refreshArrival } from '../context.js';
 import { HttpProblem } from '../problem.js';
@@ -29,7 +29,9 @@ declare module 'fastify' {
   interface FastifyInstance {
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
     requireRole: (...roles: string[]) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
-    signAccessToken: (claims: { userId: string; sessionId: string; roles: string[] }) => { token: string; expiresIn: number };
+    signAccessToken: (subject: TokenSubject) => { token: string; expiresIn: number };
+    /** A sliding token for an authenticated request: same session, roles and user revision; none for a token without them. */
+    slidingAccessToken: (auth: AuthContext) => string | undefined;
     /** Verifies a bearer token the way `authenticate` does; throws InvalidTokenError. */
     verifyAccessToken: (token: string) => Promise<AccessClaims>;
     /**
@@ -63,7 +65,7 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
   const issuer = runtime.config.publicUrl;
   const audience = runtime.config.jwtAudience;
   const tokens = new AccessTokens({
-    signingKeys: runtime.signingKeys, revocations: runtime.revocations, settings: () => runtime.settings.current(), issuer, audience,
+    signingKeys: runtime.signingKeys, revocations: runtime.revocations, cutoffs: runtime.cutoffs, settings: () => runtime.settings.current(), issuer, audience,
   });
 
   // @fastify/jwt provides app.jwt (decode, sign with the current key for tooling); the
@@ -112,5 +114,14 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
     return payload;
   });
 
-  app.decorate('signAccessToken', (claims: { userId: string; sessionId: string; roles: string[] }) => tokens.sign(claims));
+  app.decorate('signAccessToken', (subject: TokenSubject) => tokens.sign(subject));
+  app.decorate('slidingAccessToken', (auth: AuthContext): string | undefined => {
+    const { urv, sxp } = auth.claims;
+    if (urv === undefined || typeof sxp !== 'number') return undefined;
+    try {
+      return tokens.sign({ userId: auth.userId, sessionId: auth.sessionId, roles: auth.roles, userRevision: urv, sessionExpiresAt: sxp }).token;
+    } catch {
+      return undefined; // the session has ended: no sliding token outlives it
+    }
+  });
 }, { name: 'authstream-auth' });

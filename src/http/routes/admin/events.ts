@@ -114,9 +114,8 @@ export const adminEventRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> =
 
     const headers: OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) headers[name] = value;
-    if (runtime.settings.current().sliding_access_tokens) {
-      headers['x-new-access-token'] = app.signAccessToken({ userId: auth.userId, sessionId: auth.sessionId, roles: auth.roles }).token;
-    }
+    const sliding = runtime.settings.current().sliding_access_tokens ? app.slidingAccessToken(auth) : undefined;
+    if (sliding !== undefined) headers['x-new-access-token'] = sliding;
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -138,6 +137,8 @@ export const adminEventRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> =
       maxBuffered: config.sseBufferEvents,
       check: () => {
         if (runtime.revocations.isRevoked(auth.sessionId)) return 'session_revoked';
+        // Disabled, erased, password changed or a role revoked: the token no longer stands.
+        if (!runtime.cutoffs.allows(auth.userId, auth.sessionId, auth.claims.urv)) return 'access_revoked';
         if (Date.now() >= auth.claims.exp * 1000) return 'token_expired';
         return null;
       },

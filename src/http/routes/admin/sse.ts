@@ -31,7 +31,7 @@ export interface SseSink {
   readonly destroyed: boolean;
 }
 
-export type TailEndReason = 'overflow' | 'token_expired' | 'session_revoked' | 'shutdown' | 'error' | 'disconnected';
+export type TailEndReason = 'overflow' | 'token_expired' | 'session_revoked' | 'access_revoked' | 'shutdown' | 'error' | 'disconnected';
 
 export interface EventTailOptions {
   store: Pick<EventStore, 'readAll' | 'subscribeToAll' | 'headPosition'>;
@@ -46,7 +46,7 @@ export interface EventTailOptions {
   /** Events per catch-up read and per subscription batch (default 200). */
   pageSize?: number;
   /** Asked at every heartbeat and batch: a reason to end the stream, or null to go on. */
-  check?(): 'token_expired' | 'session_revoked' | null;
+  check?(): 'token_expired' | 'session_revoked' | 'access_revoked' | null;
   onError?(error: unknown): void;
 }
 

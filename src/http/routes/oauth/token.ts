@@ -11,6 +11,7 @@ import { normaliseIdentifier } from '../../../policy/identifiers.js';
 import { eventContext } from '../../context.js';
 import { BODY_TYPES, TokenRequest, TokenResponse, oauthErrors } from '../../schemas/oauth.js';
 import { OAuthError, invalidGrant, required } from './errors.js';
+import { subjectOf } from '../../views.js';
 
 export const tokenRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {
   const { deps, config } = runtime;
@@ -61,7 +62,7 @@ export const tokenRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
     } else {
       throw new OAuthError(400, 'unsupported_grant_type', `grant_type ${JSON.stringify(grantType.slice(0, 100))} is not supported; use password or refresh_token`);
     }
-    const { token, expiresIn } = app.signAccessToken({ userId: issued.user.id, sessionId: issued.sessionId, roles: issued.user.roles });
+    const { token, expiresIn } = app.signAccessToken(subjectOf(issued));
     return { access_token: token, token_type: 'Bearer' as const, expires_in: expiresIn, refresh_token: issued.refreshToken };
   });
 };

@@ -12,7 +12,7 @@ import { EventTail, sseFrame, type SseSink } from '../../../../src/http/routes/a
 import type { EventView } from '../../../../src/infra/redact.js';
 import { json } from '../../../helpers/app.js';
 import {
-  bearer, buildAdminApp, frameEvent, httpGet, login, openSse, readBody, register, type AdminApp, type SseFrame,
+  bearer, buildAdminApp, createAndLogin, frameEvent, httpGet, login, openSse, readBody, register, type AdminApp, type SseFrame,
 } from '../../../helpers/admin.js';
 
 const isEvent = (f: SseFrame): boolean => f.id !== undefined;
@@ -143,6 +143,18 @@ t.test('SSE tail over a listening server', async (t) => {
     await sse.ended;
     const end = sse.frames.find((f) => f.event === 'end');
     t.match(JSON.parse(end?.data ?? '{}'), { reason: 'session_revoked', last_event_id: /^[0-9]+$/ });
+  });
+  await t.test('the stream ends when the admin loses the admin role', async (t) => {
+    const deputy = await createAndLogin(app, ctx.runtime, 'deputy-sse@example.com', ['user', 'admin']);
+    const sse = await openSse(url, bearer(deputy));
+    t.teardown(() => sse.close());
+    await sse.until((frames) => frames.filter(isEvent).length > 0);
+    const revoke = await app.inject({ method: 'DELETE', url: `/v1/admin/users/${deputy.user.id}/roles/admin`, headers: auth });
+    t.equal(revoke.statusCode, 204);
+    await sse.until((frames) => frames.some((f) => f.event === 'end'), 5000);
+    await sse.ended;
+    const end = sse.frames.find((f) => f.event === 'end');
+    t.match(JSON.parse(end?.data ?? '{}'), { reason: 'access_revoked' }, 'no decrypted personal data streams on to a former admin');
   });
 });
 

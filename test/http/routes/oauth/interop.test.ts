@@ -142,7 +142,7 @@ t.test('two instances on one database, listening on 127.0.0.1', async (t) => {
     const user = await register(a.app);
     const login = await a.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: user.email, password: PASSWORD } });
     const sessionId = json<{ session_id: string }>(login).session_id;
-    const claims = { userId: user.id, sessionId, roles: ['user'] };
+    const claims = { userId: user.id, sessionId, roles: ['user'], userRevision: 0n, sessionExpiresAt: new Date(Date.now() + 3_600_000) };
     const early = [a.app.signAccessToken(claims).token, b.app.signAccessToken(claims).token];
     const kidsBefore = new Set(a.runtime.signingKeys.published().map((k) => k.kid));
 
