@@ -10,7 +10,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { disableUser, enableUser, grantRole, revokeRole } from '../../../commands/admin.js';
 import { eraseUser } from '../../../commands/eraseUser.js';
-import { NotFoundError } from '../../../domain/errors.js';
+import { NotFoundError, ValidationError } from '../../../domain/errors.js';
+import { isPlainText } from '../../../policy/identifiers.js';
 import type { Runtime } from '../../../composition/runtime.js';
 import { AdminUser, RoleBody, UserIdParams, UserPage, UserRoleParams, UsersQuery } from '../../schemas/admin.js';
 import { eventContext } from '../../context.js';
@@ -43,6 +44,7 @@ export const adminUserRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = 
     },
   }, async (request) => {
     const { query, limit, cursor } = request.query;
+    if (query !== undefined && !isPlainText(query)) throw new ValidationError('/query', 'must not contain control characters');
     const page = await readModels.searchUsers({ query: query ?? null, limit: limit ?? 50, cursor: cursor ?? null });
     return { users: page.users.map(userView), next_cursor: page.nextCursor };
   });
