@@ -21,6 +21,10 @@ export interface Config {
   host: string;
   publicUrl: string;
   databaseUrl: string | undefined;
+  /** Redis for the per-IP counters shared by every instance (unset: per instance). */
+  redisUrl: string | undefined;
+  /** Prefix of every key this service writes to Redis. */
+  redisKeyPrefix: string;
   dataDir: string;
   eventStore: 'postgres' | 'eventstoredb';
   eventStoreUrl: string | undefined;
@@ -33,6 +37,8 @@ export interface Config {
   refreshReuseGraceSeconds: number;
   loginMaxFailures: number;
   loginFailureWindowSeconds: number;
+  /** Registrations a minute per client IP (each costs a hash). */
+  registerRatePerIpPerMinute: number;
   loginRatePerIpPerMinute: number;
   trustProxy: TrustProxy;
   corsOrigins: string[] | '*' | false;
@@ -140,6 +146,8 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.HOST?.trim() || '0.0.0.0',
     publicUrl,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: env.REDIS_KEY_PREFIX?.trim() || 'authstream:',
     dataDir: env.DATA_DIR?.trim() || './data',
     eventStore,
     eventStoreUrl,
@@ -153,6 +161,7 @@ export function loadConfig(env: Env = process.env): Config {
     loginMaxFailures: int(env, 'LOGIN_MAX_FAILURES', 5, 1, 1000),
     loginFailureWindowSeconds: int(env, 'LOGIN_FAILURE_WINDOW_SECONDS', 900, 1, 86_400 * 7),
     loginRatePerIpPerMinute: int(env, 'LOGIN_RATE_PER_IP_PER_MINUTE', 60, 1, 1_000_000),
+    registerRatePerIpPerMinute: int(env, 'REGISTER_RATE_PER_IP_PER_MINUTE', 300, 1, 1_000_000),
     trustProxy: trustProxy(env),
     corsOrigins: cors(env),
     bootstrapAdminEmail,

@@ -17,6 +17,7 @@ import type { Runtime } from '../composition/runtime.js';
 import { authPlugin } from './plugins/auth.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { securityHeaders } from './plugins/securityHeaders.js';
+import { rateLimitStore } from './plugins/rateLimits.js';
 import { HttpProblem, installErrorHandling, problem, sendProblem, type Problem as ProblemBody } from './problem.js';
 import { stampConnections } from './context.js';
 import { lazyChildLogger } from './plugins/requestLogger.js';
@@ -181,7 +182,9 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       exposedHeaders: ['x-new-access-token', 'x-request-id', 'retry-after'],
     });
   }
-  await app.register(rateLimit, { global: false });
+  const limits = rateLimitStore(config);
+  app.addHook('onClose', () => limits.close());
+  await app.register(rateLimit, limits.options);
   await app.register(metricsPlugin, { runtime });
   await app.register(authPlugin, { runtime });
 

@@ -6,6 +6,7 @@ import { logoutAll, logoutByRefreshToken, logoutSession } from '../../commands/l
 import { registerUser } from '../../commands/registerUser.js';
 import { ValidationError } from '../../domain/errors.js';
 import type { Runtime } from '../../composition/runtime.js';
+import { credentialsLimit, registrationsLimit } from '../plugins/rateLimits.js';
 import { eventContext } from '../context.js';
 import { HttpProblem } from '../problem.js';
 import { errorResponses, LoginBody, LogoutBody, RefreshBody, RegisterBody, TokenResponse } from '../schemas/common.js';
@@ -16,10 +17,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
   const caughtUp = (position: bigint | null) => runtime.readYourWrites(position);
 
   app.post('/register', {
+    config: { rateLimit: registrationsLimit(config, { errorResponseBuilder: () => new HttpProblem('rate_limited', 'too many registrations from this address; try again later') }) },
     schema: {
       tags: ['auth'], summary: 'Create an account and start a session',
       body: RegisterBody,
-      response: { 201: TokenResponse, ...errorResponses(400, 409, 413, 415, 503) },
+      response: { 201: TokenResponse, ...errorResponses(400, 409, 413, 415, 429, 503) },
     },
   }, async (request, reply) => {
     const b = request.body;
@@ -35,11 +37,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
 
   app.post('/login', {
     config: {
-      rateLimit: {
-        max: config.loginRatePerIpPerMinute,
-        timeWindow: 60_000,
-        errorResponseBuilder: () => new HttpProblem('rate_limited', 'too many login attempts from this address; try again later'),
-      },
+      rateLimit: credentialsLimit(config, { errorResponseBuilder: () => new HttpProblem('rate_limited', 'too many attempts from this address; try again later') }),
     },
     schema: {
       tags: ['auth'], summary: 'Log in with an email or phone number and a password',

@@ -7,6 +7,7 @@ import { revokeOwnSession } from '../../commands/logout.js';
 import { updateProfile } from '../../commands/updateProfile.js';
 import { NotFoundError } from '../../domain/errors.js';
 import type { Runtime } from '../../composition/runtime.js';
+import { credentialsLimit } from '../plugins/rateLimits.js';
 import { eventContext } from '../context.js';
 import { HttpProblem } from '../problem.js';
 import {
@@ -51,10 +52,11 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (
   });
 
   app.delete('/', {
+    config: { rateLimit: credentialsLimit(runtime.config, { errorResponseBuilder: () => new HttpProblem('rate_limited', 'too many attempts from this address; try again later') }) },
     schema: {
       tags: ['me'], summary: 'Erase the account (crypto-shredding of all personal data)', security,
       body: EraseMeBody,
-      response: { 204: Type.Null(), ...errorResponses(400, 401, 413, 415, 503) },
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 413, 415, 429, 503) },
     },
   }, async (request, reply) => {
     const auth = who(request);
@@ -63,10 +65,11 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (
   });
 
   app.post('/password', {
+    config: { rateLimit: credentialsLimit(runtime.config, { errorResponseBuilder: () => new HttpProblem('rate_limited', 'too many attempts from this address; try again later') }) },
     schema: {
       tags: ['me'], summary: 'Change the password; every other session is revoked', security,
       body: ChangePasswordBody,
-      response: { 204: Type.Null(), ...errorResponses(400, 401, 413, 415, 503) },
+      response: { 204: Type.Null(), ...errorResponses(400, 401, 409, 413, 415, 429, 503) },
     },
   }, async (request, reply) => {
     const auth = who(request);

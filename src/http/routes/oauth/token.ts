@@ -12,15 +12,14 @@ import { eventContext } from '../../context.js';
 import { BODY_TYPES, TokenRequest, TokenResponse, oauthErrors } from '../../schemas/oauth.js';
 import { OAuthError, invalidGrant, required } from './errors.js';
 import { subjectOf } from '../../views.js';
+import { credentialsLimit } from '../../plugins/rateLimits.js';
 
 export const tokenRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {
   const { deps, config } = runtime;
   app.post('/token', {
     config: {
-      // Per client IP, like /v1/auth/login (its own budget): only password grants count.
-      rateLimit: {
-        max: config.loginRatePerIpPerMinute,
-        timeWindow: 60_000,
+      // Per client IP, in the budget of every credential endpoint: only password grants count.
+      rateLimit: credentialsLimit(config, {
         hook: 'preHandler',
         allowList: (request) => {
           const body = request.body;
@@ -29,7 +28,7 @@ export const tokenRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
         errorResponseBuilder: (_request, ctx) => new OAuthError(429, 'invalid_grant',
           'too many login attempts from this address; try again later',
           { 'retry-after': String(Math.max(1, Math.ceil(ctx.ttl / 1000))) }),
-      },
+      }),
     },
     schema: {
       tags: ['oauth'],
