@@ -75,10 +75,17 @@ export async function startInstance(
   return { name, url, child, output, kill };
 }
 
-/** `count` instances on one fresh database; undefined when no PostgreSQL server answers. */
-export async function startCluster(t: Test, count: number, env: Record<string, string> = {}): Promise<Cluster | undefined> {
-  const databaseUrl = await createTestDatabaseUrl(t);
-  if (!databaseUrl) return undefined;
+/**
+ * `count` instances on one fresh database; undefined when no PostgreSQL server answers.
+ * `databaseUrl` may rewrite the URL the instances get (to go through a TCP proxy).
+ */
+export async function startCluster(
+  t: Test, count: number, env: Record<string, string> = {},
+  options: { databaseUrl?: (url: string) => Promise<string> } = {},
+): Promise<Cluster | undefined> {
+  const created = await createTestDatabaseUrl(t);
+  if (!created) return undefined;
+  const databaseUrl = options.databaseUrl ? await options.databaseUrl(created) : created;
   const shared: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     MASTER_KEY: randomBytes(32).toString('base64'),
