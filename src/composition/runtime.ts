@@ -197,24 +197,45 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     closers.unshift(() => projections.stop());
 
     // In-memory caches: each starts from a known position and is fed from there on.
-    const sessionsCheckpoint = (await readCheckpoint(sql, 'sessions'))?.position ?? 0n;
-    revocations.load(await revokedSessionsSince(sql, new Date(Date.now() - REVOCATION_HORIZON_MS)));
-    projections.addConsumer(revocations, sessionsCheckpoint);
-    projections.addConsumer(cutoffs, await warmCutoffs(store, codec, cutoffs));
+    // Each has a `reload` (its "rebuild" from the admin API): drop, load again, follow on.
+    const loadRevocations = async (): Promise<bigint> => {
+      const from = (await readCheckpoint(sql, 'sessions'))?.position ?? 0n;
+      revocations.clear();
+      revocations.load(await revokedSessionsSince(sql, new Date(Date.now() - REVOCATION_HORIZON_MS)));
+      return from;
+    };
+    projections.addConsumer({ name: revocations.name, apply: (e) => revocations.apply(e), reload: loadRevocations }, await loadRevocations());
+    const loadCutoffs = async (): Promise<bigint> => {
+      cutoffs.clear();
+      return warmCutoffs(store, codec, cutoffs);
+    };
+    projections.addConsumer({ name: cutoffs.name, apply: (e) => cutoffs.apply(e), reload: loadCutoffs }, await loadCutoffs());
 
-    const head = await store.headPosition();
-    settings.apply(await codec.decodeAll(await store.readStream(SETTINGS_STREAM)));
-    projections.addConsumer(settings, head);
+    const loadSettings = async (): Promise<bigint> => {
+      const head = await store.headPosition();
+      settings.apply(await codec.decodeAll(await store.readStream(SETTINGS_STREAM)));
+      return head;
+    };
+    projections.addConsumer({ name: settings.name, apply: (e) => settings.apply(e), reload: loadSettings }, await loadSettings());
     projections.addConsumer({
       name: 'erasures',
       apply: (events: Decoded[]) => {
         for (const e of events) if (e.type === 'UserErased') forgetUser(e.data.user_id);
       },
-    }, head);
+      reload: () => store.headPosition(), // holds nothing: an erasure forgets at once
+    }, await store.headPosition());
 
     const usersCheckpoint = (await readCheckpoint(sql, 'users'))?.position ?? 0n;
     const userCache = new UserCache({ appliedPosition: () => projections.positions().get('users') ?? 0n, from: usersCheckpoint });
-    projections.addConsumer(userCache, usersCheckpoint);
+    projections.addConsumer({
+      name: userCache.name,
+      apply: (e) => userCache.apply(e),
+      reload: async () => {
+        const from = (await readCheckpoint(sql, 'users'))?.position ?? 0n;
+        userCache.clear(from);
+        return from;
+      },
+    }, usersCheckpoint);
 
     const readModels: ReadModels = {
       getUser: (id) => userCache.get(id, (userId) => getUser(sql, userId)),

@@ -40,4 +40,9 @@ export interface Projection {
 export interface LiveConsumer {
   name: string;
   apply(events: Decoded[]): void | Promise<void>;
+  /**
+   * Its "rebuild": drops what it holds, loads it again from its source, and returns the
+   * position to follow on from (an in-memory consumer has no table to rebuild).
+   */
+  reload?(): Promise<bigint>;
 }

@@ -34,6 +34,11 @@ export class RevocationSet implements LiveConsumer {
     this.#lastPrune = this.#now();
   }
 
+  /** Forgets every entry (before loading them again). */
+  clear(): void {
+    this.#revokedAt.clear();
+  }
+
   get size(): number {
     return this.#revokedAt.size;
   }

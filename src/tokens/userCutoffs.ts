@@ -42,6 +42,11 @@ export class UserCutoffs implements LiveConsumer {
     this.#lastPrune = this.#now();
   }
 
+  /** Forgets every cut (before loading them again). */
+  clear(): void {
+    this.#cuts.clear();
+  }
+
   get size(): number {
     return this.#cuts.size;
   }

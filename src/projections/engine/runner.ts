@@ -116,6 +116,15 @@ export class ProjectionRunner {
    * Registers an in-memory consumer; it receives the events strictly after `from`
    * (usually the head read before loading its initial state). May be called while running.
    */
+  /** Reloads an in-memory consumer (its `reload`) and follows on from where it says; false: none by that name. */
+  async reloadConsumer(name: string): Promise<boolean> {
+    const target = this.#consumers.get(name);
+    if (!target?.consumer.reload) return false;
+    target.position = await target.consumer.reload();
+    if (this.#loop && !this.#stopping) this.#restart();
+    return true;
+  }
+
   addConsumer(consumer: LiveConsumer, from: bigint): void {
     this.#checkName(consumer.name);
     this.#consumers.set(consumer.name, { consumer, position: from });

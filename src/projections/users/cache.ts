@@ -18,7 +18,7 @@ const USER_EVENT_TYPES = new Set([
 
 export class UserCache implements LiveConsumer {
   readonly name = 'user-cache';
-  readonly #entries: BoundedMap<string, UserView>;
+  #entries: BoundedMap<string, UserView>;
   readonly #newestEvent = new Map<string, bigint>();
   readonly #limit: number;
   readonly #appliedPosition: () => bigint;
@@ -33,6 +33,14 @@ export class UserCache implements LiveConsumer {
     this.#lastSeen = options.from;
     this.#limit = options.limit ?? 20_000;
     this.#entries = new BoundedMap(this.#limit);
+  }
+
+  /** Drops every cached user; what follows `from` is tracked again. */
+  clear(from: bigint): void {
+    this.#entries = new BoundedMap(this.#limit);
+    this.#newestEvent.clear();
+    this.#floor = from;
+    this.#lastSeen = from;
   }
 
   apply(events: Decoded[]): void {

@@ -23,13 +23,13 @@ export interface RebuildLog {
 export const projectionNames = (): string[] => allProjections().map((p) => p.name);
 
 export class Rebuilds {
-  readonly #runner: Pick<ProjectionRunner, 'rebuild'>;
+  readonly #runner: Pick<ProjectionRunner, 'rebuild' | 'reloadConsumer'>;
   readonly #log: RebuildLog;
   readonly #graceMs: number;
   readonly #running = new Map<string, { state: RebuildState; done: Promise<void> }>();
 
   /** `graceMs`: how long start() waits for the lease (or the first progress) before answering. */
-  constructor(runner: Pick<ProjectionRunner, 'rebuild'>, log: RebuildLog, graceMs = 2000) {
+  constructor(runner: Pick<ProjectionRunner, 'rebuild' | 'reloadConsumer'>, log: RebuildLog, graceMs = 2000) {
     this.#runner = runner;
     this.#log = log;
     this.#graceMs = graceMs;
@@ -53,7 +53,14 @@ export class Rebuilds {
    * ConflictError when one is already running (here, or on another instance holding the lease).
    */
   async start(name: string): Promise<void> {
-    if (!projectionNames().includes(name)) throw new NotFoundError(`projection ${name}`);
+    if (!projectionNames().includes(name)) {
+      // An in-memory consumer (revocations, settings, …): reloaded from its source at once.
+      if (await this.#runner.reloadConsumer(name)) {
+        this.#log.info({ projection: name }, 'admin reload of an in-memory consumer');
+        return;
+      }
+      throw new NotFoundError(`projection ${name}`);
+    }
     if (this.#running.has(name)) throw new ConflictError(`a rebuild of projection ${name} is already running`);
     const state: RebuildState = { startedAt: new Date(), applied: 0, position: 0n };
     let progressed!: () => void;
