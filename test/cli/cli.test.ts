@@ -4,7 +4,7 @@
  * and the same redaction as the admin API.
  */
 import t from 'tap';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { runCli } from '../../src/cli/main.js';
 import { PostgresEventStore } from '../../src/eventstore/postgres/store.js';
 import type { EventView } from '../../src/infra/redact.js';
 import { PgSql } from '../../src/infra/sql/pg.js';
+import { PgliteSql } from '../../src/infra/sql/pglite.js';
 import { json } from '../helpers/app.js';
 import { createTestDatabaseUrl, usingServer } from '../helpers/db.js';
 import { bearer, buildAdminApp, login, register, type AdminApp } from '../helpers/admin.js';
@@ -319,4 +320,19 @@ t.test('the CLI', serverUp ? {} : { skip: 'no PostgreSQL server: the CLI opens i
     t.notMatch(all, /\$argon2|"pii"|_hash"|v1\.[A-Za-z0-9_-]{16}\.|PRIVATE KEY/, 'no secrets');
     for (const token of [alice.refresh_token, bob.refresh_token, ctx.config.masterKey ?? '']) t.notOk(all.includes(token));
   });
+});
+
+t.test('admin create against an embedded data directory a running service holds: refused, nothing claimed', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'authstream-cli-lock-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = { DATA_DIR: dataDir, MASTER_KEY: randomBytes(32).toString('base64'), LOG_LEVEL: 'silent' };
+  const service = await PgliteSql.open(join(dataDir, 'pglite')); // what `npm start` holds while it runs
+  const run = await cli(env, ['admin', 'create', '--email', 'late@example.com', '--password', 'long enough password']);
+  t.equal(run.code, 1);
+  t.match(run.err, /configuration error: DATA_DIR: the embedded database .* is in use by process \d+/);
+  t.notMatch(run.out, /created/, 'never "created" for a write that would be lost');
+  await service.close();
+  const after = await cli(env, ['admin', 'create', '--email', 'late@example.com', '--password', 'long enough password']);
+  t.equal(after.code, 0, after.err);
+  t.match(after.out, /created/, 'once the service has stopped, it works');
 });

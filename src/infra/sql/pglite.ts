@@ -1,4 +1,6 @@
 /** The Sql port on embedded PGlite (the zero-configuration default): one connection, statements in order. */
+import { readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { ConfigError } from '../../config.js';
 import { StoreUnavailableError } from '../../ports/eventStore.js';
 import type { BatchOutcome, QueryResult, Sql, SqlExecutor, Statement, TransactionOptions } from '../../ports/sql.js';
 
@@ -17,15 +19,29 @@ export class PgliteSql implements Sql {
   readonly #db: PGliteLike;
   #closed = false;
 
-  private constructor(db: PGliteLike) {
+  readonly #unlock: () => void;
+
+  private constructor(db: PGliteLike, unlock: () => void) {
     this.#db = db;
+    this.#unlock = unlock;
   }
 
-  /** `dataDir` undefined: in memory. */
+  /**
+   * `dataDir` undefined: in memory. A data directory is held by one process at a time (a
+   * lock file beside it naming the holder's pid): a second process, say the CLI while the
+   * service runs, is refused with a clear error instead of writing into a copy the running
+   * one never sees. A lock left by a process that no longer exists (kill -9) is taken over.
+   */
   static async open(dataDir?: string): Promise<PgliteSql> {
-    const { PGlite } = await import('@electric-sql/pglite');
-    const db = (await PGlite.create(dataDir, { parsers: { 20: (v: string) => BigInt(v) } })) as unknown as PGliteLike;
-    return new PgliteSql(db);
+    const unlock = dataDir === undefined ? () => {} : lockDataDir(`${dataDir}.lock`);
+    try {
+      const { PGlite } = await import('@electric-sql/pglite');
+      const db = (await PGlite.create(dataDir, { parsers: { 20: (v: string) => BigInt(v) } })) as unknown as PGliteLike;
+      return new PgliteSql(db, unlock);
+    } catch (e) {
+      unlock();
+      throw e;
+    }
   }
 
   #check(): void {
@@ -75,6 +91,50 @@ export class PgliteSql implements Sql {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#db.close();
+    try {
+      await this.#db.close();
+    } finally {
+      this.#unlock();
+    }
+  }
+}
+
+/** Lock files this process holds (a lock naming our pid that is not here is a previous process's: a container's pid 1). */
+const held = new Set<string>();
+
+/** Takes the lock file (exclusive create, or over a dead holder's); returns its release. */
+function lockDataDir(lockFile: string): () => void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      held.add(lockFile);
+      return () => {
+        held.delete(lockFile);
+        try {
+          if (readFileSync(lockFile, 'utf8').trim() === String(process.pid)) unlinkSync(lockFile);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = Number.parseInt(readFileSync(lockFile, 'utf8'), 10);
+      const ours = holder === process.pid;
+      if (Number.isInteger(holder) && holder > 0 && (ours ? held.has(lockFile) : isAlive(holder))) {
+        throw new ConfigError('DATA_DIR', `the embedded database ${lockFile.replace(/\.lock$/, '')} is in use by process ${holder} `
+          + '(a running authstream?): stop it first, or run this against the service\'s PostgreSQL with DATABASE_URL');
+      }
+      rmSync(lockFile, { force: true }); // its holder is gone: take it over
+    }
+  }
+  throw new ConfigError('DATA_DIR', `cannot take the lock ${lockFile}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
