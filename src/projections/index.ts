@@ -13,3 +13,4 @@ export function allProjections(): Projection[] {
 }
 
 export { ProjectionRunner, RebuildInProgressError, RebuildLeaseLostError } from './engine/runner.js';
+export { countParked, listParked, unpark, type ParkedEvent } from './engine/parking.js';

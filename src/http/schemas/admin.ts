@@ -119,6 +119,20 @@ export const ProjectionView = Type.Object({
   rebuilding: Type.Boolean({ description: 'a rebuild started by this instance is running' }),
 });
 
-export const ProjectionList = Type.Object({ projections: Type.Array(ProjectionView) });
+export const ProjectionList = Type.Object({
+  projections: Type.Array(ProjectionView),
+  parked_events: Type.Integer({ description: 'events the read models could not apply and stepped over (GET /v1/admin/projections/parked)' }),
+});
+
+export const ParkedEventView = Type.Object({
+  position: Decimal,
+  event_id: Type.String(),
+  stream_id: Type.String(),
+  type: Type.String(),
+  reason: Type.String(),
+  parked_at: Type.String({ format: 'date-time' }),
+});
+export const ParkedList = Type.Object({ parked: Type.Array(ParkedEventView) });
+export const ParkedParams = Type.Object({ position: Type.String({ pattern: '^[0-9]{1,19}$' }) });
 
 export const Accepted = Type.Object({ name: Type.String(), status: Type.Literal('rebuilding') });

@@ -28,6 +28,18 @@ export const PROJECTION_MIGRATIONS: readonly Migration[] = [
       heartbeat_at timestamptz not null
     )`,
   },
+  {
+    version: 2,
+    name: 'parked events',
+    sql: `create table authstream.parked_events (
+      position bigint primary key,
+      event_id uuid not null,
+      stream_id text not null,
+      type text not null,
+      reason text not null,
+      parked_at timestamptz not null default now()
+    )`,
+  },
 ];
 
 export async function migrateProjections(sql: Sql): Promise<void> {

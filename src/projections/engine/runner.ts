@@ -16,12 +16,13 @@
  * position, again with backoff. A projection whose stored version differs from its
  * code's `version` is rebuilt by `start()` before the subscription begins.
  */
-import type { EventStore, RecordedEvent, Subscription } from '../../ports/eventStore.js';
+import { isStoreUnavailable, type EventStore, type RecordedEvent, type Subscription } from '../../ports/eventStore.js';
 import type { Decoded, EventDecoder } from '../../ports/events.js';
 import type { LiveConsumer, Projection } from '../../ports/projections.js';
 import type { Sql } from '../../ports/sql.js';
 import { RebuildInProgressError, migrateProjections, readCheckpoint } from './checkpoints.js';
 import { after, applyLiveBatch } from './liveBatch.js';
+import { ATTEMPTS_BEFORE_ISOLATING, NeedsLaterEvents, isolate, reasonOf, retryParked, type ParkingDeps } from './parking.js';
 import { Rebuilder, type RebuildProgress } from './rebuild.js';
 import { prepareProjection } from './shadowTables.js';
 import { projectionStatus, type ProjectionStatus } from './status.js';
@@ -116,6 +117,18 @@ export class ProjectionRunner {
    * Registers an in-memory consumer; it receives the events strictly after `from`
    * (usually the head read before loading its initial state). May be called while running.
    */
+  /**
+   * Applies a parked event again to every SQL read model (outside the checkpoints, which
+   * have moved past it) and unparks it when that goes through (parking.ts).
+   */
+  retryParked(position: bigint): Promise<'applied' | 'missing'> {
+    return retryParked(this.#parking(), this.#store, position);
+  }
+
+  #parking(): ParkingDeps {
+    return { sql: this.#sql, codec: this.#codec, projections: [...this.#projections.values()].map((t) => t.projection) };
+  }
+
   /** Reloads an in-memory consumer (its `reload`) and follows on from where it says; false: none by that name. */
   async reloadConsumer(name: string): Promise<boolean> {
     const target = this.#consumers.get(name);
@@ -257,7 +270,7 @@ export class ProjectionRunner {
         await this.#subscription.done;
       } catch (error) {
         if (!(error instanceof Interrupted) && !this.#stopping) {
-          this.#log.error({ err: error, from: from.toString() }, 'projection subscription ended; re-opening');
+          this.#log.error({ reason: reasonOf(error), from: from.toString() }, 'projection subscription ended; re-opening');
         }
       }
       this.#subscription = undefined;
@@ -268,29 +281,45 @@ export class ProjectionRunner {
     }
   }
 
-  /** The batch handler: decodes once, then delivers until it succeeds (or the runner stops). */
+  /**
+   * The batch handler: decodes once, then delivers until it succeeds (or the runner stops).
+   * A batch that keeps failing for a reason other than an unreachable store is delivered
+   * one event at a time, and the event that fails is parked (parking.ts) and stepped over.
+   */
   async #onBatch(raws: RecordedEvent[]): Promise<void> {
     const last = raws.at(-1)?.position;
     if (last === undefined) return;
     let decoded: Decoded[] | undefined;
     let delay = this.#firstDelayMs;
+    let poisoned = 0;
     for (let attempt = 1; ; attempt += 1) {
       if (this.#stopping || this.#restartRequested) throw new Interrupted();
       try {
-        decoded ??= await this.#codec.decodeAll(raws);
-        await this.#deliver(decoded, this.#cursor, last);
+        if (poisoned >= ATTEMPTS_BEFORE_ISOLATING) await this.#isolate(raws);
+        else {
+          decoded ??= await this.#codec.decodeAll(raws);
+          await this.#deliver(decoded, this.#cursor, last);
+        }
         this.#cursor = last;
         this.#restartDelayMs = this.#firstDelayMs;
         return;
       } catch (error) {
+        if (error instanceof NeedsLaterEvents) throw error; // ends the subscription: re-opened with a fuller batch
+        poisoned = isStoreUnavailable(error) ? 0 : poisoned + 1;
+        // The reason, not the error: a database message quotes values, maybe personal data.
         this.#log.error(
-          { err: error, attempt, from: raws[0]?.position.toString(), to: last.toString() },
+          { reason: reasonOf(error), attempt, from: raws[0]?.position.toString(), to: last.toString() },
           'projection batch failed; retrying the same batch',
         );
         await this.#sleeps.sleep(delay);
         delay = Math.min(delay * 2, this.#maxDelayMs);
       }
     }
+  }
+
+  /** Delivers a batch event by event, parking a poison event (parking.ts). */
+  async #isolate(raws: readonly RecordedEvent[]): Promise<void> {
+    this.#cursor = await isolate(this.#parking(), raws, this.#cursor, (events, from, last) => this.#deliver(events, from, last), this.#log);
   }
 
   /**

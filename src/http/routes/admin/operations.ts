@@ -1,16 +1,18 @@
-/** /v1/admin/settings and /v1/admin/projections: run-time settings, projection status and rebuilds. */
 /**
- * /v1/admin/*: users, the event store (streams, the global log and its live SSE tail),
- * run-time settings and projections. Every route needs the role `admin`, checked once for
- * the whole plugin before anything else (401/403 come before any validation answer). Every
- * admin action is an event whose `actor_id` is the admin; the answer waits until the read
- * models include it. Events are shown only through src/infra/redact.ts.
+ * /v1/admin/settings and /v1/admin/projections: run-time settings, projection status,
+ * rebuilds and parked events. The role check is the admin plugin's (admin.ts).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { changeSettings } from '../../../commands/admin.js';
 import type { SettingsValues } from '../../../domain/events.js';
 import type { Runtime } from '../../../composition/runtime.js';
-import { Accepted, ProjectionList, ProjectionParams, SettingsPatch, SettingsView } from '../../schemas/admin.js';
+import { Type } from '@sinclair/typebox';
+import { ConflictError, NotFoundError } from '../../../domain/errors.js';
+import { isStoreUnavailable } from '../../../ports/eventStore.js';
+import { countParked, listParked, unpark } from '../../../projections/index.js';
+import {
+  Accepted, ParkedList, ParkedParams, ProjectionList, ProjectionParams, SettingsPatch, SettingsView,
+} from '../../schemas/admin.js';
 import { Rebuilds } from './rebuilds.js';
 import { eventContext } from '../../context.js';
 import { errorResponses } from '../../schemas/common.js';
@@ -58,6 +60,7 @@ export const adminOperationRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime 
   }, async () => {
     const status = await runtime.projections.status();
     return {
+      parked_events: await countParked(runtime.sql),
       projections: status.map((p) => ({
         name: p.name,
         kind: p.kind,
@@ -69,6 +72,47 @@ export const adminOperationRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime 
         rebuilding: rebuilds.isRunning(p.name),
       })),
     };
+  });
+
+  app.get('/projections/parked', {
+    schema: {
+      tags, security, summary: 'Events the read models could not apply: parked with the reason and stepped over',
+      response: { 200: ParkedList, ...errorResponses(401, 403, 503) },
+    },
+  }, async () => ({
+    parked: (await listParked(runtime.sql, 1000)).map((p) => ({
+      position: p.position.toString(), event_id: p.eventId, stream_id: p.streamId, type: p.type, reason: p.reason,
+      parked_at: p.parkedAt.toISOString(),
+    })),
+  }));
+
+  app.post('/projections/parked/:position/retry', {
+    schema: {
+      tags, security, summary: 'Apply a parked event again to every SQL read model (after a fix); unparked when it goes through',
+      params: ParkedParams,
+      response: { 204: Type.Null(), ...errorResponses(401, 403, 404, 409, 503) },
+    },
+  }, async (request, reply) => {
+    let outcome: 'applied' | 'missing';
+    try {
+      outcome = await runtime.projections.retryParked(BigInt(request.params.position));
+    } catch (error) {
+      if (isStoreUnavailable(error)) throw error;
+      throw new ConflictError(`the event still cannot be applied: ${error instanceof Error ? error.message.slice(0, 300) : 'unknown error'}`);
+    }
+    if (outcome === 'missing') throw new NotFoundError('parked event');
+    return reply.code(204).send(null);
+  });
+
+  app.delete('/projections/parked/:position', {
+    schema: {
+      tags, security, summary: 'Skip a parked event: forget it (the read models stay without it until a rebuild)',
+      params: ParkedParams,
+      response: { 204: Type.Null(), ...errorResponses(401, 403, 404, 503) },
+    },
+  }, async (request, reply) => {
+    if (!(await unpark(runtime.sql, BigInt(request.params.position)))) throw new NotFoundError('parked event');
+    return reply.code(204).send(null);
   });
 
   app.post('/projections/:name/rebuild', {
