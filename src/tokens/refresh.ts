@@ -26,7 +26,7 @@ const RACED_REFRESH_MEMORY_MS = 30_000;
  * open already, may have been sent before that answer arrived (a client's parallel requests
  * leave a few milliseconds apart under load): within this slack it is still a race.
  */
-const OTHER_CONNECTION_SLACK_NS = 5_000_000n;
+const OTHER_CONNECTION_SLACK_NS = 50_000_000n;
 
 interface Flight {
   done: Promise<boolean>;

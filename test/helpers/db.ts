@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { PgliteSql } from '../../src/infra/sql/pglite.js';
 import { PgSql } from '../../src/infra/sql/pg.js';
+import type { EventStore, RecordedEvent } from '../../src/ports/eventStore.js';
 import type { Sql } from '../../src/ports/sql.js';
 
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -102,5 +103,22 @@ async function dropDatabase(name: string): Promise<void> {
     await admin.query(`drop database if exists ${name} with (force)`);
   } finally {
     await admin.end();
+  }
+}
+
+/**
+ * store.readAll from the start, once it shows everything committed so far: the PostgreSQL
+ * store's global reads stop below the oldest transaction open in the cluster (gap-safe
+ * order), and other test files share the server, so a read right after a write may not
+ * show it yet.
+ */
+export async function readAllSettled(store: EventStore, maxCount = 100_000): Promise<RecordedEvent[]> {
+  const head = await store.lastPosition();
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const events = await store.readAll({ maxCount });
+    if ((events.at(-1)?.position ?? 0n) >= head || events.length >= maxCount) return events;
+    if (Date.now() > deadline) throw new Error(`readAll did not reach position ${head}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -16,7 +16,7 @@ import { allProjections } from '../../src/projections/index.js';
 import { ProjectionRunner, type ProjectionRunnerOptions, type RunnerLog } from '../../src/projections/engine/runner.js';
 import type { Projection } from '../../src/ports/projections.js';
 import { shadowTable } from '../../src/projections/engine/tables.js';
-import { createTestDatabase } from './db.js';
+import { createTestDatabase, readAllSettled } from './db.js';
 
 type Teardown = Parameters<typeof createTestDatabase>[0];
 
@@ -292,7 +292,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * to fresh shadow tables (then dropped). Same keys as snapshot().
  */
 export async function oracleSnapshot(env: Env): Promise<Record<string, Plain[]>> {
-  const events = await env.codec.decodeAll(await env.store.readAll({ maxCount: 1_000_000 }));
+  const events = await env.codec.decodeAll(await readAllSettled(env.store, 1_000_000));
   const projections = allProjections();
   const drop = async (): Promise<void> => {
     for (const p of projections) for (const table of p.tables) await env.sql.query(`drop table if exists ${shadowTable(table)}`);
@@ -317,7 +317,7 @@ export async function ledger(db: SqlExecutor, name = 'ledger'): Promise<string[]
 }
 
 export async function allPositions(env: Env): Promise<string[]> {
-  return (await env.store.readAll({ maxCount: 1_000_000 })).map((e) => String(e.position));
+  return (await readAllSettled(env.store, 1_000_000)).map((e) => String(e.position));
 }
 
 export async function until(what: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {

@@ -9,6 +9,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { hashToken } from '../../src/infra/secrets.js';
 import { buildTestApp } from '../helpers/app.js';
 import { cheapHasher, parse, uniqueEmail, type TokenBody } from '../helpers/http.js';
+import { readAllSettled } from '../helpers/db.js';
 
 const { app, runtime, logs } = await buildTestApp(t, {}, { hasher: cheapHasher() });
 
@@ -80,7 +81,7 @@ t.test('a full scenario', async (t) => {
   const leaver = parse<TokenBody>(await call('POST', '/v1/auth/register', { body: { email: leaverEmail, password: 'leaver secret passphrase' }, ua: 'LeaverAgent/3' }));
   t.equal((await call('DELETE', '/v1/me', { token: leaver.access_token, actor: leaver.user.id, body: { password: 'leaver secret passphrase' }, ua: 'LeaverAgent/3', correlation: 'corr-erase' })).statusCode, 204);
 
-  const raw = await runtime.store.readAll({ maxCount: 1000 });
+  const raw = await readAllSettled(runtime.store, 1000);
   const events = await runtime.codec.decodeAll(raw);
   t.ok(events.length >= 29, `${events.length} events`);
 

@@ -179,7 +179,15 @@ void t.test('apply is idempotent and independent of batch boundaries', async (t)
   await migrateProjections(env.sql);
   const w = new Writer(env);
   await runScenario(w);
-  const events = await env.codec.decodeAll(await env.store.readAll({ maxCount: 10_000 }));
+  // readAll shows only what every transaction open in the cluster has let by (gap-safe
+  // order; other test files share the server): wait until it shows the scenario's events.
+  const head = await env.store.lastPosition();
+  let raws = await env.store.readAll({ maxCount: 10_000 });
+  for (let i = 0; i < 300 && (raws.at(-1)?.position ?? 0n) < head; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    raws = await env.store.readAll({ maxCount: 10_000 });
+  }
+  const events = await env.codec.decodeAll(raws);
   t.ok(events.length > 30, `${events.length} events`);
 
   await setupAll(env.sql, liveTable);

@@ -125,6 +125,9 @@ void t.test('PostgreSQL cut off and back under load: 503 meanwhile, recovery wit
   await sleep(1500);
   const during = await call(cluster.instances[1] as Instance, 'GET', '/health/ready');
   t.equal(during.status, 503, '/health/ready says 503 while the database is away');
+  const refused = await call(cluster.instances[0] as Instance, 'POST', '/v1/auth/register', { email: newEmail('during'), password: PASSWORD });
+  t.equal(refused.status, 503, 'a write meanwhile: 503');
+  t.equal(refused.body?.code, 'unavailable');
   px.restore();
   const deadline = Date.now() + 20_000;
   for (const instance of cluster.instances) {
@@ -140,7 +143,6 @@ void t.test('PostgreSQL cut off and back under load: 503 meanwhile, recovery wit
 
   const codes = [...statuses.keys()].sort();
   t.ok(codes.every((s) => s === 200 || s === 201 || s === 503), `only 200, 201 and 503 were answered: ${JSON.stringify(Object.fromEntries(statuses))}`);
-  t.ok((statuses.get(503) ?? 0) > 0, 'the outage was seen (503)');
   const logins = await Promise.all(acknowledged.map((email, i) => callAny(live, i, 'POST', '/v1/auth/login', { email, password: PASSWORD })));
   t.same(logins.filter((r) => r.status !== 200).map((r) => r.status), [], `all ${acknowledged.length} acknowledged registrations are there`);
   t.equal((await call(cluster.instances[0] as Instance, 'POST', '/v1/auth/refresh', { refresh_token: token })).status, 200,
