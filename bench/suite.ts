@@ -73,11 +73,11 @@ export const MODES: Record<Mode, Omit<SuiteOptions, 'mode'>> = {
 };
 
 /**
- * The service's environment beyond the defaults. Every login of the suite comes from one
- * loopback address, so the per-IP login limit (60/min by default) is lifted; the
- * per-identifier failure throttle and the argon2 parameters stay as they are.
+ * The service's environment beyond the defaults. Every request of the suite comes from one
+ * loopback address, so the per-IP limits (password checks 60/min, registrations 300/min by
+ * default) are lifted; the per-identifier throttle and the argon2 parameters stay as they are.
  */
-export const SERVICE_ENV: Record<string, string> = { LOGIN_RATE_PER_IP_PER_MINUTE: '1000000' };
+export const SERVICE_ENV: Record<string, string> = { LOGIN_RATE_PER_IP_PER_MINUTE: '1000000', REGISTER_RATE_PER_IP_PER_MINUTE: '1000000' };
 
 const MIB = 2 ** 20;
 
