@@ -70,7 +70,7 @@ void t.test('rebuild equals live, and the erased user’s data is gone before an
   const w = new Writer(env);
   const last = await runScenario(w, async () => {
     // Let the live runner apply Bob's events while his key still decrypts them.
-    t.ok(await runner.waitFor(await env.store.headPosition(), 10_000));
+    t.ok(await runner.waitFor(await env.store.lastPosition(), 10_000));
   });
   t.ok(await runner.waitFor(last.position, 10_000));
   const live = await snapshot(env.sql);

@@ -66,7 +66,10 @@ t.test('a rebuild under concurrent reads never shows a half-built model', async 
   for (let i = 0; i < FILLER; i += 1000) {
     await runtime.store.appendToStream(`logins-seed${i}`, filler.slice(i, i + 1000), { expectedRevision: 'no_stream' });
   }
-  await runtime.readYourWrites(await runtime.store.headPosition());
+  // Everything committed (lastPosition: the head subscribers see may still be held back by a
+  // transaction open elsewhere in the cluster), and with time for it.
+  const seeded = await runtime.store.lastPosition();
+  t.ok(await runtime.projections.waitFor(seeded, 30_000), 'the read models have the seed');
   const total = USERS + 1; // and the admin
 
   const count = async (): Promise<number> => {
