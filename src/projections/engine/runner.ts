@@ -20,11 +20,10 @@ import { isStoreUnavailable, type EventStore, type RecordedEvent, type Subscript
 import type { Decoded, EventDecoder } from '../../ports/events.js';
 import type { LiveConsumer, Projection } from '../../ports/projections.js';
 import type { Sql } from '../../ports/sql.js';
-import { RebuildInProgressError, migrateProjections, readCheckpoint } from './checkpoints.js';
 import { after, applyLiveBatch } from './liveBatch.js';
 import { ATTEMPTS_BEFORE_ISOLATING, NeedsLaterEvents, isolate, reasonOf, retryParked, type ParkingDeps } from './parking.js';
 import { Rebuilder, type RebuildProgress } from './rebuild.js';
-import { prepareProjection } from './shadowTables.js';
+import { prepareAll, rebuildOutdated, storedPositions } from './setup.js';
 import { projectionStatus, type ProjectionStatus } from './status.js';
 import { Sleeps, Waiters } from './waiters.js';
 import type { ProjectionRunnerOptions, RunnerLog } from './options.js';
@@ -126,7 +125,7 @@ export class ProjectionRunner {
   }
 
   #parking(): ParkingDeps {
-    return { sql: this.#sql, codec: this.#codec, projections: [...this.#projections.values()].map((t) => t.projection) };
+    return { sql: this.#sql, codec: this.#codec, projections: this.#sqlProjections() };
   }
 
   /** Reloads an in-memory consumer (its `reload`) and follows on from where it says; false: none by that name. */
@@ -209,38 +208,24 @@ export class ProjectionRunner {
 
   /** Once per runner: checkpoint tables, then each projection's live tables and checkpoint row. */
   #prepare(): Promise<void> {
-    this.#prepared ??= (async () => {
-      await migrateProjections(this.#sql);
-      for (const { projection } of this.#projections.values()) await prepareProjection(this.#sql, projection);
-    })().catch((error: unknown) => {
+    this.#prepared ??= prepareAll(this.#sql, this.#sqlProjections()).catch((error: unknown) => {
       this.#prepared = undefined;
       throw error;
     });
     return this.#prepared;
   }
 
+  #sqlProjections(): Projection[] {
+    return [...this.#projections.values()].map((t) => t.projection);
+  }
+
   async #rebuildOutdated(): Promise<void> {
-    for (const { projection: p } of this.#projections.values()) {
-      for (;;) {
-        const checkpoint = await readCheckpoint(this.#sql, p.name);
-        if (checkpoint?.version === p.version) break;
-        try {
-          this.#log.info?.({ projection: p.name, from: checkpoint?.version, to: p.version }, 'rebuilding outdated projection');
-          await this.rebuild(p.name);
-          break;
-        } catch (error) {
-          if (!(error instanceof RebuildInProgressError)) throw error;
-          await this.#sleeps.sleep(1000); // another instance rebuilds it: wait for its new version
-        }
-      }
-    }
+    await rebuildOutdated(this.#sql, this.#sqlProjections(), (name) => this.rebuild(name), (ms) => this.#sleeps.sleep(ms), this.#log);
   }
 
   async #loadPositions(): Promise<void> {
-    for (const [name, target] of this.#projections) {
-      const checkpoint = await readCheckpoint(this.#sql, name);
-      target.position = maxOf(target.position, checkpoint?.position ?? 0n);
-    }
+    const stored = await storedPositions(this.#sql, this.#projections.keys());
+    for (const [name, target] of this.#projections) target.position = maxOf(target.position, stored.get(name) ?? 0n);
   }
 
   /// The subscription loop
@@ -361,7 +346,6 @@ export class ProjectionRunner {
     return true;
   }
 
-
   /// Rebuild
 
   /**
@@ -379,6 +363,6 @@ export class ProjectionRunner {
   /** Rebuilds every projection in one replay (each event read and decoded once), then swaps each. */
   async rebuildAll(onProgress?: RebuildProgress): Promise<void> {
     await this.#prepare();
-    await this.#rebuilder.rebuild([...this.#projections.values()].map((t) => t.projection), onProgress);
+    await this.#rebuilder.rebuild(this.#sqlProjections(), onProgress);
   }
 }
