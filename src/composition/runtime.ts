@@ -162,7 +162,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       })
       : sql;
     if (projectionSql !== sql) closers.push(() => projectionSql.close());
-    const projections = new ProjectionRunner({ sql: projectionSql, store, codec, projections: allProjections(), log });
+    const projections = new ProjectionRunner({ sql: projectionSql, store, codec, encoder: codec, projections: allProjections(), log });
 
     const readYourWrites = async (position: bigint | null): Promise<void> => {
       if (position === null) return;

@@ -112,7 +112,20 @@ export interface SettingsValues {
 export type SettingsChanged = Ev<'SettingsChanged', Partial<SettingsValues>>;
 export type SettingsEvent = SettingsChanged;
 
-export type DomainEvent = UserEvent | SessionEvent | IdentifierEvent | LoginEvent | SettingsEvent;
+/// parked-<position>: an event the read models could not apply, stepped over (no personal data)
+
+export type EventParked = Ev<'EventParked', {
+  /** The parked event's global position (decimal digits), id, type and stream. */
+  position: string;
+  event_id: string;
+  event_type: string;
+  stream_id: string;
+  /** The error, with quoted values blanked. */
+  reason: string;
+}>;
+export type OperationsEvent = EventParked;
+
+export type DomainEvent = UserEvent | SessionEvent | IdentifierEvent | LoginEvent | SettingsEvent | OperationsEvent;
 export type EventType = DomainEvent['type'];
 
 /** A domain event as read back from the store. */
@@ -131,7 +144,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'RoleGranted', 'RoleRevoked', 'UserDisabled', 'UserEnabled', 'UserErased',
   'SessionStarted', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked',
   'IdentifierClaimed', 'IdentifierReleased', 'LoginFailed', 'SettingsChanged',
-  'LoginAttemptStarted', 'LoginAttemptSucceeded',
+  'LoginAttemptStarted', 'LoginAttemptSucceeded', 'EventParked',
 ];
 
 /**
@@ -148,7 +161,7 @@ export const PERSONAL_FIELDS: { readonly [T in EventType]: readonly string[] } =
   RoleGranted: [], RoleRevoked: [], UserDisabled: [], UserEnabled: [], UserErased: [],
   SessionStarted: [], RefreshTokenRotated: [], RefreshTokenReuseDetected: [], SessionRevoked: [],
   IdentifierClaimed: [], IdentifierReleased: [], LoginFailed: [], SettingsChanged: [],
-  LoginAttemptStarted: [], LoginAttemptSucceeded: [],
+  LoginAttemptStarted: [], LoginAttemptSucceeded: [], EventParked: [],
 };
 
 /**
@@ -175,6 +188,7 @@ export const VISIBLE_FIELDS: { readonly [T in EventType]: readonly string[] } = 
   LoginFailed: ['user_id', 'kind', 'reason', 'attempt_id'],
   LoginAttemptStarted: ['attempt_id', 'kind', 'via'],
   LoginAttemptSucceeded: ['attempt_id', 'kind'],
+  EventParked: ['position', 'event_id', 'event_type', 'stream_id', 'reason'],
   SettingsChanged: ['access_token_ttl_seconds', 'refresh_token_ttl_seconds', 'sliding_access_tokens', 'refresh_reuse_grace_seconds'],
 };
 
@@ -184,6 +198,7 @@ export function subjectOf(event: DomainEvent): string | null {
     case 'SettingsChanged':
     case 'LoginAttemptStarted':
     case 'LoginAttemptSucceeded':
+    case 'EventParked':
       return null;
     default:
       return event.data.user_id;
@@ -200,3 +215,4 @@ export const sessionStream = (sessionId: string): string => `session-${sessionId
 export const identifierStream = (hmac: string): string => `identifier-${hmac}`;
 export const loginsStream = (hmac: string): string => `logins-${hmac}`;
 export const SETTINGS_STREAM = 'settings';
+export const parkedStream = (position: bigint): string => `parked-${position}`;

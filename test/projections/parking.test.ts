@@ -32,6 +32,12 @@ void t.test('a poison event is parked, not a stall', async (t) => {
     await app.inject({ method: 'GET', url: '/v1/admin/projections/parked', headers: auth }));
   t.match(parked, [{ position: poison.position.toString(), type: 'UserEnabled', reason: /\S/ }]);
   t.notMatch(parked[0]?.reason ?? '', /not-a-uuid/, 'the reason names the error, not the event\'s values');
+  const recorded = json<{ events: { type: string; data: Record<string, unknown>; metadata: Record<string, unknown> }[] }>(
+    await app.inject({ method: 'GET', url: `/v1/admin/streams/parked-${poison.position}`, headers: auth }));
+  t.match(recorded.events, [{
+    type: 'EventParked',
+    data: { position: poison.position.toString(), event_type: 'UserEnabled', event_id: parked[0]?.event_id, reason: parked[0]?.reason },
+  }], 'and an EventParked event in the log, once');
 
   const retry = await app.inject({ method: 'POST', url: `/v1/admin/projections/parked/${poison.position}/retry`, headers: auth });
   t.equal(retry.statusCode, 409, 'still failing: 409 with the reason');

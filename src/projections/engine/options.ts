@@ -1,6 +1,6 @@
 /** How a ProjectionRunner is set up, and the log it writes to. */
 import type { EventStore } from '../../ports/eventStore.js';
-import type { EventDecoder } from '../../ports/events.js';
+import type { EventDecoder, EventEncoder } from '../../ports/events.js';
 import type { Projection } from '../../ports/projections.js';
 import type { Sql } from '../../ports/sql.js';
 
@@ -13,6 +13,8 @@ export interface ProjectionRunnerOptions {
   sql: Sql;
   store: EventStore;
   codec: EventDecoder;
+  /** Encodes the EventParked events the runner appends (none appended without it). */
+  encoder?: EventEncoder;
   projections: readonly Projection[];
   log?: RunnerLog;
   /** Largest live batch (default 500). */

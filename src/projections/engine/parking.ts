@@ -1,6 +1,7 @@
 /**
  * Parked events: an event the read models cannot apply (a decoding error, a statement the
- * database refuses), isolated from its batch, recorded with the reason and stepped over, so
+ * database refuses), isolated from its batch, recorded with the reason (a row for the admin
+ * API, and an EventParked event in the log for audit) and stepped over, so
  * one poison event does not stall every read model for ever. Transient faults (the store or
  * the database unreachable) are never parked: they are retried until they pass.
  *
@@ -9,8 +10,10 @@
  * without it until a rebuild).
  */
 import type { EventStore, RecordedEvent } from '../../ports/eventStore.js';
-import { isStoreUnavailable } from '../../ports/eventStore.js';
-import type { Decoded, EventDecoder } from '../../ports/events.js';
+import { randomUUID } from 'node:crypto';
+import { parkedStream, type EventParked } from '../../domain/events.js';
+import { isConcurrencyConflict, isStoreUnavailable } from '../../ports/eventStore.js';
+import type { Decoded, EventDecoder, EventEncoder } from '../../ports/events.js';
 import type { Projection } from '../../ports/projections.js';
 import { int8, type Sql } from '../../ports/sql.js';
 import type { RunnerLog } from './options.js';
@@ -76,7 +79,28 @@ export async function unpark(sql: Sql, position: bigint): Promise<boolean> {
 export interface ParkingDeps {
   sql: Sql;
   codec: EventDecoder;
+  store: EventStore;
+  /** To record each parking as an EventParked event in the log (when given). */
+  encoder?: EventEncoder;
   projections: readonly Projection[];
+}
+
+/**
+ * Records a parking in the log: EventParked on `parked-<position>`, appended once (another
+ * instance that parked the same event first wins the `no_stream` append).
+ */
+async function recordParking(deps: ParkingDeps, raw: RecordedEvent, reason: string): Promise<void> {
+  if (!deps.encoder) return;
+  const event: EventParked = {
+    type: 'EventParked',
+    data: { position: raw.position.toString(), event_id: raw.id, event_type: raw.type, stream_id: raw.streamId, reason },
+  };
+  const ctx = { now: new Date(), correlationId: randomUUID(), causationId: raw.id, actorId: null, requestId: null, ip: null, userAgent: null };
+  try {
+    await deps.store.appendToStream(parkedStream(raw.position), [await deps.encoder.encode(event, ctx, randomUUID())], { expectedRevision: 'no_stream' });
+  } catch (error) {
+    if (!isConcurrencyConflict(error)) throw error;
+  }
 }
 
 /** Thrown by a trial application to roll it back. */
@@ -129,6 +153,7 @@ export async function isolate(
       if (!(await appliesAlone(deps, next))) throw error;
       const reason = reasonOf(error);
       await park(deps.sql, raw, reason);
+      await recordParking(deps, raw, reason);
       log.error({ position: raw.position.toString(), event_id: raw.id, type: raw.type, reason },
         'event parked: the read models step over it (see GET /v1/admin/projections/parked)');
       await deliver([], at, raw.position);

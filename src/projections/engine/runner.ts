@@ -17,7 +17,7 @@
  * code's `version` is rebuilt by `start()` before the subscription begins.
  */
 import { isStoreUnavailable, type EventStore, type RecordedEvent, type Subscription } from '../../ports/eventStore.js';
-import type { Decoded, EventDecoder } from '../../ports/events.js';
+import type { Decoded, EventDecoder, EventEncoder } from '../../ports/events.js';
 import type { LiveConsumer, Projection } from '../../ports/projections.js';
 import type { Sql } from '../../ports/sql.js';
 import { after, applyLiveBatch } from './liveBatch.js';
@@ -61,6 +61,7 @@ export class ProjectionRunner {
   readonly #sql: Sql;
   readonly #store: EventStore;
   readonly #codec: EventDecoder;
+  readonly #encoder: EventEncoder | undefined;
   readonly #log: RunnerLog;
   readonly #batchSize: number;
   readonly #firstDelayMs: number;
@@ -86,6 +87,7 @@ export class ProjectionRunner {
     this.#sql = options.sql;
     this.#store = options.store;
     this.#codec = options.codec;
+    this.#encoder = options.encoder;
     this.#log = options.log ?? consoleLog;
     this.#batchSize = options.batchSize ?? 500;
     this.#firstDelayMs = options.retryFirstDelayMs ?? 100;
@@ -125,7 +127,10 @@ export class ProjectionRunner {
   }
 
   #parking(): ParkingDeps {
-    return { sql: this.#sql, codec: this.#codec, projections: this.#sqlProjections() };
+    return {
+      sql: this.#sql, codec: this.#codec, store: this.#store, projections: this.#sqlProjections(),
+      ...(this.#encoder ? { encoder: this.#encoder } : {}),
+    };
   }
 
   /** Reloads an in-memory consumer (its `reload`) and follows on from where it says; false: none by that name. */
