@@ -44,6 +44,7 @@ void t.test('kill -9 of an instance under refresh and register load', async (t) 
   const CLIENTS = 30;
   const ROUNDS = 40;
   const acknowledged: string[] = [];
+  let refreshed = 0;
   const sessions = await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {
     const r = await callAny(live, i, 'POST', '/v1/auth/register', { email: newEmail('chain'), password: PASSWORD });
     return { token: r.body.refresh_token as string, retries: 0, lost: '' };
@@ -53,6 +54,7 @@ void t.test('kill -9 of an instance under refresh and register load', async (t) 
     for (let round = 0; round < ROUNDS && !s.lost; round++) {
       try {
         const r = await callAny(live, i + round, 'POST', '/v1/auth/refresh', { refresh_token: s.token });
+        refreshed++;
         if (r.status === 200) s.token = r.body.refresh_token;
         else if (r.status !== 503) s.lost = `${r.status} ${r.body?.code}`;
       } catch {
@@ -73,9 +75,12 @@ void t.test('kill -9 of an instance under refresh and register load', async (t) 
       await sleep(15);
     }
   })();
-  await sleep(300);
-  dead = true;
+  // Kill mid-load (a few rounds in, however slow the machine), and tell the "load balancer"
+  // only afterwards: requests in flight or sent meanwhile lose their answer.
+  const killBy = Date.now() + 20_000;
+  while (refreshed < CLIENTS * 3 && Date.now() < killBy) await sleep(5);
   await a.kill('SIGKILL');
+  dead = true;
   await Promise.all([...chains, registering]);
 
   t.ok(resent > 0, `${resent} requests lost their answer to the kill and were sent again to another instance`);
