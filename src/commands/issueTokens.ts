@@ -72,7 +72,7 @@ export async function issueTokens(
   const target = throttleTarget(deps, identifier);
   const { user, throttle } = await readLoginStreams(deps, target, reservationStreamOf(deps, identifier), ctx.now);
   // The check takes its place in the throttle before any hashing: parallel guesses cannot pass it.
-  const attemptId = await reserveCheck(deps, target, input.via ?? 'login', { ...ctx, actorId: null }, throttle);
+  const attemptId = await reserveCheck(deps, target, input.via ?? 'login', ctx, throttle);
   const known = user.status === 'active' || user.status === 'disabled';
   const holds = known && (identifier.kind === 'email' ? user.email : user.phone) === identifier.value;
 
@@ -91,7 +91,7 @@ export async function issueTokens(
   }
   const [issued] = await Promise.all([
     startSession(deps, user, { ...ctx, actorId: user.id }),
-    settleSucceeded(deps, target, attemptId, { ...ctx, actorId: null }),
+    settleSucceeded(deps, target, attemptId, ctx),
   ]);
   return issued;
 }

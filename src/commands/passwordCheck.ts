@@ -3,7 +3,8 @@
  * identifier's `logins-` stream at its expected revision, then hash, then settle. Used by
  * every path that checks a password: login, the OAuth password grant, a password change,
  * an erasure. A reservation that keeps losing to parallel ones is answered 429: it is one
- * of many simultaneous checks of one identifier.
+ * of many simultaneous checks of one identifier. The throttle's stream names no actor: each
+ * function here records its events anonymously, whatever context it is given.
  */
 import { randomUUID } from 'node:crypto';
 import { InvalidCredentialsError, RateLimitedError } from '../domain/errors.js';
@@ -86,13 +87,12 @@ export async function checkOwnPassword(
     if (!(await deps.hasher.verify(user.passwordHash, password))) throw new InvalidCredentialsError();
     return;
   }
-  const anonymous = { ...ctx, actorId: null }; // the throttle's stream names no actor
   const loaded = await loadMany(deps, ...targets.map((target) => throttleLoad(deps, target)));
   for (const l of loaded.slice(1)) checkThrottle(l.state, deps.throttle, ctx.now);
-  const attemptId = await reserveCheck(deps, primary, via, anonymous, loaded[0]);
+  const attemptId = await reserveCheck(deps, primary, via, ctx, loaded[0]);
   if (!(await deps.hasher.verify(user.passwordHash, password))) {
-    await settleFailed(deps, primary, attemptId, user.id, 'wrong_password', anonymous);
+    await settleFailed(deps, primary, attemptId, user.id, 'wrong_password', ctx);
     throw new InvalidCredentialsError();
   }
-  await settleSucceeded(deps, primary, attemptId, anonymous);
+  await settleSucceeded(deps, primary, attemptId, ctx);
 }

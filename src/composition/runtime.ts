@@ -263,14 +263,16 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
 
 /**
  * Loads the user cut-offs of the revocation horizon from the log (the cut-off event types
- * only, through the store's type index) and returns the position to follow on from.
+ * only, through the store's type index) and returns the position to follow on from. Older
+ * events are read but not decoded (no data-key lookups): no token they cut off is alive.
  */
 async function warmCutoffs(store: EventStore, codec: EventCodec, cutoffs: UserCutoffs): Promise<bigint> {
   const head = await store.headPosition();
+  const oldest = Date.now() - REVOCATION_HORIZON_MS;
   let after = 0n;
   for (;;) {
     const page = await store.readAll({ after, maxCount: 1000, types: CUT_OFF_TYPES });
-    const inRange = page.filter((e) => e.position <= head);
+    const inRange = page.filter((e) => e.position <= head && e.occurredAt.getTime() >= oldest);
     cutoffs.apply(await codec.decodeAll(inRange));
     const last = page.at(-1);
     if (!last || page.length < 1000 || last.position >= head) return head;

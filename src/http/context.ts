@@ -12,10 +12,15 @@ const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * winning rotation was recorded), so it must not include the time spent parsing the body.
  */
 export function arrivedAt(request: FastifyRequest): Date {
-  const now = Date.now();
-  if (typeof request.startedAt !== 'bigint' || request.startedAt <= 0n) return new Date(now);
-  return new Date(now - Number(process.hrtime.bigint() - request.startedAt) / 1e6);
+  return wallClockAt(startedAt(request));
 }
+
+/** The metrics hook's hrtime stamp of the request (now when there is none). */
+const startedAt = (request: FastifyRequest): bigint =>
+  (typeof request.startedAt === 'bigint' && request.startedAt > 0n ? request.startedAt : process.hrtime.bigint());
+
+/** An hrtime instant as a wall-clock Date. */
+const wallClockAt = (hr: bigint): Date => new Date(Date.now() - Number(process.hrtime.bigint() - hr) / 1e6);
 
 const ACCEPTED = Symbol('authstream.acceptedAt');
 const SERVED = Symbol('authstream.served');
@@ -45,13 +50,12 @@ export function countRequest(request: FastifyRequest): void {
  * though. So the first request on a connection accepted moments ago dates from the accept.
  */
 export function refreshArrival(request: FastifyRequest): { hr: bigint; wall: Date; connection?: { socket: object; fresh: boolean } } {
-  const now = process.hrtime.bigint();
-  let hr = typeof request.startedAt === 'bigint' && request.startedAt > 0n ? request.startedAt : now;
+  let hr = startedAt(request);
   const socket = request.raw.socket as TrackedSocket | undefined;
   const accepted = socket?.[ACCEPTED];
   const fresh = socket?.[SERVED] === 1 && accepted !== undefined && accepted < hr && hr - accepted < FIRST_REQUEST_SLACK_NS;
   if (fresh) hr = accepted;
-  const wall = new Date(Date.now() - Number(now - hr) / 1e6);
+  const wall = wallClockAt(hr);
   // Connections this server accepted (not injected requests) are told apart.
   return accepted === undefined || !socket ? { hr, wall } : { hr, wall, connection: { socket, fresh } };
 }

@@ -4,6 +4,7 @@
  * instance takes effect on every instance) and at once locally after a change.
  */
 import type { SettingsValues } from '../domain/events.js';
+import { overlaySettings } from '../domain/settings/settings.js';
 import type { Decoded } from '../ports/events.js';
 
 export class LiveSettings {
@@ -26,12 +27,7 @@ export class LiveSettings {
     for (const e of events) {
       if (e.type !== 'SettingsChanged' || e.position <= this.#position) continue;
       this.#position = e.position;
-      const next = { ...this.#current };
-      if (e.data.access_token_ttl_seconds !== undefined) next.access_token_ttl_seconds = e.data.access_token_ttl_seconds;
-      if (e.data.refresh_token_ttl_seconds !== undefined) next.refresh_token_ttl_seconds = e.data.refresh_token_ttl_seconds;
-      if (e.data.sliding_access_tokens !== undefined) next.sliding_access_tokens = e.data.sliding_access_tokens;
-      if (e.data.refresh_reuse_grace_seconds !== undefined) next.refresh_reuse_grace_seconds = e.data.refresh_reuse_grace_seconds;
-      this.#current = next;
+      this.#current = overlaySettings(this.#current, e.data);
     }
   }
 

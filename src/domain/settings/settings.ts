@@ -24,6 +24,10 @@ export function evolveSettings(state: Settings, event: Recorded<SettingsChanged>
   return { ...state, ...definedOnly(event.data), revision: event.revision };
 }
 
+/** `values` with the settings a change sets (the fields it leaves out keep their value). */
+export const overlaySettings = (values: SettingsValues, change: Partial<SettingsValues>): SettingsValues =>
+  ({ ...values, ...definedOnly(change) });
+
 function definedOnly(p: Partial<SettingsValues>): Partial<SettingsValues> {
   const out: Partial<SettingsValues> = {};
   if (p.access_token_ttl_seconds !== undefined) out.access_token_ttl_seconds = p.access_token_ttl_seconds;

@@ -66,20 +66,19 @@ function memoryStore(): SharedStore {
 
 /** The plugin's options: the shared store (in Redis when configured), and how to close it. */
 export function rateLimitStore(config: Pick<Config, 'redisUrl' | 'redisKeyPrefix'>): { options: RateLimitPluginOptions; close(): Promise<void> } {
-  if (!config.redisUrl) {
-    const shared = memoryStore();
-    return { options: { global: false, store: class { constructor() { return shared; } } as never }, close: async () => {} };
-  }
-  const redis = new Redis(config.redisUrl, {
-    // Fail fast: a limit check must not hold a request for long when Redis is away.
-    connectTimeout: 1000, maxRetriesPerRequest: 1, enableOfflineQueue: false,
-  });
-  redis.on('error', () => {}); // it reconnects by itself; meanwhile skipOnError lets requests through
-  const shared = redisStore(redis, `${config.redisKeyPrefix}ratelimit:`);
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, {
+      // Fail fast: a limit check must not hold a request for long when Redis is away.
+      connectTimeout: 1000, maxRetriesPerRequest: 1, enableOfflineQueue: false,
+    })
+    : undefined;
+  redis?.on('error', () => {}); // it reconnects by itself; meanwhile skipOnError lets requests through
+  const shared = redis ? redisStore(redis, `${config.redisKeyPrefix}ratelimit:`) : memoryStore();
   return {
+    // The plugin constructs its `store`: this class hands it the one shared store.
     // Redis down: requests go through (the per-account throttle still holds) rather than all failing.
-    options: { global: false, skipOnError: true, store: class { constructor() { return shared; } } as never },
-    close: async () => { redis.disconnect(); },
+    options: { global: false, skipOnError: redis !== undefined, store: class { constructor() { return shared; } } as never },
+    close: async () => { redis?.disconnect(); },
   };
 }
 
