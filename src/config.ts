@@ -21,6 +21,8 @@ export interface Config {
   host: string;
   publicUrl: string;
   databaseUrl: string | undefined;
+  /** Connections of the request pool (the projections keep 4 more of their own). */
+  databasePoolSize: number;
   /** Redis for the per-IP counters shared by every instance (unset: per instance). */
   redisUrl: string | undefined;
   /** Prefix of every key this service writes to Redis. */
@@ -146,6 +148,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.HOST?.trim() || '0.0.0.0',
     publicUrl,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 20, 1, 1000),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: env.REDIS_KEY_PREFIX?.trim() || 'authstream:',
     dataDir: env.DATA_DIR?.trim() || './data',

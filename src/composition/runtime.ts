@@ -101,7 +101,7 @@ export function loadMasterKey(config: Config): Buffer {
 
 export async function openSql(config: Config): Promise<Sql> {
   if (config.databaseUrl) {
-    const sql = new PgSql({ connectionString: config.databaseUrl, max: 20 });
+    const sql = new PgSql({ connectionString: config.databaseUrl, max: config.databasePoolSize });
     try {
       await sql.query('select 1');
     } catch {

@@ -90,6 +90,8 @@ export async function startCluster(
     DATABASE_URL: databaseUrl,
     MASTER_KEY: randomBytes(32).toString('base64'),
     PUBLIC_URL: 'http://authstream.test',
+    // Several processes and the other test files share the server's max_connections (100).
+    DATABASE_POOL_SIZE: '6',
     ...env,
   };
   // The first one migrates the database; the others start on it side by side.
