@@ -29,10 +29,12 @@ export async function holderOf(deps: CommandDeps, id: Identifier): Promise<strin
 
 async function ownerIsStale(deps: CommandDeps, id: Identifier, state: Reservation, now: Date): Promise<boolean> {
   if (state.status !== 'claimed') return false;
+  const old = now.getTime() - state.claimedAt.getTime() > CLAIM_GRACE_MS;
+  if (state.userId === null) return old; // its holder's key is gone: a registration that failed
   const { state: owner } = await load(deps, userStream(state.userId), UserAggregate);
   if (owner.status === 'erased') return true;
   const holds = owner.status !== 'none' && (id.kind === 'email' ? owner.email : owner.phone) === id.value;
-  return !holds && now.getTime() - state.claimedAt.getTime() > CLAIM_GRACE_MS;
+  return !holds && old;
 }
 
 /** Claims `id` for `userId`; throws IdentifierTakenError when another user holds it. */

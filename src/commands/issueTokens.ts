@@ -71,10 +71,10 @@ export async function issueTokens(
   const { identifier, password } = input;
   const target = throttleTarget(deps, identifier);
   const { user, throttle } = await readLoginStreams(deps, target, reservationStreamOf(deps, identifier), ctx.now);
-  // The check takes its place in the throttle before any hashing: parallel guesses cannot pass it.
-  const attemptId = await reserveCheck(deps, target, input.via ?? 'login', ctx, throttle);
   const known = user.status === 'active' || user.status === 'disabled';
   const holds = known && (identifier.kind === 'email' ? user.email : user.phone) === identifier.value;
+  // The check takes its place in the throttle before any hashing: parallel guesses cannot pass it.
+  const attemptId = await reserveCheck(deps, { target, via: input.via ?? 'login', userId: holds ? user.id : null }, ctx, throttle);
 
   if (!known || !holds) {
     await deps.hasher.verify(null, password);
@@ -91,7 +91,7 @@ export async function issueTokens(
   }
   const [issued] = await Promise.all([
     startSession(deps, user, { ...ctx, actorId: user.id }),
-    settleSucceeded(deps, target, attemptId, ctx),
+    settleSucceeded(deps, target, attemptId, user.id, ctx),
   ]);
   return issued;
 }

@@ -32,17 +32,24 @@ export const throttleLoad = (deps: Pick<CommandDeps, 'throttle'>, target: Thrott
   streamId: target.stream, aggregate: throttleAggregate(deps.throttle.maxFailures), latest: throttleReadSize(deps.throttle),
 });
 
+/** One password check: the identifier's throttle, where it came from, whose password it is. */
+export interface Check {
+  target: ThrottleTarget;
+  via: PasswordCheckVia;
+  /** The identifier's holder, null when it has none (sealed in the events: see PSEUDONYMOUS). */
+  userId: string | null;
+}
+
 /**
  * Reserves a check (LoginAttemptStarted) unless the throttle is full (RateLimitedError).
  * `first`: the throttle as already read by the caller. Returns the attempt id to settle.
  */
-export async function reserveCheck(
-  deps: CommandDeps, target: ThrottleTarget, via: PasswordCheckVia, ctx: EventContext, first?: Loaded<ThrottleState>,
-): Promise<string> {
+export async function reserveCheck(deps: CommandDeps, check: Check, ctx: EventContext, first?: Loaded<ThrottleState>): Promise<string> {
+  const { target, via, userId } = check;
   const attemptId = randomUUID();
   for (let attempt = 0; ; attempt++) {
     const loaded = attempt === 0 && first ? first : await loadThrottle(deps, target);
-    const events = decideStartAttempt(loaded.state, deps.throttle, { attemptId, kind: target.kind, via, now: ctx.now });
+    const events = decideStartAttempt(loaded.state, deps.throttle, { attemptId, kind: target.kind, via, now: ctx.now, userId });
     try {
       await record(deps, target.stream, events, { ...ctx, actorId: null }, loaded.revision ?? 'no_stream');
       return attemptId;
@@ -67,8 +74,12 @@ export async function settleFailed(
   }], { ...ctx, actorId: null });
 }
 
-export async function settleSucceeded(deps: CommandDeps, target: ThrottleTarget, attemptId: string, ctx: EventContext): Promise<void> {
-  await record(deps, target.stream, [{ type: 'LoginAttemptSucceeded', data: { attempt_id: attemptId, kind: target.kind } }], { ...ctx, actorId: null });
+export async function settleSucceeded(
+  deps: CommandDeps, target: ThrottleTarget, attemptId: string, userId: string, ctx: EventContext,
+): Promise<void> {
+  await record(deps, target.stream, [{
+    type: 'LoginAttemptSucceeded', data: { attempt_id: attemptId, kind: target.kind, user_id: userId },
+  }], { ...ctx, actorId: null });
 }
 
 /**
@@ -89,10 +100,10 @@ export async function checkOwnPassword(
   }
   const loaded = await loadMany(deps, ...targets.map((target) => throttleLoad(deps, target)));
   for (const l of loaded.slice(1)) checkThrottle(l.state, deps.throttle, ctx.now);
-  const attemptId = await reserveCheck(deps, primary, via, ctx, loaded[0]);
+  const attemptId = await reserveCheck(deps, { target: primary, via, userId: user.id }, ctx, loaded[0]);
   if (!(await deps.hasher.verify(user.passwordHash, password))) {
     await settleFailed(deps, primary, attemptId, user.id, 'wrong_password', ctx);
     throw new InvalidCredentialsError();
   }
-  await settleSucceeded(deps, primary, attemptId, ctx);
+  await settleSucceeded(deps, primary, attemptId, user.id, ctx);
 }

@@ -72,6 +72,10 @@ export type SessionRevoked = Ev<'SessionRevoked', { session_id: string; user_id:
 export type SessionEvent = SessionStarted | RefreshTokenRotated | RefreshTokenReuseDetected | SessionRevoked;
 
 /// identifier-<hmac>: one reservation stream per normalised email or phone
+///
+/// Streams named by an identifier's hash (these and logins-<hmac>) name their user only
+/// under the user's data key (see PSEUDONYMOUS below): erasure unlinks them. Read back
+/// after an erasure, `user_id` is null.
 
 export type IdentifierKind = 'email' | 'phone';
 export type IdentifierClaimed = Ev<'IdentifierClaimed', { user_id: string; kind: IdentifierKind }>;
@@ -87,8 +91,14 @@ export type PasswordCheckVia = 'login' | 'oauth' | 'password_change' | 'erasure'
  * the limit until it is settled (LoginFailed or LoginAttemptSucceeded), or for
  * PENDING_ATTEMPT_MS if it never is (a crash).
  */
-export type LoginAttemptStarted = Ev<'LoginAttemptStarted', { attempt_id: string; kind: IdentifierKind; via: PasswordCheckVia }>;
-export type LoginAttemptSucceeded = Ev<'LoginAttemptSucceeded', { attempt_id: string; kind: IdentifierKind }>;
+export type LoginAttemptStarted = Ev<'LoginAttemptStarted', {
+  attempt_id: string;
+  kind: IdentifierKind;
+  via: PasswordCheckVia;
+  /** The identifier's holder when the check began; null for an unknown identifier. */
+  user_id?: string | null;
+}>;
+export type LoginAttemptSucceeded = Ev<'LoginAttemptSucceeded', { attempt_id: string; kind: IdentifierKind; user_id?: string }>;
 export type LoginFailedReason = 'unknown_identifier' | 'wrong_password' | 'account_disabled';
 export type LoginFailed = Ev<'LoginFailed', {
   /** null when the identifier belongs to no user. */
@@ -112,7 +122,8 @@ export interface SettingsValues {
 export type SettingsChanged = Ev<'SettingsChanged', Partial<SettingsValues>>;
 export type SettingsEvent = SettingsChanged;
 
-/// parked-<position>: an event the read models could not apply, stepped over (no personal data)
+/// parked-<position>: an event the read models could not apply, stepped over, and what an
+/// admin did about it (no personal data)
 
 export type EventParked = Ev<'EventParked', {
   /** The parked event's global position (decimal digits), id, type and stream. */
@@ -123,7 +134,9 @@ export type EventParked = Ev<'EventParked', {
   /** The error, with quoted values blanked. */
   reason: string;
 }>;
-export type OperationsEvent = EventParked;
+/** An admin retried a parked event (applied: it went through) or skipped it. */
+export type ParkedEventResolved = Ev<'ParkedEventResolved', { position: string; event_id: string; outcome: 'applied' | 'skipped' }>;
+export type OperationsEvent = EventParked | ParkedEventResolved;
 
 export type DomainEvent = UserEvent | SessionEvent | IdentifierEvent | LoginEvent | SettingsEvent | OperationsEvent;
 export type EventType = DomainEvent['type'];
@@ -144,7 +157,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'RoleGranted', 'RoleRevoked', 'UserDisabled', 'UserEnabled', 'UserErased',
   'SessionStarted', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked',
   'IdentifierClaimed', 'IdentifierReleased', 'LoginFailed', 'SettingsChanged',
-  'LoginAttemptStarted', 'LoginAttemptSucceeded', 'EventParked',
+  'LoginAttemptStarted', 'LoginAttemptSucceeded', 'EventParked', 'ParkedEventResolved',
 ];
 
 /**
@@ -160,9 +173,21 @@ export const PERSONAL_FIELDS: { readonly [T in EventType]: readonly string[] } =
   PasswordChanged: ['password_hash'],
   RoleGranted: [], RoleRevoked: [], UserDisabled: [], UserEnabled: [], UserErased: [],
   SessionStarted: [], RefreshTokenRotated: [], RefreshTokenReuseDetected: [], SessionRevoked: [],
-  IdentifierClaimed: [], IdentifierReleased: [], LoginFailed: [], SettingsChanged: [],
-  LoginAttemptStarted: [], LoginAttemptSucceeded: [], EventParked: [],
+  IdentifierClaimed: ['user_id'], IdentifierReleased: ['user_id'], LoginFailed: ['user_id'], SettingsChanged: [],
+  LoginAttemptStarted: ['user_id'], LoginAttemptSucceeded: ['user_id'], EventParked: [], ParkedEventResolved: [],
 };
+
+/**
+ * Events of the streams named by an identifier's hash. Their user id is personal data
+ * (with the identifier it would tie an erased user's history to an email or phone), and
+ * so are their correlation, causation, actor and request ids (each would tie the event to
+ * the same command's events on the user's own streams): all are sealed with the user's
+ * key, and the stored event names the user only through the key's reference (`holder`),
+ * which erasure destroys with the key. Such an event with no user keeps its ids in clear.
+ */
+export const PSEUDONYMOUS: ReadonlySet<EventType> = new Set<EventType>([
+  'IdentifierClaimed', 'IdentifierReleased', 'LoginFailed', 'LoginAttemptStarted', 'LoginAttemptSucceeded',
+]);
 
 /**
  * What an admin view may show of each event's data: an allow-list. Secrets (password and
@@ -186,9 +211,10 @@ export const VISIBLE_FIELDS: { readonly [T in EventType]: readonly string[] } = 
   IdentifierClaimed: ['user_id', 'kind'],
   IdentifierReleased: ['user_id', 'kind'],
   LoginFailed: ['user_id', 'kind', 'reason', 'attempt_id'],
-  LoginAttemptStarted: ['attempt_id', 'kind', 'via'],
-  LoginAttemptSucceeded: ['attempt_id', 'kind'],
+  LoginAttemptStarted: ['attempt_id', 'kind', 'via', 'user_id'],
+  LoginAttemptSucceeded: ['attempt_id', 'kind', 'user_id'],
   EventParked: ['position', 'event_id', 'event_type', 'stream_id', 'reason'],
+  ParkedEventResolved: ['position', 'event_id', 'outcome'],
   SettingsChanged: ['access_token_ttl_seconds', 'refresh_token_ttl_seconds', 'sliding_access_tokens', 'refresh_reuse_grace_seconds'],
 };
 
@@ -196,12 +222,11 @@ export const VISIBLE_FIELDS: { readonly [T in EventType]: readonly string[] } = 
 export function subjectOf(event: DomainEvent): string | null {
   switch (event.type) {
     case 'SettingsChanged':
-    case 'LoginAttemptStarted':
-    case 'LoginAttemptSucceeded':
     case 'EventParked':
+    case 'ParkedEventResolved':
       return null;
     default:
-      return event.data.user_id;
+      return event.data.user_id ?? null;
   }
 }
 

@@ -2,10 +2,12 @@
  * Maps domain events to stored events and back. Personal fields (PERSONAL_FIELDS) and the
  * request's ip and user agent are sealed into `pii` envelopes with the subject user's data
  * key; the rest of the event stays readable for audit. Once the key is destroyed, decoding
- * yields null/empty personal fields and `shredded: true`.
+ * yields null/empty personal fields and `shredded: true`. A PSEUDONYMOUS event (the streams
+ * named by an identifier's hash) names its user only by the key's reference (`holder`) and
+ * seals its correlation, causation, actor and request ids too.
  */
 import {
-  PERSONAL_FIELDS, isEventType, subjectOf,
+  PERSONAL_FIELDS, PSEUDONYMOUS, isEventType, subjectOf,
   type DomainEvent,
 } from '../domain/events.js';
 import type { EventToAppend, JsonObject, JsonValue, RecordedEvent } from '../ports/eventStore.js';
@@ -15,6 +17,8 @@ import type { KeyStore } from '../ports/keyStore.js';
 
 export const SCHEMA_VERSION = 1;
 
+const LINK_IDS = ['correlation_id', 'causation_id', 'actor_id', 'request_id'] as const;
+
 export class EventCodec implements EventEncoder {
   readonly #keys: KeyStore;
   constructor(keys: KeyStore) {
@@ -22,8 +26,13 @@ export class EventCodec implements EventEncoder {
   }
 
   async encode(event: DomainEvent, ctx: EventContext, id: string): Promise<EventToAppend> {
-    const subject = subjectOf(event);
+    let subject = subjectOf(event);
     const key = subject === null ? null : await this.#keys.get(subject);
+    if (PSEUDONYMOUS.has(event.type) && key === null && subject !== null) {
+      // A holder whose key is gone can no longer be named: the event is written without them.
+      event = { ...event, data: { ...event.data, user_id: null } } as DomainEvent;
+      subject = null;
+    }
     const personal = PERSONAL_FIELDS[event.type];
     const data: JsonObject = {};
     const secret: JsonObject = {};
@@ -31,20 +40,30 @@ export class EventCodec implements EventEncoder {
       if (personal.includes(k)) secret[k] = v;
       else data[k] = v;
     }
-    if (personal.length > 0) {
+    const pseudonymous = PSEUDONYMOUS.has(event.type) && subject !== null;
+    // An event with no user (a failed login of an unknown identifier) has nothing to seal.
+    const nothingPersonal = subject === null && Object.values(secret).every((v) => v === null);
+    if (personal.length > 0 && !nothingPersonal) {
       if (!key || subject === null) throw new Error(`no data key for ${subject ?? 'an event without subject'}`);
       data.pii = seal(key, Buffer.from(JSON.stringify(secret)), subject);
     }
-    const metadata: JsonObject = {
+    if (pseudonymous && subject !== null) {
+      const ref = await this.#keys.refOf(subject);
+      if (ref === null) throw new Error(`no data key for ${subject}`);
+      data.holder = ref;
+    }
+    const ids: JsonObject = {
       correlation_id: ctx.correlationId,
       causation_id: ctx.causationId,
       actor_id: ctx.actorId,
       request_id: ctx.requestId,
-      schema_version: SCHEMA_VERSION,
     };
+    const metadata: JsonObject = { ...(pseudonymous ? nullIds() : ids), schema_version: SCHEMA_VERSION };
     // ip and user agent are personal data: kept only under a user's key, dropped otherwise.
-    if (key && subject !== null && (ctx.ip !== null || ctx.userAgent !== null)) {
-      metadata.pii = seal(key, Buffer.from(JSON.stringify({ ip: ctx.ip, user_agent: ctx.userAgent })), subject);
+    const sealed: JsonObject = { ...(pseudonymous ? ids : {}) };
+    if (ctx.ip !== null || ctx.userAgent !== null) Object.assign(sealed, { ip: ctx.ip, user_agent: ctx.userAgent });
+    if (key && subject !== null && Object.keys(sealed).length > 0) {
+      metadata.pii = seal(key, Buffer.from(JSON.stringify(sealed)), subject);
     }
     return { id, type: event.type, data, metadata, occurredAt: ctx.now };
   }
@@ -52,32 +71,34 @@ export class EventCodec implements EventEncoder {
   /** Decodes one of our events; null for an event type we do not know. */
   async decode(raw: RecordedEvent): Promise<Decoded | null> {
     if (!isEventType(raw.type)) return null;
-    const { pii, ...visible } = raw.data;
-    const subject = typeof visible.user_id === 'string' ? visible.user_id : null;
+    const { pii, holder, ...visible } = raw.data;
+    const subject = typeof visible.user_id === 'string' ? visible.user_id
+      : typeof holder === 'string' ? await this.#keys.userOfRef(holder) : null;
     const key = subject === null ? null : await this.#keys.get(subject);
-    let shredded = false;
+    let shredded = holder !== undefined && key === null;
     const data: Record<string, JsonValue> = { ...visible };
     const personal = PERSONAL_FIELDS[raw.type];
     if (personal.length > 0) {
       const opened = typeof pii === 'string' && key && subject ? open(key, pii, subject) : null;
       if (opened) Object.assign(data, JSON.parse(opened.toString('utf8')) as JsonObject);
-      else {
+      else if (subject === null && pii === undefined) {
+        for (const f of personal) data[f] ??= null; // an event with no user: nothing was sealed
+      } else {
         shredded = true;
-        for (const f of personal) data[f] = f === 'email' || f === 'phone' ? null : '';
+        for (const f of personal) data[f] = f === 'email' || f === 'phone' || f === 'user_id' ? null : '';
       }
     }
     const m = raw.metadata;
-    let ip: string | null = null;
-    let userAgent: string | null = null;
+    let sealed: JsonObject = {};
     if (typeof m.pii === 'string') {
       const opened = key && subject ? open(key, m.pii, subject) : null;
-      if (opened) {
-        const p = JSON.parse(opened.toString('utf8')) as { ip: string | null; user_agent: string | null };
-        ip = p.ip;
-        userAgent = p.user_agent;
-      } else shredded = true;
+      if (opened) sealed = JSON.parse(opened.toString('utf8')) as JsonObject;
+      else shredded = true;
     }
     const str = (v: JsonValue | undefined): string | null => (typeof v === 'string' ? v : null);
+    const id = (name: (typeof LINK_IDS)[number]): string | null => str(m[name]) ?? str(sealed[name]);
+    const ip = str(sealed.ip);
+    const userAgent = str(sealed.user_agent);
     return {
       type: raw.type,
       data,
@@ -88,10 +109,10 @@ export class EventCodec implements EventEncoder {
       occurredAt: raw.occurredAt,
       recordedAt: raw.recordedAt,
       metadata: {
-        correlation_id: str(m.correlation_id),
-        causation_id: str(m.causation_id),
-        actor_id: str(m.actor_id),
-        request_id: str(m.request_id),
+        correlation_id: id('correlation_id'),
+        causation_id: id('causation_id'),
+        actor_id: id('actor_id'),
+        request_id: id('request_id'),
         ip,
         user_agent: userAgent,
         schema_version: typeof m.schema_version === 'number' ? m.schema_version : SCHEMA_VERSION,
@@ -108,4 +129,8 @@ export class EventCodec implements EventEncoder {
     }
     return out;
   }
+}
+
+function nullIds(): JsonObject {
+  return Object.fromEntries(LINK_IDS.map((k) => [k, null]));
 }

@@ -3,8 +3,11 @@
  * store, wrapped (AES-256-GCM) by a key derived from the master key. Destroying a user's
  * key makes every personal field of theirs unreadable in every event, without rewriting
  * history. Unwrapped keys are cached in memory; `forget` drops one from the cache (every
- * instance does so when it sees UserErased).
+ * instance does so when it sees UserErased). Each key also has a reference (`ref`), a
+ * random id standing for the user in events that must not name them (PSEUDONYMOUS in
+ * domain/events.ts); destroying the key removes the reference with it.
  */
+import { randomUUID } from 'node:crypto';
 import { BoundedMap } from '../lib/boundedMap.js';
 import { deriveKey, newDataKey, open, seal } from './crypto.js';
 import { migrate } from './sql/migrate.js';
@@ -20,6 +23,10 @@ const MIGRATIONS = [{
     created_at timestamptz not null default now(),
     destroyed_at timestamptz
   )`,
+}, {
+  version: 2,
+  name: 'key references',
+  sql: `alter table authstream.data_keys add column ref uuid unique`,
 }];
 
 const CACHE_LIMIT = 50_000;
@@ -28,6 +35,9 @@ export class PgKeyStore implements KeyStore {
   readonly #sql: Sql;
   readonly #wrapKey: Buffer;
   readonly #cache = new BoundedMap<string, Buffer | null>(CACHE_LIMIT);
+  readonly #refs = new BoundedMap<string, string>(CACHE_LIMIT);
+  /** ref → user; null for a ref whose key is destroyed (refs are random: never reused). */
+  readonly #users = new BoundedMap<string, string | null>(CACHE_LIMIT);
 
   private constructor(sql: Sql, master: Buffer) {
     this.#sql = sql;
@@ -70,14 +80,50 @@ export class PgKeyStore implements KeyStore {
   async destroy(userId: string): Promise<void> {
     await this.#sql.query(
       `insert into authstream.data_keys (user_id, wrapped_key, destroyed_at) values ($1, null, now())
-       on conflict (user_id) do update set wrapped_key = null, destroyed_at = coalesce(authstream.data_keys.destroyed_at, now())`,
+       on conflict (user_id) do update set wrapped_key = null, ref = null,
+         destroyed_at = coalesce(authstream.data_keys.destroyed_at, now())`,
       [userId],
     );
+    this.forget(userId);
     this.#cache.set(userId, null);
   }
 
   forget(userId: string): void {
     this.#cache.delete(userId);
+    const ref = this.#refs.get(userId);
+    this.#refs.delete(userId);
+    if (ref !== undefined) this.#users.set(ref, null);
+  }
+
+  async refOf(userId: string): Promise<string | null> {
+    const cached = this.#refs.get(userId);
+    if (cached !== undefined) return cached;
+    const { rows } = await this.#sql.query<{ ref: string | null }>(
+      `update authstream.data_keys set ref = coalesce(ref, $2::uuid)
+       where user_id = $1 and wrapped_key is not null returning ref::text`,
+      [userId, randomUUID()],
+    );
+    const ref = rows[0]?.ref ?? null;
+    if (ref !== null) this.#link(userId, ref);
+    return ref;
+  }
+
+  async userOfRef(ref: string): Promise<string | null> {
+    const cached = this.#users.get(ref);
+    if (cached !== undefined) return cached;
+    if (!/^[0-9a-f-]{36}$/.test(ref)) return null;
+    const { rows } = await this.#sql.query<{ user_id: string }>(
+      `select user_id::text from authstream.data_keys where ref = $1::uuid and wrapped_key is not null`, [ref]);
+    const userId = rows[0]?.user_id ?? null;
+    // A ref in an event was created before the event was written: missing now means destroyed.
+    if (userId === null) this.#users.set(ref, null);
+    else this.#link(userId, ref);
+    return userId;
+  }
+
+  #link(userId: string, ref: string): void {
+    this.#refs.set(userId, ref);
+    this.#users.set(ref, userId);
   }
 
   #remember(userId: string, key: Buffer): void {

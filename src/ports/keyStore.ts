@@ -7,4 +7,11 @@ export interface KeyStore {
   /** Destroys the key for good (idempotent). */
   destroy(userId: string): Promise<void>;
   forget(userId: string): void;
+  /**
+   * The key's reference: a random id that stands for the user where the user id must not
+   * appear in clear (PSEUDONYMOUS events). Created on first use; null once the key is gone.
+   */
+  refOf(userId: string): Promise<string | null>;
+  /** The user a reference stands for; null once their key is destroyed. */
+  userOfRef(ref: string): Promise<string | null>;
 }

@@ -76,7 +76,8 @@ void t.test('eraseUser', async (t) => {
   const control = { first: `Controlina${tag}`, ip: '192.0.2.199', ua: `ControlAgent/${tag}` };
 
   // A control user whose data must stay readable: proves the scans can see personal data at all.
-  const other = await register(env, { email: email('control'), password: PASSWORD, firstName: control.first },
+  const controlEmail = email('control');
+  const other = await register(env, { email: controlEmail, password: PASSWORD, firstName: control.first },
     { ip: control.ip, userAgent: control.ua });
 
   // The user's life: register, log in, change profile and email, rotate, fail logins.
@@ -172,11 +173,40 @@ void t.test('eraseUser', async (t) => {
     }
     const checks = await env.stream(loginsStream(env.deps.secrets.identifierHash('email', p.email2)));
     const failures = checks.filter((e) => e.type === 'LoginFailed');
-    t.match(failures, [{ type: 'LoginFailed', data: { user_id: id, reason: 'wrong_password' }, shredded: true, metadata: { ip: null } }]);
-    t.ok(checks.filter((e) => e.type !== 'LoginFailed').every((e) => e.metadata.ip === null && e.metadata.user_agent === null),
-      'the reservations never held an ip or user agent (no subject, no key)');
+    t.match(failures, [{
+      type: 'LoginFailed', data: { user_id: null, reason: 'wrong_password' }, shredded: true,
+      metadata: { ip: null, correlation_id: null, request_id: null },
+    }], 'the failed login no longer names the user, nor its request');
+    const erasedAt = userEvents.at(-1)?.position ?? 0n;
+    const whileHeld = checks.filter((e) => e.position < erasedAt);
+    t.ok(whileHeld.length >= 4, 'a failed login and the erasure\'s own check');
+    t.strictSame(whileHeld.filter((e) => !e.shredded || e.metadata.ip !== null || e.metadata.user_agent !== null)
+      .map((e) => [e.type, e.data, e.metadata]), [], 'every check of the identifier while the user held it is shredded with the user');
+    const claims = await env.stream(reservationStreamOf(env.deps, { kind: 'email', value: p.email1 }));
+    t.match(claims, [
+      { type: 'IdentifierClaimed', data: { user_id: null, kind: 'email' }, shredded: true, metadata: { correlation_id: null } },
+      { type: 'IdentifierReleased', data: { user_id: null, kind: 'email' }, shredded: true },
+    ], 'the old email\'s reservation no longer names its holder');
     const [controlReg] = await env.stream(userStream(other.user.id));
     t.match(controlReg, { shredded: false, data: { first_name: control.first }, metadata: { ip: control.ip } }, 'other users are untouched');
+  });
+
+  await t.test('UNLINKED: no identifier or login stream ties the erased user\'s id or requests to an identifier', async (t) => {
+    const own = await env.sql.query<{ ids: string }>(
+      `select (metadata->>'correlation_id') || ' ' || coalesce(metadata->>'request_id', '') as ids from eventstore.events
+       where stream_id = $1 or data->>'user_id' = $2`, [userStream(id), id]);
+    const links = [id, ...new Set(own.rows.flatMap((r) => r.ids.split(' ')).filter((x) => x.length > 0))];
+    t.ok(links.length > 4, `the user's id and ${links.length - 1} correlation and request ids of their own events`);
+    const hashed = await env.sql.query<{ row: string }>(
+      `select row_to_json(e)::text as row from eventstore.events e where stream_id like 'identifier-%' or stream_id like 'logins-%'`);
+    const hits = findIn('identifier streams', hashed.rows.map((r) => r.row), links);
+    t.ok(hashed.rows.length >= 10, `scanned ${hashed.rows.length} events of identifier and login streams`);
+    t.strictSame(hits, [], 'none of them appears in clear');
+    const { rows } = await env.sql.query<{ ref: string | null }>(`select ref::text from authstream.data_keys where user_id = $1`, [id]);
+    t.strictSame(rows, [{ ref: null }], 'the key reference the events name is gone with the key');
+    const ctrl = await env.stream(reservationStreamOf(env.deps, { kind: 'email', value: controlEmail }));
+    t.match(ctrl, [{ type: 'IdentifierClaimed', data: { user_id: other.user.id }, shredded: false }],
+      'a live user\'s reservation still reads back with its holder');
   });
 
   await t.test('the identifiers can be registered again', async (t) => {

@@ -140,6 +140,7 @@ void t.test('registerUser', async (t) => {
   await t.test('a stale claim (owner never registered) is taken over after the grace period, a fresh one is not', async (t) => {
     const value = email('stale');
     const ghost = randomUUID();
+    await env.deps.keys.create(ghost); // as a registration does before it claims
     await claimIdentifier(env.deps, { kind: 'email', value }, ghost, env.ctx());
     await t.rejects(register(env, { email: value, password: PASSWORD }), { code: 'identifier_taken' }, 'a fresh claim is protected');
     env.clock.advance(CLAIM_GRACE_MS - 1000);
@@ -155,6 +156,24 @@ void t.test('registerUser', async (t) => {
     env.clock.advance(CLAIM_GRACE_MS * 10);
     await t.rejects(register(env, { email: value, password: PASSWORD }), { code: 'identifier_taken' },
       'an old claim whose owner holds the identifier is never stale');
+  });
+
+  await t.test('a claim left by a failed registration whose key is destroyed: stale after the grace period', async (t) => {
+    const value = email('keyless');
+    const ghost = randomUUID();
+    await env.deps.keys.create(ghost);
+    await claimIdentifier(env.deps, { kind: 'email', value }, ghost, env.ctx());
+    t.equal(await holderOf(env.deps, { kind: 'email', value }), ghost);
+    await env.deps.keys.destroy(ghost);
+    await t.rejects(register(env, { email: value, password: PASSWORD }), { code: 'identifier_taken' }, 'within the grace period');
+    env.clock.advance(CLAIM_GRACE_MS + 1000);
+    const r = await register(env, { email: value, password: PASSWORD });
+    const claims = await env.stream(reservationStreamOf(env.deps, { kind: 'email', value }));
+    t.equal(claims[0] ? dataOf(claims[0]).user_id : 'missing', null, 'the old claim no longer names anyone');
+    t.strictSame(claims.slice(1).map((e) => [e.type, dataOf(e).user_id]), claims.length === 3
+      ? [['IdentifierReleased', null], ['IdentifierClaimed', r.user.id]]
+      : [['IdentifierClaimed', r.user.id]], 'the release (if any) cannot name the gone holder either');
+    t.equal(await holderOf(env.deps, { kind: 'email', value }), r.user.id);
   });
 
   t.strictSame(env.errors, [], 'the runtime logged no errors');

@@ -23,6 +23,7 @@ import { TestClock, contextAt, type CommandTestEnv } from './commands.js';
 /** Data keys in memory; a destroyed key is gone for good, as in PgKeyStore. */
 export class MemoryKeyStore implements KeyStore {
   readonly #keys = new Map<string, Buffer | null>();
+  readonly #refs = new Map<string, string>();
   async create(userId: string): Promise<Buffer> {
     const existing = this.#keys.get(userId);
     if (existing) return existing;
@@ -36,8 +37,19 @@ export class MemoryKeyStore implements KeyStore {
   }
   async destroy(userId: string): Promise<void> {
     this.#keys.set(userId, null);
+    for (const [ref, user] of this.#refs) if (user === userId) this.#refs.delete(ref);
   }
   forget(): void {}
+  async refOf(userId: string): Promise<string | null> {
+    if (!this.#keys.get(userId)) return null;
+    for (const [ref, user] of this.#refs) if (user === userId) return ref;
+    const ref = randomUUID();
+    this.#refs.set(ref, userId);
+    return ref;
+  }
+  async userOfRef(ref: string): Promise<string | null> {
+    return this.#refs.get(ref) ?? null;
+  }
 }
 
 export interface MemoryEnv extends CommandTestEnv {

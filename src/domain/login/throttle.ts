@@ -74,10 +74,12 @@ export function checkThrottle(state: ThrottleState, policy: ThrottlePolicy, now:
 }
 
 export function decideStartAttempt(
-  state: ThrottleState, policy: ThrottlePolicy, c: { attemptId: string; kind: IdentifierKind; via: PasswordCheckVia; now: Date },
+  state: ThrottleState,
+  policy: ThrottlePolicy,
+  c: { attemptId: string; kind: IdentifierKind; via: PasswordCheckVia; now: Date; userId?: string | null },
 ): LoginAttemptStarted[] {
   checkThrottle(state, policy, c.now);
-  return [{ type: 'LoginAttemptStarted', data: { attempt_id: c.attemptId, kind: c.kind, via: c.via } }];
+  return [{ type: 'LoginAttemptStarted', data: { attempt_id: c.attemptId, kind: c.kind, via: c.via, user_id: c.userId ?? null } }];
 }
 
 /** The throttle of one identifier: keeps the newest `keep` failures (the policy's maxFailures). */

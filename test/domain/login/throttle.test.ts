@@ -66,8 +66,8 @@ void t.test('reservations: a pending check counts until it is settled or goes st
     .when(check()).thenThrows({ code: 'rate_limited' }, 'one that failed keeps it, as a failure');
   given(t, Failures, [...failuresAgo(50, 40, 30), at(ago(PENDING_ATTEMPT_MS + 1), started('a')), at(ago(1000), started('b'))])
     .when(check()).then([], 'a check never settled (its instance died) stops counting');
-  given(t, Failures, failuresAgo(10, 9, 8, 7)).when((s, now) => decideStartAttempt(s, policy, { attemptId: 'x', kind: 'phone', via: 'erasure', now }))
-    .then([{ type: 'LoginAttemptStarted', data: { attempt_id: 'x', kind: 'phone', via: 'erasure' } }], 'the fifth place is reserved');
+  given(t, Failures, failuresAgo(10, 9, 8, 7)).when((s, now) => decideStartAttempt(s, policy, { attemptId: 'x', kind: 'phone', via: 'erasure', now, userId: 'u1' }))
+    .then([{ type: 'LoginAttemptStarted', data: { attempt_id: 'x', kind: 'phone', via: 'erasure', user_id: 'u1' } }], 'the fifth place is reserved');
 });
 
 void t.test('property: reservations decided one after another never exceed the limit', async (t) => {
