@@ -43,6 +43,14 @@ void t.test('a poison event is parked, not a stall', async (t) => {
   t.equal(retry.statusCode, 409, 'still failing: 409 with the reason');
   const skip = await app.inject({ method: 'DELETE', url: `/v1/admin/projections/parked/${poison.position}`, headers: auth });
   t.equal(skip.statusCode, 204);
+  const resolved = json<{ events: { type: string; data: Record<string, unknown>; metadata: Record<string, unknown> }[] }>(
+    await app.inject({ method: 'GET', url: `/v1/admin/streams/parked-${poison.position}`, headers: auth }));
+  t.match(resolved.events, [
+    { type: 'EventParked' },
+    { type: 'ParkedEventResolved', data: { position: poison.position.toString(), event_id: parked[0]?.event_id, outcome: 'skipped' },
+      metadata: { actor_id: ctx.adminId } },
+  ], 'the skip is an event too, with the admin as actor (the failed retry changed nothing)');
+  t.equal(resolved.events.length, 2);
   t.equal((await app.inject({ method: 'DELETE', url: `/v1/admin/projections/parked/${poison.position}`, headers: auth })).statusCode, 404);
   t.equal((await app.inject({ method: 'POST', url: '/v1/admin/projections/parked/12/retry', headers: auth })).statusCode, 404);
   t.equal((await app.inject({ method: 'GET', url: '/v1/admin/projections/parked/x/retry', headers: auth })).statusCode < 500, true);

@@ -11,9 +11,9 @@
  */
 import type { EventStore, RecordedEvent } from '../../ports/eventStore.js';
 import { randomUUID } from 'node:crypto';
-import { parkedStream, type EventParked } from '../../domain/events.js';
+import { parkedStream, type EventParked, type ParkedEventResolved } from '../../domain/events.js';
 import { isConcurrencyConflict, isStoreUnavailable } from '../../ports/eventStore.js';
-import type { Decoded, EventDecoder, EventEncoder } from '../../ports/events.js';
+import type { Decoded, EventContext, EventDecoder, EventEncoder } from '../../ports/events.js';
 import type { Projection } from '../../ports/projections.js';
 import { int8, type Sql } from '../../ports/sql.js';
 import type { RunnerLog } from './options.js';
@@ -86,21 +86,34 @@ export interface ParkingDeps {
 }
 
 /**
- * Records a parking in the log: EventParked on `parked-<position>`, appended once (another
- * instance that parked the same event first wins the `no_stream` append).
+ * Records a parking in the log: EventParked on `parked-<position>`, appended once per
+ * parking (at the stream's revision: another instance that parked the same event first
+ * wins; parked again after a retry or skip, it is a new EventParked).
  */
 async function recordParking(deps: ParkingDeps, raw: RecordedEvent, reason: string): Promise<void> {
   if (!deps.encoder) return;
+  const stream = parkedStream(raw.position);
+  const [last] = await deps.store.readStream(stream, { direction: 'backwards', maxCount: 1 });
+  if (last?.type === 'EventParked') return;
   const event: EventParked = {
     type: 'EventParked',
     data: { position: raw.position.toString(), event_id: raw.id, event_type: raw.type, stream_id: raw.streamId, reason },
   };
   const ctx = { now: new Date(), correlationId: randomUUID(), causationId: raw.id, actorId: null, requestId: null, ip: null, userAgent: null };
   try {
-    await deps.store.appendToStream(parkedStream(raw.position), [await deps.encoder.encode(event, ctx, randomUUID())], { expectedRevision: 'no_stream' });
+    await deps.store.appendToStream(stream, [await deps.encoder.encode(event, ctx, randomUUID())],
+      { expectedRevision: last ? last.revision : 'no_stream' });
   } catch (error) {
     if (!isConcurrencyConflict(error)) throw error;
   }
+}
+
+/** Records what an admin did with a parked event (ParkedEventResolved, the admin as actor). */
+async function recordResolution(deps: ParkingDeps, raw: { position: bigint; id: string }, outcome: 'applied' | 'skipped', ctx: EventContext): Promise<void> {
+  if (!deps.encoder) return;
+  const event: ParkedEventResolved = { type: 'ParkedEventResolved', data: { position: raw.position.toString(), event_id: raw.id, outcome } };
+  await deps.store.appendToStream(parkedStream(raw.position), [await deps.encoder.encode(event, { ...ctx, causationId: raw.id }, randomUUID())],
+    { expectedRevision: 'any' });
 }
 
 /** Thrown by a trial application to roll it back. */
@@ -168,13 +181,24 @@ export async function isolate(
  * moved past it) and unparks it when that goes through. 'missing': no such event parked or
  * in the log; otherwise rethrows why it still fails.
  */
-export async function retryParked(deps: ParkingDeps, store: EventStore, position: bigint): Promise<'applied' | 'missing'> {
-  const [raw] = await store.readAll({ after: position - 1n, maxCount: 1 });
+export async function retryParked(deps: ParkingDeps, position: bigint, ctx: EventContext): Promise<'applied' | 'missing'> {
+  const [raw] = await deps.store.readAll({ after: position - 1n, maxCount: 1 });
   if (!raw || raw.position !== position || !(await isParked(deps.sql, position))) return 'missing';
   const events = await deps.codec.decodeAll([raw]);
   await deps.sql.transaction(async (tx) => {
     for (const projection of deps.projections) await projection.apply(tx, events, liveTable);
   });
-  await unpark(deps.sql, position);
+  // Of two admins retrying at once, the one that unparks it records it.
+  if (await unpark(deps.sql, position)) await recordResolution(deps, raw, 'applied', ctx);
   return 'applied';
+}
+
+/** Skips a parked event: forgets it (the read models stay without it until a rebuild). False when none is parked there. */
+export async function skipParked(deps: ParkingDeps, position: bigint, ctx: EventContext): Promise<boolean> {
+  const { rows } = await deps.sql.query<{ event_id: string }>(
+    `delete from ${PARKED} where position = $1 returning event_id::text`, [position.toString()]);
+  const row = rows[0];
+  if (!row) return false;
+  await recordResolution(deps, { position, id: row.event_id }, 'skipped', ctx);
+  return true;
 }

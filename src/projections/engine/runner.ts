@@ -17,11 +17,11 @@
  * code's `version` is rebuilt by `start()` before the subscription begins.
  */
 import { isStoreUnavailable, type EventStore, type RecordedEvent, type Subscription } from '../../ports/eventStore.js';
-import type { Decoded, EventDecoder, EventEncoder } from '../../ports/events.js';
+import type { Decoded, EventContext, EventDecoder, EventEncoder } from '../../ports/events.js';
 import type { LiveConsumer, Projection } from '../../ports/projections.js';
 import type { Sql } from '../../ports/sql.js';
 import { after, applyLiveBatch } from './liveBatch.js';
-import { ATTEMPTS_BEFORE_ISOLATING, NeedsLaterEvents, isolate, reasonOf, retryParked, type ParkingDeps } from './parking.js';
+import { ATTEMPTS_BEFORE_ISOLATING, NeedsLaterEvents, isolate, reasonOf, retryParked, skipParked, type ParkingDeps } from './parking.js';
 import { Rebuilder, type RebuildProgress } from './rebuild.js';
 import { prepareAll, rebuildOutdated, storedPositions } from './setup.js';
 import { projectionStatus, type ProjectionStatus } from './status.js';
@@ -115,15 +115,16 @@ export class ProjectionRunner {
   }
 
   /**
-   * Registers an in-memory consumer; it receives the events strictly after `from`
-   * (usually the head read before loading its initial state). May be called while running.
-   */
-  /**
    * Applies a parked event again to every SQL read model (outside the checkpoints, which
    * have moved past it) and unparks it when that goes through (parking.ts).
    */
-  retryParked(position: bigint): Promise<'applied' | 'missing'> {
-    return retryParked(this.#parking(), this.#store, position);
+  retryParked(position: bigint, ctx: EventContext): Promise<'applied' | 'missing'> {
+    return retryParked(this.#parking(), position, ctx);
+  }
+
+  /** Forgets a parked event (false: none parked there); the read models stay without it until a rebuild. */
+  skipParked(position: bigint, ctx: EventContext): Promise<boolean> {
+    return skipParked(this.#parking(), position, ctx);
   }
 
   #parking(): ParkingDeps {

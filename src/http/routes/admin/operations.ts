@@ -9,7 +9,7 @@ import type { Runtime } from '../../../composition/runtime.js';
 import { Type } from '@sinclair/typebox';
 import { ConflictError, NotFoundError } from '../../../domain/errors.js';
 import { isStoreUnavailable } from '../../../ports/eventStore.js';
-import { countParked, listParked, unpark } from '../../../projections/index.js';
+import { countParked, listParked } from '../../../projections/index.js';
 import {
   Accepted, ParkedList, ParkedParams, ProjectionList, ProjectionParams, SettingsPatch, SettingsView,
 } from '../../schemas/admin.js';
@@ -95,7 +95,7 @@ export const adminOperationRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime 
   }, async (request, reply) => {
     let outcome: 'applied' | 'missing';
     try {
-      outcome = await runtime.projections.retryParked(BigInt(request.params.position));
+      outcome = await runtime.projections.retryParked(BigInt(request.params.position), eventContext(request));
     } catch (error) {
       if (isStoreUnavailable(error)) throw error;
       throw new ConflictError(`the event still cannot be applied: ${error instanceof Error ? error.message.slice(0, 300) : 'unknown error'}`);
@@ -111,7 +111,9 @@ export const adminOperationRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime 
       response: { 204: Type.Null(), ...errorResponses(401, 403, 404, 503) },
     },
   }, async (request, reply) => {
-    if (!(await unpark(runtime.sql, BigInt(request.params.position)))) throw new NotFoundError('parked event');
+    if (!(await runtime.projections.skipParked(BigInt(request.params.position), eventContext(request)))) {
+      throw new NotFoundError('parked event');
+    }
     return reply.code(204).send(null);
   });
 
