@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { SETTINGS_BOUNDS } from './domain/settings/settings.js';
+import type { RecoveryPolicy } from './domain/user/recovery.js';
 
 export class ConfigError extends Error {
   readonly setting: string;
@@ -52,6 +53,28 @@ export interface Config {
   /** Admin SSE tail: heartbeat comment interval, and events buffered per connection before `overflow`. */
   sseHeartbeatMs: number;
   sseBufferEvents: number;
+  recovery: RecoveryConfig;
+}
+
+/** Password reset and verification: where messages go and how long their links last. */
+export interface RecoveryConfig {
+  productName: string;
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  smsWebhookUrl: string | undefined;
+  smsWebhookToken: string | undefined;
+  passwordResetUrl: string;
+  emailVerifyUrl: string;
+  passwordResetTtlSeconds: number;
+  emailVerifyTtlSeconds: number;
+  requireVerifiedIdentifier: boolean;
+  /** Recovery requests a minute per client IP. */
+  ratePerIpPerMinute: number;
+  /** Reset requests per identifier within `requestWindowSeconds` (then 429). */
+  maxRequestsPerIdentifier: number;
+  requestWindowSeconds: number;
+  /** Without SMTP or SMS outside production: messages are written to the log for a developer. */
+  logMessages: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -173,5 +196,41 @@ export function loadConfig(env: Env = process.env): Config {
     readYourWritesTimeoutMs: int(env, 'READ_YOUR_WRITES_TIMEOUT_MS', 5000, 0, 60_000),
     sseHeartbeatMs: int(env, 'SSE_HEARTBEAT_MS', 15_000, 10, 600_000),
     sseBufferEvents: int(env, 'SSE_BUFFER_EVENTS', 1000, 1, 100_000),
+    recovery: recoveryConfig(env, publicUrl),
   };
 }
+
+function recoveryConfig(env: Env, publicUrl: string): RecoveryConfig {
+  const productName = env.PRODUCT_NAME?.trim() || 'authstream';
+  const mailFrom = env.MAIL_FROM?.trim() || `${productName} <no-reply@${new URL(publicUrl).hostname}>`;
+  if (!/<?[^\s<>@]+@[^\s<>@]+>?$/.test(mailFrom)) throw new ConfigError('MAIL_FROM', 'must be an address like "Name <no-reply@example.com>"');
+  const smsWebhookToken = env.SMS_WEBHOOK_TOKEN?.trim() || undefined;
+  const smsWebhookUrl = url(env, 'SMS_WEBHOOK_URL', ['http:', 'https:']);
+  if (smsWebhookToken && !smsWebhookUrl) throw new ConfigError('SMS_WEBHOOK_TOKEN', 'is set but SMS_WEBHOOK_URL is not');
+  const smtpUrl = url(env, 'SMTP_URL', ['smtp:', 'smtps:']);
+  return {
+    productName,
+    smtpUrl,
+    mailFrom,
+    smsWebhookUrl,
+    smsWebhookToken,
+    passwordResetUrl: url(env, 'PASSWORD_RESET_URL', ['http:', 'https:']) ?? `${publicUrl}/reset-password`,
+    emailVerifyUrl: url(env, 'EMAIL_VERIFY_URL', ['http:', 'https:']) ?? `${publicUrl}/verify-email`,
+    passwordResetTtlSeconds: int(env, 'PASSWORD_RESET_TTL_SECONDS', 3600, 60, 86_400 * 7),
+    emailVerifyTtlSeconds: int(env, 'EMAIL_VERIFY_TTL_SECONDS', 86_400 * 3, 60, 86_400 * 30),
+    requireVerifiedIdentifier: bool(env, 'REQUIRE_VERIFIED_IDENTIFIER', false),
+    ratePerIpPerMinute: int(env, 'RECOVERY_RATE_PER_IP_PER_MINUTE', 30, 1, 1_000_000),
+    maxRequestsPerIdentifier: int(env, 'RECOVERY_MAX_REQUESTS', 5, 1, 1000),
+    requestWindowSeconds: int(env, 'RECOVERY_WINDOW_SECONDS', 3600, 1, 86_400 * 7),
+    logMessages: env.NODE_ENV?.trim() !== 'production',
+  };
+}
+
+/** The recovery rules commands decide with. */
+export const recoveryPolicy = (config: Config): RecoveryPolicy => ({
+  resetTtlSeconds: config.recovery.passwordResetTtlSeconds,
+  emailVerifyTtlSeconds: config.recovery.emailVerifyTtlSeconds,
+  requireVerifiedIdentifier: config.recovery.requireVerifiedIdentifier,
+  maxRequests: config.recovery.maxRequestsPerIdentifier,
+  windowSeconds: config.recovery.requestWindowSeconds,
+});

@@ -17,11 +17,13 @@ export async function startServer(config: Config): Promise<Server> {
     log: {
       error: (obj, msg) => app?.log.error(obj, msg),
       warn: (obj, msg) => app?.log.warn(obj, msg),
+      info: (obj, msg) => app?.log.info(obj, msg),
     },
   });
   let app: FastifyInstance | undefined;
   try {
     app = await buildApp(runtime);
+    for (const notice of runtime.notices) app.log.warn(notice);
     if (config.bootstrapAdminEmail && config.bootstrapAdminPassword) {
       const outcome = await bootstrapAdmin(runtime, config.bootstrapAdminEmail, config.bootstrapAdminPassword);
       app.log.info({ outcome }, 'bootstrap admin');

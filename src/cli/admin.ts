@@ -45,7 +45,7 @@ it out of the shell history and the process list. --json prints
         if (user?.status === 'disabled') io.err.write('note: this account is disabled; it cannot log in until it is enabled\n');
       } else {
         if (password === undefined || password === '') throw new CliError('--password (or AUTHSTREAM_ADMIN_PASSWORD) is required to create a user', 2);
-        const { user, position } = await createUser(runtime.deps, { email, password, roles: ['user', 'admin'] }, ctx);
+        const { user, position } = await createUser(runtime.deps, { email, password, roles: ['user', 'admin'], vouched: true }, ctx);
         await runtime.readYourWrites(position);
         userId = user.id;
         outcome = 'created';

@@ -22,6 +22,7 @@ import type { KeyStore } from '../ports/keyStore.js';
 import type { PasswordHasher } from '../ports/passwordHasher.js';
 import type { Secrets } from '../ports/secrets.js';
 import type { ThrottlePolicy } from '../domain/login/throttle.js';
+import type { RecoveryPolicy } from '../domain/user/recovery.js';
 import type { SettingsValues } from '../domain/events.js';
 
 export interface CommandDeps {
@@ -34,6 +35,7 @@ export interface CommandDeps {
   /** The effective run-time settings (token lifetimes…). */
   settings: () => SettingsValues;
   throttle: ThrottlePolicy;
+  recovery: RecoveryPolicy;
   isCommonPassword: (lowerCased: string) => boolean;
   /** A user's sessions (the sessions read model, caught up by the caller). */
   sessions: SessionDirectory;
@@ -71,6 +73,8 @@ export interface HandleOptions<S> {
   alsoExpect?: readonly StreamRevision[];
   /** How many times to decide before a conflict becomes a ConflictError (default MAX_ATTEMPTS; 1: never retry). */
   attempts?: number;
+  /** What to throw instead of that ConflictError (e.g. 429 for a crowd of attempts on one stream). */
+  exhausted?: () => Error;
 }
 
 /**
@@ -99,7 +103,7 @@ export async function handle<S, E extends DomainEvent>(
       return await append(deps, streamId, aggregate, { state, revision }, events, ctx, attempt === 1 ? options.alsoExpect : undefined);
     } catch (e) {
       if (!isConcurrencyConflict(e)) throw e;
-      if (attempt >= attempts) throw new ConflictError('the resource was changed concurrently; try again');
+      if (attempt >= attempts) throw options.exhausted?.() ?? new ConflictError('the resource was changed concurrently; try again');
       await backoff(attempt);
     }
   }

@@ -5,7 +5,7 @@
  * never on a read model that may lag. Unknown identifiers cost the same argon2 work as
  * wrong passwords and get the same answer.
  */
-import { AccountDisabledError, InvalidCredentialsError } from '../domain/errors.js';
+import { AccountDisabledError, IdentifierUnverifiedError, InvalidCredentialsError } from '../domain/errors.js';
 import { userStream } from '../domain/events.js';
 import { checkThrottle, type ThrottleState } from '../domain/login/throttle.js';
 import type { Reservation } from '../domain/identifier/reservation.js';
@@ -88,6 +88,11 @@ export async function issueTokens(
   if (user.status === 'disabled') {
     await settleFailed(deps, target, attemptId, user.id, 'account_disabled', ctx);
     throw new AccountDisabledError();
+  }
+  if (deps.recovery.requireVerifiedIdentifier && !(identifier.kind === 'email' ? user.emailVerified : user.phoneVerified)) {
+    // The password was right: the check settles as a success, but no session starts.
+    await settleSucceeded(deps, target, attemptId, user.id, ctx);
+    throw new IdentifierUnverifiedError(identifier.kind);
   }
   const [issued] = await Promise.all([
     startSession(deps, user, { ...ctx, actorId: user.id }),

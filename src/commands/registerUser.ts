@@ -7,6 +7,8 @@ import { IdentifierTakenError, ValidationError } from '../domain/errors.js';
 import { userStream } from '../domain/events.js';
 import { checkPasswordPolicy } from '../domain/user/password.js';
 import { decideRegister, type ExistingUser } from '../domain/user/user.js';
+import { decideVouch, emailVerificationAfter } from '../domain/user/recovery.js';
+import { newIssue } from './recovery/issue.js';
 import type { EventContext } from '../ports/events.js';
 import { normaliseEmail, normaliseName, normalisePhone } from '../policy/identifiers.js';
 import { UserAggregate } from '../domain/user/user.js';
@@ -21,6 +23,8 @@ export interface RegisterUserInput {
   firstName?: string | undefined;
   lastName?: string | undefined;
   roles?: string[];
+  /** An operator vouches for the identifiers (CLI, bootstrap admin): verified, no message sent. */
+  vouched?: boolean;
 }
 
 export interface Registered {
@@ -50,9 +54,12 @@ export async function createUser(deps: CommandDeps, input: RegisterUserInput, ct
       position = later(position, await claimIdentifier(deps, id, userId, userCtx));
       claimed.push(id);
     }
-    const r = await handle(deps, userStream(userId), UserAggregate, (state) =>
-      decideRegister(state, { userId, email, phone, firstName, lastName, passwordHash, roles: input.roles ?? ['user'] }), userCtx,
-    { start: 'new' });
+    const r = await handle(deps, userStream(userId), UserAggregate, (state) => {
+      const registered = decideRegister(state, { userId, email, phone, firstName, lastName, passwordHash, roles: input.roles ?? ['user'] });
+      if (input.vouched) return [...registered, ...decideVouch({ id: userId, email, phone, emailVerified: false, phoneVerified: false })];
+      return [...registered, ...emailVerificationAfter(registered,
+        () => newIssue(deps, 'email_verification', 'email', userId, deps.newId(), ctx.now))];
+    }, userCtx, { start: 'new' });
     if (r.state.status === 'none') throw new Error('registration appended nothing');
     return { user: r.state, position: later(position, r.position) };
   } catch (e) {

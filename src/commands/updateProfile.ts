@@ -8,6 +8,8 @@ import { decideUpdateProfile, requireExisting, type ExistingUser, type UpdatePro
 import type { EventContext } from '../ports/events.js';
 import { normaliseEmail, normaliseName, normalisePhone } from '../policy/identifiers.js';
 import { UserAggregate } from '../domain/user/user.js';
+import { emailVerificationAfter } from '../domain/user/recovery.js';
+import { newIssue } from './recovery/issue.js';
 import { handle, later, type CommandDeps } from './handle.js';
 import { load } from './load.js';
 import { claimIdentifier, releaseIdentifier, releaseQuietly, type Identifier } from './identifiers.js';
@@ -47,7 +49,10 @@ export async function updateProfile(
       position = later(position, await claimIdentifier(deps, id, userId, ctx));
       claimed.push(id);
     }
-    const r = await handle(deps, userStream(userId), UserAggregate, (state) => decideUpdateProfile(state, change), ctx);
+    const r = await handle(deps, userStream(userId), UserAggregate, (state) => {
+      const changed = decideUpdateProfile(state, change);
+      return [...changed, ...emailVerificationAfter(changed, () => newIssue(deps, 'email_verification', 'email', userId, deps.newId(), ctx.now))];
+    }, ctx);
     after = requireExisting(r.state);
     position = later(position, r.position);
   } catch (e) {

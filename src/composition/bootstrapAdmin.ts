@@ -28,7 +28,7 @@ export async function bootstrapAdmin(runtime: Runtime, email: string, password: 
     await runtime.readYourWrites(await grantRole(runtime.deps, holder, 'admin', { ...ctx, actorId: holder }));
     return 'role_granted';
   }
-  const { position } = await createUser(runtime.deps, { email, password, roles: ['user', 'admin'] }, ctx);
+  const { position } = await createUser(runtime.deps, { email, password, roles: ['user', 'admin'], vouched: true }, ctx);
   await runtime.readYourWrites(position);
   return 'created';
 }

@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import type { CommandDeps } from '../commands/handle.js';
 import { StateCache } from '../commands/stateCache.js';
-import { ConfigError, type Config } from '../config.js';
+import { ConfigError, recoveryPolicy, type Config } from '../config.js';
 import type { SettingsValues } from '../domain/events.js';
 import { SETTINGS_STREAM, userStream } from '../domain/events.js';
 import { REVOCATION_HORIZON_MS } from '../domain/settings/settings.js';
@@ -38,6 +38,8 @@ import { RevocationSet } from '../tokens/revocations.js';
 import { CUT_OFF_TYPES, UserCutoffs } from '../tokens/userCutoffs.js';
 import { UserCache } from '../projections/users/cache.js';
 import { ProjectionRunner, type RunnerLog } from '../projections/engine/runner.js';
+import type { ReactorRunner } from '../reactors/engine/reactorRunner.js';
+import { startReactors, type Transports } from './reactors.js';
 
 export interface ReadModels {
   getUser(id: string): Promise<UserView | null>;
@@ -61,6 +63,10 @@ export interface Runtime {
   revocations: RevocationSet;
   cutoffs: UserCutoffs;
   projections: ProjectionRunner;
+  /** Side effects from the log: reset and verification messages (composition/reactors.ts). */
+  reactors: ReactorRunner;
+  /** What the operator is told at start-up (e.g. that no mail is delivered). */
+  notices: string[];
   deps: CommandDeps;
   readModels: ReadModels;
   /** Waits (bounded) until the read models include `position`; null: nothing to wait for. */
@@ -71,12 +77,14 @@ export interface Runtime {
 }
 
 export interface RuntimeOptions {
-  log?: RunnerLog & { warn?(obj: Record<string, unknown>, msg: string): void };
+  log?: RunnerLog & { warn?(obj: Record<string, unknown>, msg: string): void; info?(obj: Record<string, unknown>, msg: string): void };
   /** Use this SQL client instead of opening one from the config (tests). */
   sql?: Sql;
   /** Use this event store instead of opening one from the config (tests). */
   store?: EventStore;
   hasher?: PasswordHasher;
+  /** Mail and SMS transports instead of those the configuration names (tests). */
+  transports?: Transports;
 }
 
 /** MASTER_KEY, or a key generated once and kept in DATA_DIR/master.key (0600). */
@@ -182,6 +190,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       newId: randomUUID,
       settings: () => settings.current(),
       throttle: { maxFailures: config.loginMaxFailures, windowSeconds: config.loginFailureWindowSeconds },
+      recovery: recoveryPolicy(config),
       isCommonPassword,
       sessions: {
         activeSessionIds: async (userId) => {
@@ -190,11 +199,24 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
         },
       },
       states,
-      listener: { sessionsRevoked: (ids) => revocations.markRevoked(ids), userErased: forgetUser, appended: (events) => cutoffs.apply(events) },
+      listener: {
+        sessionsRevoked: (ids) => revocations.markRevoked(ids),
+        userErased: forgetUser,
+        appended: (events) => {
+          cutoffs.apply(events);
+          nudgeReactors(events);
+        },
+      },
     };
+    let nudgeReactors = (_events: readonly { type: string }[]): void => {};
 
     await projections.start();
     closers.unshift(() => projections.stop());
+    const reactors = await startReactors(config, { deps, sql, store, codec, log, ...(options.transports ? { transports: options.transports } : {}) });
+    closers.unshift(() => reactors.close());
+    nudgeReactors = (events) => {
+      if (events.some((e) => reactors.wakesOn.has(e.type))) reactors.runner.nudge();
+    };
 
     // In-memory caches: each starts from a known position and is fed from there on.
     // Each has a `reload` (its "rebuild" from the admin API): drop, load again, follow on.
@@ -247,6 +269,8 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
 
     return {
       config, sql, store, keys, codec, hasher, secrets, signingKeys, settings, revocations, cutoffs, projections, deps, readModels,
+      reactors: reactors.runner,
+      notices: reactors.notices,
       readYourWrites,
       extraRoutes: [],
       async close() {

@@ -13,7 +13,9 @@ export type DomainErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'rate_limited'
-  | 'conflict';
+  | 'conflict'
+  | 'invalid_code'
+  | 'identifier_unverified';
 
 export class DomainError extends Error {
   readonly code: DomainErrorCode;
@@ -93,8 +95,8 @@ export class ForbiddenError extends DomainError {
 
 export class RateLimitedError extends DomainError {
   readonly retryAfterSeconds: number;
-  constructor(retryAfterSeconds: number) {
-    super('rate_limited', 'too many failed logins for this identifier; try again later');
+  constructor(retryAfterSeconds: number, message = 'too many failed logins for this identifier; try again later') {
+    super('rate_limited', message);
     this.name = 'RateLimitedError';
     this.retryAfterSeconds = retryAfterSeconds;
   }
@@ -104,6 +106,23 @@ export class ConflictError extends DomainError {
   constructor(message: string) {
     super('conflict', message);
     this.name = 'ConflictError';
+  }
+}
+
+/** A reset or verification token or code that is unknown, expired, used, superseded or out of attempts. */
+export class InvalidCodeError extends DomainError {
+  constructor() {
+    super('invalid_code', 'the code or link is invalid, expired or already used; ask for a new one');
+    this.name = 'InvalidCodeError';
+  }
+}
+
+export class IdentifierUnverifiedError extends DomainError {
+  readonly kind: 'email' | 'phone';
+  constructor(kind: 'email' | 'phone') {
+    super('identifier_unverified', `verify this ${kind} before signing in with it`);
+    this.name = 'IdentifierUnverifiedError';
+    this.kind = kind;
   }
 }
 

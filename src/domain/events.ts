@@ -13,6 +13,7 @@ export type SessionRevokedReason =
   | 'logout'
   | 'logout_all'
   | 'password_changed'
+  | 'password_reset'
   | 'user_disabled'
   | 'user_erased'
   | 'reuse_detected'
@@ -43,9 +44,39 @@ export type UserDisabled = Ev<'UserDisabled', { user_id: string }>;
 export type UserEnabled = Ev<'UserEnabled', { user_id: string }>;
 export type UserErased = Ev<'UserErased', { user_id: string }>;
 
+/// Recovery and verification (user-<user_id>). A token or code is never in an event: only
+/// its keyed hash (infra/secrets.ts). `request_id` names the request; a newer request of
+/// the same purpose voids the older one.
+
+export type ResetChannel = 'email' | 'phone';
+export type PasswordResetRequested = Ev<'PasswordResetRequested', {
+  user_id: string;
+  request_id: string;
+  /** Where the token goes: a link by email, a 6-digit code by SMS. */
+  channel: ResetChannel;
+  token_hash: string;
+  expires_at: string; // ISO-8601
+}>;
+/** The password set through a reset: every session of the user ends. */
+export type PasswordReset = Ev<'PasswordReset', { user_id: string; request_id: string; password_hash: string }>;
+export type EmailVerificationRequested = Ev<'EmailVerificationRequested', {
+  user_id: string; request_id: string; token_hash: string; expires_at: string;
+}>;
+export type EmailVerified = Ev<'EmailVerified', { user_id: string; request_id: string | null }>;
+export type PhoneVerificationRequested = Ev<'PhoneVerificationRequested', {
+  user_id: string; request_id: string; token_hash: string; expires_at: string;
+}>;
+export type PhoneVerified = Ev<'PhoneVerified', { user_id: string; request_id: string | null }>;
+/** A wrong token or code presented for a pending request (each request allows a few). */
+export type VerificationFailed = Ev<'VerificationFailed', { user_id: string; request_id: string }>;
+
+export type RecoveryEvent =
+  | PasswordResetRequested | PasswordReset | EmailVerificationRequested | EmailVerified
+  | PhoneVerificationRequested | PhoneVerified | VerificationFailed;
+
 export type UserEvent =
   | UserRegistered | ProfileUpdated | EmailChanged | PhoneChanged | PasswordChanged
-  | RoleGranted | RoleRevoked | UserDisabled | UserEnabled | UserErased;
+  | RoleGranted | RoleRevoked | UserDisabled | UserEnabled | UserErased | RecoveryEvent;
 
 /// session-<session_id>
 
@@ -110,6 +141,35 @@ export type LoginFailed = Ev<'LoginFailed', {
 }>;
 export type LoginEvent = LoginAttemptStarted | LoginAttemptSucceeded | LoginFailed;
 
+/// recovery-<hmac>: password resets asked for an identifier, known or not (no user named)
+
+/** Someone asked for a password reset for this identifier; the recovery reactor looks for its holder. */
+export type PasswordResetAsked = Ev<'PasswordResetAsked', { kind: IdentifierKind }>;
+
+/// messages-<user_id>: what became of each message the messages reactor was asked to send
+
+export type MessagePurpose = 'password_reset' | 'email_verification' | 'phone_verification';
+export type MessageChannel = 'email' | 'sms';
+export type MessageSent = Ev<'MessageSent', {
+  user_id: string;
+  /** The id of the event that asked for the message. */
+  message_id: string;
+  purpose: MessagePurpose;
+  channel: MessageChannel;
+  attempt: number;
+}>;
+export type MessageFailed = Ev<'MessageFailed', {
+  user_id: string; message_id: string; purpose: MessagePurpose; channel: MessageChannel; attempt: number;
+  /** Retried later unless permanent. Never holds an address, a token or the text. */
+  reason: string;
+  permanent: boolean;
+}>;
+export type MessageSkippedReason = 'superseded' | 'expired' | 'used' | 'erased' | 'disabled' | 'no_address' | 'not_delivered';
+export type MessageSkipped = Ev<'MessageSkipped', {
+  user_id: string; message_id: string; purpose: MessagePurpose; reason: MessageSkippedReason;
+}>;
+export type MessageEvent = MessageSent | MessageFailed | MessageSkipped;
+
 /// settings
 
 export interface SettingsValues {
@@ -138,7 +198,8 @@ export type EventParked = Ev<'EventParked', {
 export type ParkedEventResolved = Ev<'ParkedEventResolved', { position: string; event_id: string; outcome: 'applied' | 'skipped' }>;
 export type OperationsEvent = EventParked | ParkedEventResolved;
 
-export type DomainEvent = UserEvent | SessionEvent | IdentifierEvent | LoginEvent | SettingsEvent | OperationsEvent;
+export type DomainEvent =
+  | UserEvent | SessionEvent | IdentifierEvent | LoginEvent | SettingsEvent | OperationsEvent | PasswordResetAsked | MessageEvent;
 export type EventType = DomainEvent['type'];
 
 /** A domain event as read back from the store. */
@@ -158,6 +219,9 @@ export const EVENT_TYPES: readonly EventType[] = [
   'SessionStarted', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked',
   'IdentifierClaimed', 'IdentifierReleased', 'LoginFailed', 'SettingsChanged',
   'LoginAttemptStarted', 'LoginAttemptSucceeded', 'EventParked', 'ParkedEventResolved',
+  'PasswordResetRequested', 'PasswordReset', 'EmailVerificationRequested', 'EmailVerified',
+  'PhoneVerificationRequested', 'PhoneVerified', 'VerificationFailed', 'PasswordResetAsked',
+  'MessageSent', 'MessageFailed', 'MessageSkipped',
 ];
 
 /**
@@ -175,6 +239,9 @@ export const PERSONAL_FIELDS: { readonly [T in EventType]: readonly string[] } =
   SessionStarted: [], RefreshTokenRotated: [], RefreshTokenReuseDetected: [], SessionRevoked: [],
   IdentifierClaimed: ['user_id'], IdentifierReleased: ['user_id'], LoginFailed: ['user_id'], SettingsChanged: [],
   LoginAttemptStarted: ['user_id'], LoginAttemptSucceeded: ['user_id'], EventParked: [], ParkedEventResolved: [],
+  PasswordResetRequested: [], PasswordReset: ['password_hash'], EmailVerificationRequested: [], EmailVerified: [],
+  PhoneVerificationRequested: [], PhoneVerified: [], VerificationFailed: [], PasswordResetAsked: [],
+  MessageSent: [], MessageFailed: [], MessageSkipped: [],
 };
 
 /**
@@ -215,6 +282,17 @@ export const VISIBLE_FIELDS: { readonly [T in EventType]: readonly string[] } = 
   LoginAttemptSucceeded: ['attempt_id', 'kind', 'user_id'],
   EventParked: ['position', 'event_id', 'event_type', 'stream_id', 'reason'],
   ParkedEventResolved: ['position', 'event_id', 'outcome'],
+  PasswordResetRequested: ['user_id', 'request_id', 'channel', 'expires_at'],
+  PasswordReset: ['user_id', 'request_id'],
+  EmailVerificationRequested: ['user_id', 'request_id', 'expires_at'],
+  EmailVerified: ['user_id', 'request_id'],
+  PhoneVerificationRequested: ['user_id', 'request_id', 'expires_at'],
+  PhoneVerified: ['user_id', 'request_id'],
+  VerificationFailed: ['user_id', 'request_id'],
+  PasswordResetAsked: ['kind'],
+  MessageSent: ['user_id', 'message_id', 'purpose', 'channel', 'attempt'],
+  MessageFailed: ['user_id', 'message_id', 'purpose', 'channel', 'attempt', 'reason', 'permanent'],
+  MessageSkipped: ['user_id', 'message_id', 'purpose', 'reason'],
   SettingsChanged: ['access_token_ttl_seconds', 'refresh_token_ttl_seconds', 'sliding_access_tokens', 'refresh_reuse_grace_seconds'],
 };
 
@@ -224,6 +302,7 @@ export function subjectOf(event: DomainEvent): string | null {
     case 'SettingsChanged':
     case 'EventParked':
     case 'ParkedEventResolved':
+    case 'PasswordResetAsked':
       return null;
     default:
       return event.data.user_id ?? null;
@@ -239,5 +318,9 @@ export const sessionStream = (sessionId: string): string => `session-${sessionId
 /** `hmac` is the keyed hash of the normalised identifier (see src/infra/secrets.ts). */
 export const identifierStream = (hmac: string): string => `identifier-${hmac}`;
 export const loginsStream = (hmac: string): string => `logins-${hmac}`;
+export const recoveryStream = (hmac: string): string => `recovery-${hmac}`;
+/** The identifier's hash a hashed stream (`identifier-`, `logins-`, `recovery-`) is named by. */
+export const hashOfStream = (streamId: string): string => streamId.slice(streamId.indexOf('-') + 1);
+export const messagesStream = (userId: string): string => `messages-${userId}`;
 export const SETTINGS_STREAM = 'settings';
 export const parkedStream = (position: bigint): string => `parked-${position}`;

@@ -24,6 +24,7 @@ import { lazyChildLogger } from './plugins/requestLogger.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
+import { recoveryRoutes, verificationRoutes } from './routes/recovery.js';
 import { oauthRoutes } from './routes/oauth/oauth.js';
 import { adminRoutes } from './routes/admin/admin.js';
 import { wellKnownRoutes } from './routes/wellKnown.js';
@@ -189,7 +190,9 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   await app.register(authPlugin, { runtime });
 
   await app.register(authRoutes, { prefix: '/v1/auth', runtime });
+  await app.register(recoveryRoutes, { prefix: '/v1/auth', runtime });
   await app.register(meRoutes, { prefix: '/v1/me', runtime });
+  await app.register(verificationRoutes, { prefix: '/v1/me', runtime });
   await app.register(wellKnownRoutes, { prefix: '/.well-known', runtime });
   await app.register(oauthRoutes, { prefix: '/oauth', runtime });
   await app.register(adminRoutes, { prefix: '/v1/admin', runtime });

@@ -47,6 +47,8 @@ export const PROBLEMS: { readonly [C in ProblemCode]: { status: number; title: s
   unsupported_media_type: { status: 415, title: 'Unsupported media type', oauth: 'invalid_request' },
   rate_limited: { status: 429, title: 'Too many requests', oauth: 'invalid_grant' },
   conflict: { status: 409, title: 'Conflict', oauth: 'invalid_request' },
+  invalid_code: { status: 400, title: 'Invalid or expired code', oauth: 'invalid_grant' },
+  identifier_unverified: { status: 403, title: 'Identifier not verified', oauth: 'invalid_grant' },
   unavailable: { status: 503, title: 'Service unavailable', oauth: 'temporarily_unavailable' },
   internal_error: { status: 500, title: 'Internal server error', oauth: 'server_error' },
 };

@@ -33,6 +33,8 @@ function renderUser(u: UserView | ExistingUser): UserT {
     last_name: u.lastName,
     roles: [...u.roles],
     status: u.status,
+    email_verified: u.emailVerified,
+    phone_verified: u.phoneVerified,
     created_at: u.createdAt.toISOString(),
     updated_at: u.updatedAt.toISOString(),
   };

@@ -14,6 +14,10 @@ const UUID_HEX = /^[0-9a-f]{32}$/;
 
 export function createSecrets(master: Buffer): Secrets {
   const identifierKey = deriveKey(master, 'identifier-hmac');
+  const tokenKey = deriveKey(master, 'recovery-token');
+  const hashKey = deriveKey(master, 'recovery-token-hash');
+  const idKey = deriveKey(master, 'derived-ids');
+  const mac = (key: Buffer, ...parts: string[]): Buffer => createHmac('sha256', key).update(parts.join('\u0000')).digest();
   return {
     identifierHash(kind, normalised) {
       return createHmac('sha256', identifierKey).update(`${kind}:${normalised}`).digest('hex');
@@ -29,6 +33,29 @@ export function createSecrets(master: Buffer): Secrets {
       const hex = bytes.subarray(0, 16).toString('hex');
       if (!UUID_HEX.test(hex)) return null;
       return { sessionId: bytesToUuid(hex), hash: hashToken(token) };
+    },
+    linkToken(purpose, userId, requestId) {
+      return Buffer.concat([uuidToBytes(userId), mac(tokenKey, 'link', purpose, userId, requestId)]).toString('base64url');
+    },
+    parseLinkToken(token) {
+      if (typeof token !== 'string' || token.length !== 64 || !/^[A-Za-z0-9_-]+$/.test(token)) return null;
+      const hex = Buffer.from(token, 'base64url').subarray(0, 16).toString('hex');
+      return UUID_HEX.test(hex) ? { userId: bytesToUuid(hex) } : null;
+    },
+    code(purpose, userId, requestId) {
+      // 48 bits reduced to 6 digits: the bias (2^48 mod 10^6 over 2^48) is below 10^-8.
+      const n = mac(tokenKey, 'code', purpose, userId, requestId).readUIntBE(0, 6) % 1_000_000;
+      return n.toString().padStart(6, '0');
+    },
+    tokenHash(requestId, tokenOrCode) {
+      return mac(hashKey, requestId, tokenOrCode).toString('base64url');
+    },
+    sameHash,
+    derivedId(seed) {
+      const b = mac(idKey, seed).subarray(0, 16);
+      b[6] = ((b[6] ?? 0) & 0x0f) | 0x40; // a version-4-shaped uuid
+      b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
+      return bytesToUuid(b.toString('hex'));
     },
   };
 }

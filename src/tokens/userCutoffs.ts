@@ -1,6 +1,6 @@
 /**
  * User-level cut-offs of access tokens, in memory, fed by the user streams: after a user is
- * disabled, changes their password, is erased or loses a role, every access token issued
+ * disabled, changes or resets their password, is erased or loses a role, every access token issued
  * against an earlier revision of their stream is refused (a password change keeps the
  * session that made it). Access tokens carry that revision (`urv`), so the check is exact
  * and needs no clock: a login that was decided on the revision before a concurrent disable
@@ -16,7 +16,7 @@ import type { DomainEvent, Recorded } from '../domain/events.js';
 import type { LiveConsumer } from '../ports/projections.js';
 
 /** The events after which a user's earlier tokens stop working. */
-export const CUT_OFF_TYPES = ['UserDisabled', 'PasswordChanged', 'UserErased', 'RoleRevoked'] as const;
+export const CUT_OFF_TYPES = ['UserDisabled', 'PasswordChanged', 'PasswordReset', 'UserErased', 'RoleRevoked'] as const;
 const CUTS: ReadonlySet<string> = new Set(CUT_OFF_TYPES);
 
 interface Cut {

@@ -26,8 +26,8 @@ void t.test('changePassword', async (t) => {
       env.ctx({ actorId: id }));
     t.type(position, 'bigint');
     const userEvents = await env.stream(userStream(id));
-    t.strictSame(typesOf(userEvents), ['UserRegistered', 'PasswordChanged']);
-    const changed = userEvents[1];
+    t.strictSame(typesOf(userEvents), ['UserRegistered', 'EmailVerificationRequested', 'PasswordChanged']);
+    const changed = userEvents[2];
     t.match(changed?.data, { user_id: id, kept_session_id: current.sessionId, password_hash: /^\$argon2id\$/ });
     t.not(dataOf(changed).password_hash, dataOf(userEvents[0]).password_hash, 'a new hash');
 
@@ -80,7 +80,7 @@ void t.test('changePassword', async (t) => {
     await t.rejects(changePassword(env.deps, { ...input, newPassword: 'short' }, env.ctx()), { code: 'weak_password' });
     await t.rejects(changePassword(env.deps, { ...input, newPassword: 'iloveyou' }, env.ctx()), { code: 'weak_password' });
     await t.rejects(changePassword(env.deps, { ...input, userId: randomUUID() }, env.ctx()), { code: 'not_found' });
-    t.strictSame(typesOf(await env.stream(userStream(a.user.id))), ['UserRegistered']);
+    t.strictSame(typesOf(await env.stream(userStream(a.user.id))), ['UserRegistered', 'EmailVerificationRequested']);
     t.strictSame(typesOf(await env.stream(sessionStream(b.sessionId))), ['SessionStarted'], 'other sessions untouched');
     t.ok(await rotateRefresh(env.deps, b.refreshToken, env.ctx()));
     t.ok(await login(env, { kind: 'email', value: mail }, OLD), 'the old password still works');

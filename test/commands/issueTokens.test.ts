@@ -53,7 +53,7 @@ void t.test('issueTokens', async (t) => {
     const started = await env.stream(sessionStream(r.sessionId));
     t.match(started, [{
       type: 'SessionStarted',
-      data: { session_id: r.sessionId, user_id: userId, user_revision: '0', expires_at: r.refreshExpiresAt.toISOString() },
+      data: { session_id: r.sessionId, user_id: userId, user_revision: '1', expires_at: r.refreshExpiresAt.toISOString() },
       metadata: { actor_id: userId, ip: IP, user_agent: UA },
     }]);
     const byPhone = await login(env, { kind: 'phone', value: phone }, PASSWORD);

@@ -31,14 +31,14 @@ void t.test('registerUser', async (t) => {
     const id = r.user.id;
     t.match(r.user, {
       status: 'active', email: 'ann.lee@example.com', phone: '+4915112345678', firstName: 'Ann', lastName: 'Lee',
-      roles: ['user'], revision: 0n, createdAt: now,
+      roles: ['user'], revision: 1n, createdAt: now, emailVerified: false,
     });
     t.strictSame(r.refreshExpiresAt, new Date(now.getTime() + 2_592_000_000), 'refresh token lives 30 days by default');
     const parsed = env.deps.secrets.parseRefreshToken(r.refreshToken);
     t.equal(parsed?.sessionId, r.sessionId, 'the refresh token carries its session');
 
     const user = await env.stream(userStream(id));
-    t.strictSame(typesOf(user), ['UserRegistered']);
+    t.strictSame(typesOf(user), ['UserRegistered', 'EmailVerificationRequested'], 'registered with an email: its verification is asked for');
     const reg = registrations(user)[0];
     t.match(reg?.data, {
       user_id: id, email: 'ann.lee@example.com', phone: '+4915112345678', first_name: 'Ann', last_name: 'Lee', roles: ['user'],
@@ -55,7 +55,7 @@ void t.test('registerUser', async (t) => {
     const session = await env.stream(sessionStream(r.sessionId));
     t.strictSame(session.map((e) => [e.type, e.data]), [['SessionStarted', {
       session_id: r.sessionId, user_id: id, refresh_token_hash: hashToken(r.refreshToken),
-      expires_at: r.refreshExpiresAt.toISOString(), user_revision: '0',
+      expires_at: r.refreshExpiresAt.toISOString(), user_revision: '1',
     }]]);
 
     const raw = JSON.stringify((await env.runtime.store.readStream(userStream(id))).map((e) => [e.data, e.metadata]));

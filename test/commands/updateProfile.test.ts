@@ -17,13 +17,13 @@ void t.test('updateProfile', async (t) => {
   await t.test('names', async (t) => {
     const r = await register(env, { email: email('names'), password: PASSWORD, firstName: 'Ann' });
     const { user, position } = await updateProfile(env.deps, r.user.id, { firstName: '  Анна ', lastName: ' 李 ' }, env.ctx({ actorId: r.user.id }));
-    t.match(user, { firstName: 'Анна', lastName: '李', revision: 1n });
+    t.match(user, { firstName: 'Анна', lastName: '李', revision: 2n });
     t.type(position, 'bigint');
     const events = await env.stream(userStream(r.user.id));
     t.match(events.at(-1), { type: 'ProfileUpdated', data: { user_id: r.user.id, first_name: 'Анна', last_name: '李' }, metadata: { actor_id: r.user.id } });
     const same = await updateProfile(env.deps, r.user.id, { firstName: 'Анна' }, env.ctx());
     t.equal(same.position, null, 'an unchanged name appends nothing');
-    t.equal((await env.stream(userStream(r.user.id))).length, 2);
+    t.equal((await env.stream(userStream(r.user.id))).length, 3);
     await t.rejects(updateProfile(env.deps, r.user.id, { lastName: 'x'.repeat(101) }, env.ctx()), { code: 'validation_failed', path: '/last_name' });
   });
 
@@ -33,7 +33,10 @@ void t.test('updateProfile', async (t) => {
     const r = await register(env, { email: oldMail, password: PASSWORD });
     const { user } = await updateProfile(env.deps, r.user.id, { email: ` ${newMail.toUpperCase()} ` }, env.ctx());
     t.equal(user.email, newMail, 'normalised');
-    t.match((await env.stream(userStream(r.user.id))).at(-1), { type: 'EmailChanged', data: { email: newMail } });
+    const changed = await env.stream(userStream(r.user.id));
+    t.match(changed.at(-2), { type: 'EmailChanged', data: { email: newMail } });
+    t.match(changed.at(-1), { type: 'EmailVerificationRequested' }, 'the new email is to be verified');
+    t.equal(user.emailVerified, false);
     t.strictSame(await claimsOf(env, 'email', newMail), [['IdentifierClaimed', r.user.id]]);
     t.strictSame(await claimsOf(env, 'email', oldMail), [['IdentifierClaimed', r.user.id], ['IdentifierReleased', r.user.id]]);
     t.ok(await login(env, { kind: 'email', value: newMail }, PASSWORD), 'login with the new email');
@@ -50,7 +53,7 @@ void t.test('updateProfile', async (t) => {
     await updateProfile(env.deps, r.user.id, { phone: '+14155550112' }, env.ctx());
     const { user } = await updateProfile(env.deps, r.user.id, { phone: null }, env.ctx());
     t.equal(user.phone, null);
-    t.strictSame((await env.stream(userStream(r.user.id))).slice(1).map((e) => [e.type, dataOf(e).phone]), [
+    t.strictSame((await env.stream(userStream(r.user.id))).slice(2).map((e) => [e.type, dataOf(e).phone]), [
       ['PhoneChanged', '+14155550111'], ['PhoneChanged', '+14155550112'], ['PhoneChanged', null],
     ]);
     t.strictSame(await claimsOf(env, 'phone', '+14155550111'), [['IdentifierClaimed', r.user.id], ['IdentifierReleased', r.user.id]]);
@@ -80,7 +83,7 @@ void t.test('updateProfile', async (t) => {
     const fresh = email('fresh');
     await t.rejects(updateProfile(env.deps, me.user.id, { email: fresh, phone: '+14155550144' }, env.ctx()),
       { code: 'identifier_taken', kind: 'phone' });
-    t.strictSame(typesOf(await env.stream(userStream(me.user.id))), ['UserRegistered'], 'my stream is unchanged');
+    t.strictSame(typesOf(await env.stream(userStream(me.user.id))), ['UserRegistered', 'EmailVerificationRequested'], 'my stream is unchanged');
     t.strictSame(await claimsOf(env, 'email', fresh), [['IdentifierClaimed', me.user.id], ['IdentifierReleased', me.user.id]],
       'the email claimed before the phone failed is released');
     t.equal(await holderOf(env.deps, { kind: 'email', value: mine }), me.user.id, 'I keep my email');
@@ -110,9 +113,9 @@ void t.test('updateProfile', async (t) => {
     t.strictSame(claims.at(-1), ['IdentifierClaimed', winner.user.id]);
     for (const [i, u] of users.entries()) {
       const types = typesOf(await env.stream(userStream(u.user.id)));
-      if (u === winner) t.strictSame(types, ['UserRegistered', 'EmailChanged'], 'the winner changed');
+      if (u === winner) t.strictSame(types, ['UserRegistered', 'EmailVerificationRequested', 'EmailChanged', 'EmailVerificationRequested'], 'the winner changed');
       else {
-        t.strictSame(types, ['UserRegistered'], `user ${i} did not change`);
+        t.strictSame(types, ['UserRegistered', 'EmailVerificationRequested'], `user ${i} did not change`);
         t.equal(await holderOf(env.deps, { kind: 'email', value: u.user.email ?? '' }), u.user.id, `user ${i} keeps the old email`);
       }
     }

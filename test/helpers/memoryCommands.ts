@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Test } from 'tap';
 import type { CommandDeps } from '../../src/commands/handle.js';
 import { StateCache } from '../../src/commands/stateCache.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, recoveryPolicy } from '../../src/config.js';
 import { SessionAggregate, isLive, type Session } from '../../src/domain/session/session.js';
 import type { Recorded, SessionEvent } from '../../src/domain/events.js';
 import { MemoryEventStore } from '../../src/eventstore/memory.js';
@@ -96,6 +96,7 @@ export async function openMemoryEnv(t: Test, options: MemoryEnvOptions = {}): Pr
       refresh_reuse_grace_seconds: config.refreshReuseGraceSeconds,
     }),
     throttle: { maxFailures: config.loginMaxFailures, windowSeconds: config.loginFailureWindowSeconds },
+    recovery: recoveryPolicy(config),
     isCommonPassword,
     sessions: { activeSessionIds },
     states: new StateCache(),

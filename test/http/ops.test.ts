@@ -111,7 +111,9 @@ t.test('GET /openapi.json: an OpenAPI 3 document of this API with its schemas', 
   const created = resolve(register?.responses['201']?.content?.['application/json']?.schema);
   t.same(Object.keys(created?.properties ?? {}).sort(), ['access_token', 'expires_in', 'refresh_expires_in', 'refresh_token', 'session_id', 'token_type', 'user']);
   const user = resolve(created?.properties?.user);
-  t.same(Object.keys(user?.properties ?? {}).sort(), ['created_at', 'email', 'first_name', 'id', 'last_name', 'phone', 'roles', 'status', 'updated_at']);
+  t.same(Object.keys(user?.properties ?? {}).sort(), [
+    'created_at', 'email', 'email_verified', 'first_name', 'id', 'last_name', 'phone', 'phone_verified', 'roles', 'status', 'updated_at',
+  ]);
   const problem = resolve(register?.responses['409']?.content?.['application/problem+json']?.schema);
   t.ok(problem, 'errors are documented as application/problem+json');
   t.same(problem?.required, ['type', 'title', 'status', 'detail', 'code']);

@@ -40,13 +40,13 @@ void t.test('read models after a scenario, and the queries over them', async (t)
     const alice = await getUser(db, ALICE);
     t.same(alice, {
       id: ALICE, email: 'alicia@example.com', phone: '+15550009', firstName: 'Alicia', lastName: 'Liddell',
-      roles: ['admin', 'auditor'], status: 'active',
+      roles: ['admin', 'auditor'], status: 'active', emailVerified: false, phoneVerified: false,
       createdAt: await timeOf(env, userStream(ALICE), 'UserRegistered'),
       updatedAt: await timeOf(env, userStream(ALICE), 'UserEnabled'),
     });
     const bob = await getUser(db, BOB);
     t.same(bob, {
-      id: BOB, email: null, phone: null, firstName: '', lastName: '', roles: [], status: 'erased',
+      id: BOB, email: null, phone: null, firstName: '', lastName: '', roles: [], status: 'erased', emailVerified: false, phoneVerified: false,
       createdAt: await timeOf(env, userStream(BOB), 'UserRegistered'),
       updatedAt: await timeOf(env, userStream(BOB), 'UserErased'),
     });

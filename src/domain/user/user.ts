@@ -5,6 +5,7 @@
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { Recorded, Role, UserEvent } from '../events.js';
 import type { Aggregate } from '../decider.js';
+import { afterIdentifierChange, evolveRecovery, isRecoveryEvent, type PendingRequests } from './recovery.js';
 
 /// State
 
@@ -26,6 +27,10 @@ export interface ExistingUser {
   /** …except this one (the session that changed the password). */
   keptSessionId: string | null;
   revision: bigint;
+  emailVerified: boolean;
+  phoneVerified: boolean;
+  /** Reset and verification requests not yet redeemed (recovery.ts). */
+  pending: PendingRequests;
 }
 
 export type User = { status: 'none' } | ExistingUser;
@@ -41,22 +46,26 @@ export function evolveUser(state: User, event: Recorded<UserEvent>): User {
       firstName: d.first_name, lastName: d.last_name, passwordHash: d.password_hash,
       roles: [...d.roles], createdAt: at, updatedAt: at,
       sessionsValidFromRevision: 0n, keptSessionId: null, revision: event.revision,
+      emailVerified: false, phoneVerified: false, pending: {},
     };
   }
   if (state.status === 'none') return state;
+  if (isRecoveryEvent(event)) return evolveRecovery({ ...state, revision: event.revision }, event);
   const s: ExistingUser = { ...state, updatedAt: at, revision: event.revision };
   switch (event.type) {
     case 'ProfileUpdated':
       return { ...s, firstName: event.data.first_name, lastName: event.data.last_name };
     case 'EmailChanged':
-      return { ...s, email: event.data.email };
+      return { ...afterIdentifierChange(s, 'email'), email: event.data.email };
     case 'PhoneChanged':
-      return { ...s, phone: event.data.phone };
-    case 'PasswordChanged':
+      return { ...afterIdentifierChange(s, 'phone'), phone: event.data.phone };
+    case 'PasswordChanged': {
+      const { reset: _void, ...pending } = s.pending; // a reset asked before a change is void
       return {
-        ...s, passwordHash: event.data.password_hash,
+        ...s, passwordHash: event.data.password_hash, pending,
         sessionsValidFromRevision: event.revision, keptSessionId: event.data.kept_session_id,
       };
+    }
     case 'RoleGranted':
       return s.roles.includes(event.data.role) ? s : { ...s, roles: [...s.roles, event.data.role] };
     case 'RoleRevoked':
@@ -69,6 +78,7 @@ export function evolveUser(state: User, event: Recorded<UserEvent>): User {
       return {
         ...s, status: 'erased', email: null, phone: null, firstName: '', lastName: '', passwordHash: null,
         roles: [], sessionsValidFromRevision: event.revision, keptSessionId: null,
+        emailVerified: false, phoneVerified: false, pending: {},
       };
   }
 }

@@ -96,3 +96,10 @@ export function credentialsLimit(
 ): RateLimitOptions {
   return { max: config.loginRatePerIpPerMinute, timeWindow: 60_000, groupId: 'credentials', ...extra };
 }
+
+/** Route options for the recovery endpoints (forgot, reset, verify): their own per-IP budget. */
+export function recoveryLimit(
+  config: Pick<Config, 'recovery'>, extra: Pick<RateLimitOptions, 'errorResponseBuilder'> = {},
+): RateLimitOptions {
+  return { max: config.recovery.ratePerIpPerMinute, timeWindow: 60_000, groupId: 'recovery', ...extra };
+}

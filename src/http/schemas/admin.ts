@@ -119,8 +119,18 @@ export const ProjectionView = Type.Object({
   rebuilding: Type.Boolean({ description: 'a rebuild started by this instance is running' }),
 });
 
+export const ReactorView = Type.Object({
+  name: Type.String(),
+  position: Decimal,
+  active: Type.Boolean({ description: 'this instance holds the reactor\'s lease and delivers; the others stand by' }),
+  failing: Type.Union([Type.Null(), Type.Object({
+    position: Decimal, attempts: Type.Integer(), since: Type.String({ format: 'date-time' }), reason: Type.String(),
+  })], { description: 'the event it keeps failing on (retried with backoff), or null' }),
+});
+
 export const ProjectionList = Type.Object({
   projections: Type.Array(ProjectionView),
+  reactors: Type.Array(ReactorView, { description: 'side effects from the log (mail, SMS): never rebuilt, at least once' }),
   parked_events: Type.Integer({ description: 'events the read models could not apply and stepped over (GET /v1/admin/projections/parked)' }),
 });
 

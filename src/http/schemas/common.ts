@@ -27,6 +27,8 @@ export const User = Type.Object({
   last_name: Type.String(),
   roles: Type.Array(Type.String()),
   status: Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('erased')]),
+  email_verified: Type.Boolean(),
+  phone_verified: Type.Boolean(),
   created_at: DateTime,
   updated_at: DateTime,
 }, { $id: 'User' });

@@ -8,6 +8,11 @@
  * written after it (events that raced the erasure and were decoded with a still-cached
  * key) are stored without them, as a rebuild (key gone) stores them. Rows are insert-only
  * (`on conflict do nothing`), so a replay changes nothing.
+ *
+ * A failed login names its user only under the user's key (PSEUDONYMOUS in
+ * domain/events.ts): once the user is erased a rebuild cannot attribute it, so the erasure
+ * deletes the user's LoginFailed rows and none is stored after it: live rows and rebuilt
+ * rows stay the same.
  */
 import type { DomainEvent } from '../../domain/events.js';
 import type { Decoded } from '../../ports/events.js';
@@ -22,6 +27,8 @@ export const ACTIVITY_TYPES = [
   'RoleGranted', 'RoleRevoked', 'UserDisabled', 'UserEnabled', 'UserErased',
   'SessionStarted', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked',
   'LoginFailed',
+  'PasswordResetRequested', 'PasswordReset', 'EmailVerificationRequested', 'EmailVerified',
+  'PhoneVerificationRequested', 'PhoneVerified',
 ] as const satisfies readonly DomainEvent['type'][];
 
 type ActivityType = (typeof ACTIVITY_TYPES)[number];
@@ -79,6 +86,7 @@ async function insertRows(tx: SqlExecutor, t: string, rows: readonly ActivityRow
      select r.position, r.user_id, r.type, r.occurred_at, r.session_id,
             case when gone.user_id is null then r.ip end, case when gone.user_id is null then r.user_agent end
      from r left join gone on gone.user_id = r.user_id
+     where not (r.type = 'LoginFailed' and gone.user_id is not null)
      on conflict (position) do nothing`,
     // No replacer: one called for every key of every row was most of this function's time.
     [JSON.stringify(rows)]);
@@ -86,7 +94,7 @@ async function insertRows(tx: SqlExecutor, t: string, rows: readonly ActivityRow
 
 export const activityProjection: Projection = {
   name: 'activity',
-  version: 1,
+  version: 2,
   writesOnly: true,
   tables: ['activity'],
   types: ACTIVITY_TYPES,
@@ -113,20 +121,24 @@ export const activityProjection: Projection = {
     // Users erased earlier in this batch; those erased before it are known to insertRows.
     const erased = new Set<string>();
     const erasedNow: string[] = [];
-    const rows = relevant.map((e): ActivityRow => {
+    const rows = relevant.flatMap((e): ActivityRow[] => {
       const userId = userOf(e);
       if (e.type === 'UserErased' && !erased.has(userId)) {
         erased.add(userId);
         erasedNow.push(userId);
       }
       const gone = erased.has(userId);
-      return {
+      if (gone && e.type === 'LoginFailed') return [];
+      return [{
         position: e.position.toString(), user_id: userId, type: e.type, occurred_at: e.occurredAt, session_id: sessionOf(e),
         ip: gone ? null : e.metadata.ip,
         user_agent: gone ? null : e.metadata.user_agent,
-      };
+      }];
     });
     await insertRows(tx, t, rows);
     await forgetNetworkData(tx, t, erasedNow);
+    if (erasedNow.length > 0) {
+      await tx.query(`delete from ${t} where user_id = any($1::uuid[]) and type = 'LoginFailed'`, [erasedNow]);
+    }
   },
 };

@@ -9,12 +9,11 @@
 import { BoundedMap } from '../../lib/boundedMap.js';
 import type { Decoded } from '../../ports/events.js';
 import type { UserView } from './queries.js';
+import { USER_TYPES } from './projection.js';
 import type { LiveConsumer } from '../../ports/projections.js';
 
-const USER_EVENT_TYPES = new Set([
-  'UserRegistered', 'ProfileUpdated', 'EmailChanged', 'PhoneChanged', 'PasswordChanged',
-  'RoleGranted', 'RoleRevoked', 'UserDisabled', 'UserEnabled', 'UserErased',
-]);
+/** The events that change a users row (and so evict its cached copy). */
+const USER_EVENT_TYPES: ReadonlySet<string> = new Set(USER_TYPES);
 
 export class UserCache implements LiveConsumer {
   readonly name = 'user-cache';

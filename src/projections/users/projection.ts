@@ -9,6 +9,7 @@
  * of the history leaves the same rows.
  *
  * On UserErased no personal data remains: email and phone null, names '', roles '{}'.
+ * Version 2 added email_verified and phone_verified (a version change rebuilds the table).
  */
 import type { UserEvent } from '../../domain/events.js';
 import type { Decoded } from '../../ports/events.js';
@@ -27,6 +28,8 @@ export interface UserRow {
   last_name: string;
   roles: string[];
   status: UserStatus;
+  email_verified: boolean;
+  phone_verified: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -35,6 +38,7 @@ export interface UserRow {
 export const USER_TYPES: readonly UserEvent['type'][] = [
   'UserRegistered', 'ProfileUpdated', 'EmailChanged', 'PhoneChanged', 'PasswordChanged',
   'RoleGranted', 'RoleRevoked', 'UserDisabled', 'UserEnabled', 'UserErased',
+  'PasswordReset', 'EmailVerified', 'PhoneVerified',
 ];
 const USER_EVENT_TYPES: ReadonlySet<string> = new Set(USER_TYPES);
 
@@ -50,7 +54,8 @@ export function evolveUserRow(row: UserRow | undefined, e: Decoded<UserEvent>): 
     const d = e.data;
     return {
       id: idOf(d.user_id), email: d.email, phone: d.phone, first_name: d.first_name, last_name: d.last_name,
-      roles: [...new Set(d.roles)], status: 'active', created_at: e.occurredAt, updated_at: e.occurredAt,
+      roles: [...new Set(d.roles)], status: 'active', email_verified: false, phone_verified: false,
+      created_at: e.occurredAt, updated_at: e.occurredAt,
     };
   }
   if (!row || row.status === 'erased') return row;
@@ -59,11 +64,16 @@ export function evolveUserRow(row: UserRow | undefined, e: Decoded<UserEvent>): 
     case 'ProfileUpdated':
       return { ...next, first_name: e.data.first_name, last_name: e.data.last_name };
     case 'EmailChanged':
-      return { ...next, email: e.data.email };
+      return { ...next, email: e.data.email, email_verified: false };
     case 'PhoneChanged':
-      return { ...next, phone: e.data.phone };
+      return { ...next, phone: e.data.phone, phone_verified: false };
     case 'PasswordChanged':
+    case 'PasswordReset':
       return next;
+    case 'EmailVerified':
+      return { ...next, email_verified: true };
+    case 'PhoneVerified':
+      return { ...next, phone_verified: true };
     case 'RoleGranted':
       return next.roles.includes(e.data.role) ? next : { ...next, roles: [...next.roles, e.data.role] };
     case 'RoleRevoked':
@@ -73,12 +83,17 @@ export function evolveUserRow(row: UserRow | undefined, e: Decoded<UserEvent>): 
     case 'UserEnabled':
       return { ...next, status: 'active' };
     case 'UserErased':
-      return { ...next, status: 'erased', email: null, phone: null, first_name: '', last_name: '', roles: [] };
+      return {
+        ...next, status: 'erased', email: null, phone: null, first_name: '', last_name: '', roles: [],
+        email_verified: false, phone_verified: false,
+      };
+    default:
+      return row; // a recovery request changes no column
   }
 }
 
 /** The columns of a UserRow, for selects. */
-export const USER_COLUMNS = 'id, email, phone, first_name, last_name, roles, status, created_at, updated_at';
+export const USER_COLUMNS = 'id, email, phone, first_name, last_name, roles, status, email_verified, phone_verified, created_at, updated_at';
 
 async function loadUsers(tx: SqlExecutor, t: string, ids: readonly string[]): Promise<Map<string, UserRow>> {
   const { rows } = await tx.query<UserRow>(`select ${USER_COLUMNS} from ${t} where id = any($1::uuid[])`, [ids]);
@@ -92,18 +107,19 @@ async function upsertUsers(tx: SqlExecutor, t: string, rows: readonly UserRow[])
      select ${USER_COLUMNS}
      from jsonb_to_recordset($1::jsonb) as r(
        id uuid, email text, phone text, first_name text, last_name text, roles text[], status text,
-       created_at timestamptz, updated_at timestamptz)
+       email_verified boolean, phone_verified boolean, created_at timestamptz, updated_at timestamptz)
      on conflict (id) do update set
        email = excluded.email, phone = excluded.phone,
        first_name = excluded.first_name, last_name = excluded.last_name,
        roles = excluded.roles, status = excluded.status,
+       email_verified = excluded.email_verified, phone_verified = excluded.phone_verified,
        created_at = excluded.created_at, updated_at = excluded.updated_at`,
     [JSON.stringify(rows)]);
 }
 
 export const usersProjection: Projection = {
   name: 'users',
-  version: 1,
+  version: 2,
   tables: ['users'],
   types: USER_TYPES,
 
@@ -117,6 +133,8 @@ export const usersProjection: Projection = {
       last_name text not null,
       roles text[] not null,
       status text not null check (status in ('active', 'disabled', 'erased')),
+      email_verified boolean not null default false,
+      phone_verified boolean not null default false,
       created_at timestamptz not null,
       updated_at timestamptz not null
     )`);

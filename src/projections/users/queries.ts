@@ -19,6 +19,8 @@ export interface UserView {
   lastName: string;
   roles: string[];
   status: UserStatus;
+  emailVerified: boolean;
+  phoneVerified: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -40,7 +42,8 @@ export interface UserPage {
 
 const toUser = (r: UserRow): UserView => ({
   id: r.id, email: r.email, phone: r.phone, firstName: r.first_name, lastName: r.last_name,
-  roles: r.roles, status: r.status, createdAt: r.created_at, updatedAt: r.updated_at,
+  roles: r.roles, status: r.status, emailVerified: r.email_verified, phoneVerified: r.phone_verified,
+  createdAt: r.created_at, updatedAt: r.updated_at,
 });
 
 export async function getUser(db: SqlExecutor, id: string): Promise<UserView | null> {

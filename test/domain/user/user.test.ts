@@ -56,6 +56,7 @@ void t.test('evolve: registration and the events that follow', async (t) => {
     status: 'active', id: ID, email: 'ann@example.com', phone: '+4915112345678', firstName: 'Ann', lastName: 'Lee',
     passwordHash: '$argon2id$old', roles: ['user'], createdAt: regAt, updatedAt: regAt,
     sessionsValidFromRevision: 0n, keptSessionId: null, revision: 0n,
+    emailVerified: false, phoneVerified: false, pending: {},
   });
   t.strictSame(given(t, User, [{ type: 'ProfileUpdated', data: { user_id: ID, first_name: 'X', last_name: 'Y' } }]).state,
     { status: 'none' }, 'events before a registration fold to nothing');

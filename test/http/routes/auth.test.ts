@@ -33,7 +33,9 @@ t.test('register', async (t) => {
     t.equal(body.refresh_expires_in, 2_592_000);
     t.match(body.session_id, UUID_RE);
     t.ok(Buffer.from(body.refresh_token, 'base64url').length >= 32, 'refresh token carries at least 256 bits');
-    t.same(Object.keys(body.user).sort(), ['created_at', 'email', 'first_name', 'id', 'last_name', 'phone', 'roles', 'status', 'updated_at']);
+    t.same(Object.keys(body.user).sort(), [
+      'created_at', 'email', 'email_verified', 'first_name', 'id', 'last_name', 'phone', 'phone_verified', 'roles', 'status', 'updated_at',
+    ]);
     t.match(body.user, { email, phone: null, first_name: 'Ada', last_name: 'Lovelace', roles: ['user'], status: 'active' });
     t.match(body.user.id, UUID_RE);
     t.match(body.user.created_at, ISO_RE);

@@ -179,7 +179,7 @@ void t.test('a version bump makes start() rebuild the projection', async (t) => 
   let setups = 0;
   const v2: Projection = {
     ...usersProjection,
-    version: 2,
+    version: usersProjection.version + 1,
     setup: async (tx, table) => {
       setups += 1;
       await usersProjection.setup(tx, table);
@@ -190,7 +190,7 @@ void t.test('a version bump makes start() rebuild the projection', async (t) => 
   t.equal(setups, 1, 'the new version was set up once, in shadow tables');
   const { rows } = await env.sql.query<{ version: number }>(
     `select version from authstream.projection_checkpoints where name = 'users'`);
-  t.equal(rows[0]?.version, 2);
+  t.equal(rows[0]?.version, usersProjection.version + 1);
   t.same(await snapshot(env.sql), before);
   t.ok(await second.runner.waitFor(last.position, 1000));
 });

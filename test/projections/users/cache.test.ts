@@ -5,7 +5,7 @@ import { UserCache } from '../../../src/projections/users/cache.js';
 
 const user = (id: string, firstName: string): UserView => ({
   id, email: `${id}@example.com`, phone: null, firstName, lastName: '', roles: ['user'], status: 'active',
-  createdAt: new Date(0), updatedAt: new Date(0),
+  emailVerified: false, phoneVerified: false, createdAt: new Date(0), updatedAt: new Date(0),
 });
 
 const event = (type: string, userId: string, position: bigint) =>

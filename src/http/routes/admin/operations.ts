@@ -54,13 +54,14 @@ export const adminOperationRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime 
 
   app.get('/projections', {
     schema: {
-      tags, security, summary: 'Position and lag of every projection and in-memory consumer on this instance',
+      tags, security, summary: 'Position and lag of every projection and in-memory consumer on this instance, and the reactors\' state',
       response: { 200: ProjectionList, ...errorResponses(401, 403, 503) },
     },
   }, async () => {
     const status = await runtime.projections.status();
     return {
       parked_events: await countParked(runtime.sql),
+      reactors: await runtime.reactors.status(),
       projections: status.map((p) => ({
         name: p.name,
         kind: p.kind,

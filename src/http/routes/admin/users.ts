@@ -10,6 +10,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { disableUser, enableUser, grantRole, revokeRole } from '../../../commands/admin.js';
 import { eraseUser } from '../../../commands/eraseUser.js';
+import { issuePasswordReset } from '../../../commands/recovery/issue.js';
 import { NotFoundError, ValidationError } from '../../../domain/errors.js';
 import { isPlainText } from '../../../policy/identifiers.js';
 import type { Runtime } from '../../../composition/runtime.js';
@@ -95,6 +96,18 @@ export const adminUserRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = 
     (id, _p, request) => enableUser(deps, id, eventContext(request)));
   action('DELETE', '/users/:id/roles/:role', 'Revoke a role (idempotent)', UserRoleParams,
     (id, p, request) => revokeRole(deps, id, p.role ?? '', eventContext(request)), [400, 401, 403, 404, 503]);
+
+  app.post('/users/:id/password-reset', {
+    schema: {
+      tags, security, summary: 'Send the user a password reset message, as /v1/auth/password/forgot would (by email, else SMS)',
+      params: UserIdParams,
+      response: { 202: Type.Object({ status: Type.Literal('accepted') }), ...errorResponses(401, 403, 404, 409, 503) },
+    },
+  }, async (request, reply) => {
+    const userId = userIdOf(request.params.id);
+    await caughtUp(await issuePasswordReset(deps, { userId, requestId: deps.newId(), strict: true }, eventContext(request)));
+    return reply.code(202).send({ status: 'accepted' as const });
+  });
 
   app.post('/users/:id/roles', {
     schema: {
