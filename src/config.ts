@@ -75,6 +75,8 @@ export interface RecoveryConfig {
   requestWindowSeconds: number;
   /** Without SMTP or SMS outside production: messages are written to the log for a developer. */
   logMessages: boolean;
+  /** How long a reactor's lease lasts unrenewed: a standby takes over within it when its holder dies. */
+  reactorLeaseMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -223,6 +225,7 @@ function recoveryConfig(env: Env, publicUrl: string): RecoveryConfig {
     maxRequestsPerIdentifier: int(env, 'RECOVERY_MAX_REQUESTS', 5, 1, 1000),
     requestWindowSeconds: int(env, 'RECOVERY_WINDOW_SECONDS', 3600, 1, 86_400 * 7),
     logMessages: env.NODE_ENV?.trim() !== 'production',
+    reactorLeaseMs: int(env, 'REACTOR_LEASE_MS', 30_000, 500, 600_000),
   };
 }
 

@@ -74,7 +74,9 @@ export async function startReactors(
       passwordResetUrl: config.recovery.passwordResetUrl, emailVerifyUrl: config.recovery.emailVerifyUrl,
     }),
   ];
-  const runner = new ReactorRunner({ sql: parts.sql, store: parts.store, codec: parts.codec, log: parts.log, reactors });
+  const runner = new ReactorRunner({
+    sql: parts.sql, store: parts.store, codec: parts.codec, log: parts.log, reactors, leaseMs: config.recovery.reactorLeaseMs,
+  });
   await runner.start();
   return {
     runner,
