@@ -16,6 +16,8 @@ export interface Reactor {
    * default: history is never acted on again) or at the first ('beginning').
    */
   readonly startFrom?: 'head' | 'beginning';
+  /** Or exactly after this position (a webhook: after the event that created it). */
+  readonly startAfter?: bigint;
   /**
    * Acts on one event, in log order. Throwing retries the same event with backoff (the
    * reactor holds there: later events wait); resolving moves the checkpoint past it. May
