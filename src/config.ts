@@ -54,6 +54,19 @@ export interface Config {
   sseHeartbeatMs: number;
   sseBufferEvents: number;
   recovery: RecoveryConfig;
+  webhooks: WebhooksConfig;
+}
+
+/** Outbound webhooks: where they may go and how long they are retried. */
+export interface WebhooksConfig {
+  /** http:// endpoints, to loopback only (development, tests). */
+  allowHttp: boolean;
+  /** Link-local and cloud-metadata addresses (refused by default). */
+  allowPrivate: boolean;
+  /** Retries of a failing endpoint grow to this delay. */
+  retryMaxSeconds: number;
+  /** An endpoint failing this long is disabled. */
+  disableAfterSeconds: number;
 }
 
 /** Password reset and verification: where messages go and how long their links last. */
@@ -199,6 +212,12 @@ export function loadConfig(env: Env = process.env): Config {
     sseHeartbeatMs: int(env, 'SSE_HEARTBEAT_MS', 15_000, 10, 600_000),
     sseBufferEvents: int(env, 'SSE_BUFFER_EVENTS', 1000, 1, 100_000),
     recovery: recoveryConfig(env, publicUrl),
+    webhooks: {
+      allowHttp: bool(env, 'WEBHOOKS_ALLOW_HTTP', false),
+      allowPrivate: bool(env, 'WEBHOOKS_ALLOW_LINK_LOCAL', false),
+      retryMaxSeconds: int(env, 'WEBHOOK_RETRY_MAX_SECONDS', 3600, 1, 86_400),
+      disableAfterSeconds: int(env, 'WEBHOOK_DISABLE_AFTER_SECONDS', 5 * 86_400, 1, 60 * 86_400),
+    },
   };
 }
 

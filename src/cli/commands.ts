@@ -5,6 +5,9 @@ import { keysRotateCommand } from './keys.js';
 import { adminCreateCommand } from './admin.js';
 import { eventsCopyCommand, eventsReadCommand, eventsTailCommand } from './events.js';
 import { projectionsRebuildCommand, projectionsStatusCommand } from './projections.js';
+import {
+  webhooksCreateCommand, webhooksDeleteCommand, webhooksDisableCommand, webhooksEnableCommand, webhooksListCommand,
+} from './webhooks.js';
 
 export function commands(): CliCommand[] {
   return [
@@ -12,5 +15,6 @@ export function commands(): CliCommand[] {
     adminCreateCommand,
     eventsTailCommand, eventsReadCommand, eventsCopyCommand,
     projectionsStatusCommand, projectionsRebuildCommand,
+    webhooksListCommand, webhooksCreateCommand, webhooksDisableCommand, webhooksEnableCommand, webhooksDeleteCommand,
   ];
 }

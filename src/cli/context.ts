@@ -82,6 +82,7 @@ export async function withRuntime(io: CliIo, fn: (runtime: Runtime) => Promise<n
       error: (obj, msg) => io.err.write(`${msg}${obj.err instanceof Error ? `: ${obj.err.message}` : ''}\n`),
       warn: (_obj, msg) => io.err.write(`${msg}\n`),
     },
+    reactors: false, // a short-lived command sends nothing: the running service's reactors act on what it appends
   });
   try {
     return await fn(runtime);

@@ -28,7 +28,7 @@ version changed. The service does the same at start; this lets you do it ahead o
   async run(args, io) {
     let runtime;
     try {
-      runtime = await createRuntime(loadConfig(io.env));
+      runtime = await createRuntime(loadConfig(io.env), { reactors: false });
     } catch (e) {
       io.err.write(`authstream migrate: ${e instanceof ConfigError ? `configuration error: ${e.message}` : e instanceof Error ? e.message : String(e)}\n`);
       return 1;

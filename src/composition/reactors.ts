@@ -16,6 +16,10 @@ import type { Sql } from '../ports/sql.js';
 import { ReactorRunner, type ReactorLog } from '../reactors/engine/reactorRunner.js';
 import { messagesReactor } from '../reactors/messages/reactor.js';
 import { recoveryReactor } from '../reactors/recovery.js';
+import { WebhookManager } from '../reactors/webhooks/manager.js';
+import { HttpWebhookSender } from '../infra/webhooks/httpSender.js';
+import { decodedView } from '../infra/redact.js';
+import { listWebhooks } from '../projections/webhooks/queries.js';
 import { ConfigError } from '../config.js';
 
 export interface Transports {
@@ -56,6 +60,8 @@ export function openTransports(config: Config, log: ReactorLog): Transports & { 
 
 export interface StartedReactors {
   runner: ReactorRunner;
+  /** One reactor per enabled webhook endpoint, in an engine of their own. */
+  webhooks: WebhookManager;
   /** The event types the reactors act on: appending one should nudge the runner. */
   wakesOn: ReadonlySet<string>;
   notices: string[];
@@ -64,8 +70,25 @@ export interface StartedReactors {
 
 export async function startReactors(
   config: Config,
-  parts: { deps: CommandDeps; sql: Sql; store: EventStore; codec: EventDecoder; log: ReactorLog; transports?: Transports },
+  parts: { deps: CommandDeps; sql: Sql; store: EventStore; codec: EventDecoder; log: ReactorLog; transports?: Transports; run?: boolean },
 ): Promise<StartedReactors> {
+  const webhookRunner = new ReactorRunner({
+    sql: parts.sql, store: parts.store, codec: parts.codec, log: parts.log, leaseMs: config.recovery.reactorLeaseMs,
+    retryFirstDelayMs: 1000, retryMaxDelayMs: config.webhooks.retryMaxSeconds * 1000,
+  });
+  const webhooks = new WebhookManager({
+    sql: parts.sql, store: parts.store, deps: parts.deps, runner: webhookRunner, log: parts.log,
+    endpoints: () => listWebhooks(parts.sql), view: decodedView,
+    sender: new HttpWebhookSender({ policy: { allowHttp: config.webhooks.allowHttp, allowPrivate: config.webhooks.allowPrivate } }),
+    disableAfterMs: config.webhooks.disableAfterSeconds * 1000,
+    retryFirstDelayMs: 1000, retryMaxDelayMs: config.webhooks.retryMaxSeconds * 1000,
+  });
+  if (parts.run === false) {
+    const idle = new ReactorRunner({ sql: parts.sql, store: parts.store, codec: parts.codec, log: parts.log });
+    await idle.start(); // migrates its table, runs nothing
+    await webhooks.prepare();
+    return { runner: idle, webhooks, wakesOn: new Set(), notices: [], close: () => idle.stop() };
+  }
   const { notices, ...transports } = parts.transports ? { ...parts.transports, notices: [] } : openTransports(config, parts.log);
   const reactors = [
     recoveryReactor(parts.deps),
@@ -78,11 +101,14 @@ export async function startReactors(
     sql: parts.sql, store: parts.store, codec: parts.codec, log: parts.log, reactors, leaseMs: config.recovery.reactorLeaseMs,
   });
   await runner.start();
+  await webhooks.start();
   return {
     runner,
+    webhooks,
     wakesOn: new Set(reactors.flatMap((r) => r.types ?? [])),
     notices,
     async close() {
+      await webhooks.stop();
       await runner.stop();
       await transports.mail.close();
       await transports.sms.close();

@@ -39,6 +39,7 @@ import { CUT_OFF_TYPES, UserCutoffs } from '../tokens/userCutoffs.js';
 import { UserCache } from '../projections/users/cache.js';
 import { ProjectionRunner, type RunnerLog } from '../projections/engine/runner.js';
 import type { ReactorRunner } from '../reactors/engine/reactorRunner.js';
+import type { WebhookManager } from '../reactors/webhooks/manager.js';
 import { startReactors, type Transports } from './reactors.js';
 
 export interface ReadModels {
@@ -65,6 +66,8 @@ export interface Runtime {
   projections: ProjectionRunner;
   /** Side effects from the log: reset and verification messages (composition/reactors.ts). */
   reactors: ReactorRunner;
+  /** The webhook endpoints' deliveries. */
+  webhooks: WebhookManager;
   /** What the operator is told at start-up (e.g. that no mail is delivered). */
   notices: string[];
   deps: CommandDeps;
@@ -85,6 +88,8 @@ export interface RuntimeOptions {
   hasher?: PasswordHasher;
   /** Mail and SMS transports instead of those the configuration names (tests). */
   transports?: Transports;
+  /** false: run no reactors here (tests about other things; the CLI). Default true. */
+  reactors?: boolean;
 }
 
 /** MASTER_KEY, or a key generated once and kept in DATA_DIR/master.key (0600). */
@@ -212,10 +217,13 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
 
     await projections.start();
     closers.unshift(() => projections.stop());
-    const reactors = await startReactors(config, { deps, sql, store, codec, log, ...(options.transports ? { transports: options.transports } : {}) });
+    const reactors = await startReactors(config, {
+      deps, sql, store, codec, log, run: options.reactors !== false, ...(options.transports ? { transports: options.transports } : {}),
+    });
     closers.unshift(() => reactors.close());
     nudgeReactors = (events) => {
       if (events.some((e) => reactors.wakesOn.has(e.type))) reactors.runner.nudge();
+      if (events.some((e) => e.type.startsWith('Webhook'))) reactors.webhooks.nudge();
     };
 
     // In-memory caches: each starts from a known position and is fed from there on.
@@ -270,6 +278,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     return {
       config, sql, store, keys, codec, hasher, secrets, signingKeys, settings, revocations, cutoffs, projections, deps, readModels,
       reactors: reactors.runner,
+      webhooks: reactors.webhooks,
       notices: reactors.notices,
       readYourWrites,
       extraRoutes: [],

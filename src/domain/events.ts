@@ -170,6 +170,26 @@ export type MessageSkipped = Ev<'MessageSkipped', {
 }>;
 export type MessageEvent = MessageSent | MessageFailed | MessageSkipped;
 
+/// webhook-<webhook_id>: an integrator's endpoint (no personal data; the secret sealed with a server key)
+
+export type WebhookDisabledReason = 'admin' | 'failing';
+export type WebhookCreated = Ev<'WebhookCreated', {
+  webhook_id: string;
+  url: string;
+  /** Event type names, or ["*"] for all. */
+  event_types: string[];
+  description: string;
+  /** The signing secret (whsec_…), sealed with a key derived from the master key. A secret: shown nowhere. */
+  secret_sealed: string;
+}>;
+export type WebhookUpdated = Ev<'WebhookUpdated', { webhook_id: string; url: string; event_types: string[]; description: string }>;
+export type WebhookDisabled = Ev<'WebhookDisabled', { webhook_id: string; reason: WebhookDisabledReason }>;
+export type WebhookEnabled = Ev<'WebhookEnabled', { webhook_id: string }>;
+export type WebhookDeleted = Ev<'WebhookDeleted', { webhook_id: string }>;
+/** Deliver again every matching event after `after_position` (an admin's replay). */
+export type WebhookReplayRequested = Ev<'WebhookReplayRequested', { webhook_id: string; after_position: string }>;
+export type WebhookEvent = WebhookCreated | WebhookUpdated | WebhookDisabled | WebhookEnabled | WebhookDeleted | WebhookReplayRequested;
+
 /// settings
 
 export interface SettingsValues {
@@ -199,7 +219,8 @@ export type ParkedEventResolved = Ev<'ParkedEventResolved', { position: string; 
 export type OperationsEvent = EventParked | ParkedEventResolved;
 
 export type DomainEvent =
-  | UserEvent | SessionEvent | IdentifierEvent | LoginEvent | SettingsEvent | OperationsEvent | PasswordResetAsked | MessageEvent;
+  | UserEvent | SessionEvent | IdentifierEvent | LoginEvent | SettingsEvent | OperationsEvent | PasswordResetAsked | MessageEvent
+  | WebhookEvent;
 export type EventType = DomainEvent['type'];
 
 /** A domain event as read back from the store. */
@@ -222,6 +243,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'PasswordResetRequested', 'PasswordReset', 'EmailVerificationRequested', 'EmailVerified',
   'PhoneVerificationRequested', 'PhoneVerified', 'VerificationFailed', 'PasswordResetAsked',
   'MessageSent', 'MessageFailed', 'MessageSkipped',
+  'WebhookCreated', 'WebhookUpdated', 'WebhookDisabled', 'WebhookEnabled', 'WebhookDeleted', 'WebhookReplayRequested',
 ];
 
 /**
@@ -242,6 +264,7 @@ export const PERSONAL_FIELDS: { readonly [T in EventType]: readonly string[] } =
   PasswordResetRequested: [], PasswordReset: ['password_hash'], EmailVerificationRequested: [], EmailVerified: [],
   PhoneVerificationRequested: [], PhoneVerified: [], VerificationFailed: [], PasswordResetAsked: [],
   MessageSent: [], MessageFailed: [], MessageSkipped: [],
+  WebhookCreated: [], WebhookUpdated: [], WebhookDisabled: [], WebhookEnabled: [], WebhookDeleted: [], WebhookReplayRequested: [],
 };
 
 /**
@@ -293,6 +316,12 @@ export const VISIBLE_FIELDS: { readonly [T in EventType]: readonly string[] } = 
   MessageSent: ['user_id', 'message_id', 'purpose', 'channel', 'attempt'],
   MessageFailed: ['user_id', 'message_id', 'purpose', 'channel', 'attempt', 'reason', 'permanent'],
   MessageSkipped: ['user_id', 'message_id', 'purpose', 'reason'],
+  WebhookCreated: ['webhook_id', 'url', 'event_types', 'description'],
+  WebhookUpdated: ['webhook_id', 'url', 'event_types', 'description'],
+  WebhookDisabled: ['webhook_id', 'reason'],
+  WebhookEnabled: ['webhook_id'],
+  WebhookDeleted: ['webhook_id'],
+  WebhookReplayRequested: ['webhook_id', 'after_position'],
   SettingsChanged: ['access_token_ttl_seconds', 'refresh_token_ttl_seconds', 'sliding_access_tokens', 'refresh_reuse_grace_seconds'],
 };
 
@@ -303,6 +332,12 @@ export function subjectOf(event: DomainEvent): string | null {
     case 'EventParked':
     case 'ParkedEventResolved':
     case 'PasswordResetAsked':
+    case 'WebhookCreated':
+    case 'WebhookUpdated':
+    case 'WebhookDisabled':
+    case 'WebhookEnabled':
+    case 'WebhookDeleted':
+    case 'WebhookReplayRequested':
       return null;
     default:
       return event.data.user_id ?? null;
@@ -322,5 +357,6 @@ export const recoveryStream = (hmac: string): string => `recovery-${hmac}`;
 /** The identifier's hash a hashed stream (`identifier-`, `logins-`, `recovery-`) is named by. */
 export const hashOfStream = (streamId: string): string => streamId.slice(streamId.indexOf('-') + 1);
 export const messagesStream = (userId: string): string => `messages-${userId}`;
+export const webhookStream = (webhookId: string): string => `webhook-${webhookId}`;
 export const SETTINGS_STREAM = 'settings';
 export const parkedStream = (position: bigint): string => `parked-${position}`;

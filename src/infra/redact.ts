@@ -86,6 +86,11 @@ export function eventView(raw: RecordedEvent, decoded: Decoded | null): EventVie
   };
 }
 
+/** The operator's view of an event already decoded (webhook payloads). */
+export function decodedView(decoded: Decoded): EventView {
+  return eventView({ ...decoded, data: {}, metadata: {} } as unknown as RecordedEvent, decoded);
+}
+
 /** Decodes and redacts events, in order. */
 export async function eventViews(codec: EventDecoder, raws: readonly RecordedEvent[]): Promise<EventView[]> {
   const out: EventView[] = [];

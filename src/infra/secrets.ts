@@ -8,7 +8,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Secrets } from '../ports/secrets.js';
-import { deriveKey } from './crypto.js';
+import { deriveKey, open, seal } from './crypto.js';
 
 const UUID_HEX = /^[0-9a-f]{32}$/;
 
@@ -17,6 +17,7 @@ export function createSecrets(master: Buffer): Secrets {
   const tokenKey = deriveKey(master, 'recovery-token');
   const hashKey = deriveKey(master, 'recovery-token-hash');
   const idKey = deriveKey(master, 'derived-ids');
+  const webhookKey = deriveKey(master, 'webhook-secrets');
   const mac = (key: Buffer, ...parts: string[]): Buffer => createHmac('sha256', key).update(parts.join('\u0000')).digest();
   return {
     identifierHash(kind, normalised) {
@@ -56,6 +57,15 @@ export function createSecrets(master: Buffer): Secrets {
       b[6] = ((b[6] ?? 0) & 0x0f) | 0x40; // a version-4-shaped uuid
       b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
       return bytesToUuid(b.toString('hex'));
+    },
+    newWebhookSecret() {
+      return `whsec_${randomBytes(32).toString('base64')}`;
+    },
+    sealWebhookSecret(webhookId, secret) {
+      return seal(webhookKey, Buffer.from(secret, 'utf8'), `webhook:${webhookId}`);
+    },
+    openWebhookSecret(webhookId, sealed) {
+      return open(webhookKey, sealed, `webhook:${webhookId}`)?.toString('utf8') ?? null;
     },
   };
 }

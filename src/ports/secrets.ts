@@ -22,4 +22,10 @@ export interface Secrets {
   sameHash(a: string, b: string): boolean;
   /** A request id no one can link to `seed` without the server key (a reactor's idempotent ids). */
   derivedId(seed: string): string;
+  /** A new webhook signing secret: `whsec_` + base64 of 32 random bytes (Standard Webhooks). */
+  newWebhookSecret(): string;
+  /** The secret sealed for its WebhookCreated event, bound to the webhook id. */
+  sealWebhookSecret(webhookId: string, secret: string): string;
+  /** null when it does not open (another master key, tampering). */
+  openWebhookSecret(webhookId: string, sealed: string): string | null;
 }

@@ -7,9 +7,10 @@ import type { Projection } from '../ports/projections.js';
 import { activityProjection } from './activity/projection.js';
 import { sessionsProjection } from './sessions/projection.js';
 import { usersProjection } from './users/projection.js';
+import { webhooksProjection } from './webhooks/projection.js';
 
 export function allProjections(): Projection[] {
-  return [usersProjection, sessionsProjection, activityProjection];
+  return [usersProjection, sessionsProjection, activityProjection, webhooksProjection];
 }
 
 export { ProjectionRunner, RebuildInProgressError, RebuildLeaseLostError } from './engine/runner.js';

@@ -231,9 +231,9 @@ t.test('the CLI', serverUp ? {} : { skip: 'no PostgreSQL server: the CLI opens i
     const status = await cli(env, ['projections', 'status']);
     t.equal(status.code, 0, status.err);
     t.match(status.out, /^NAME\s+VERSION\s+POSITION\s+HEAD\s+LAG_EVENTS\s+LAG_MS/);
-    for (const name of ['users', 'sessions', 'activity']) t.match(status.out, new RegExp(`^${name}\\s`, 'm'));
+    for (const name of ['users', 'sessions', 'activity', 'webhooks']) t.match(status.out, new RegExp(`^${name}\\s`, 'm'));
     const asJson = JSON.parse((await cli(env, ['projections', 'status', '--json'])).out) as { projections: { name: string; position: string; head: string; lag_events: number }[] };
-    t.same(asJson.projections.map((p) => p.name), ['users', 'sessions', 'activity']);
+    t.same(asJson.projections.map((p) => p.name), ['users', 'sessions', 'activity', 'webhooks']);
     for (const p of asJson.projections) t.match(p, { position: /^[0-9]+$/, head: /^[0-9]+$/, lag_events: Number });
 
     const rebuild = await cli(env, ['projections', 'rebuild', 'users']);

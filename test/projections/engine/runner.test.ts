@@ -254,7 +254,7 @@ void t.test('status reports lag', async (t) => {
   // The head only moves once no older transaction anywhere in the cluster is open: poll.
   t.ok(await until(async () => (await runner.status())[0]?.lag_events === 2));
   const status = await runner.status();
-  t.same(status.map((s) => s.name), ['users', 'sessions', 'activity']);
+  t.same(status.map((s) => s.name), ['users', 'sessions', 'activity', 'webhooks']);
   for (const s of status) t.match(s, { kind: 'sql', lag_events: 2, lag_capped: false });
   t.ok((status[0]?.lag_ms ?? 0) > 0, 'the oldest pending event has waited');
   for (let i = 0; i < 5; i++) await w.user(ALICE, [{ type: 'UserDisabled', data: { user_id: ALICE } }]);

@@ -10,6 +10,7 @@ import type { Runtime } from '../../../composition/runtime.js';
 import { adminEventRoutes } from './events.js';
 import { adminOperationRoutes } from './operations.js';
 import { adminUserRoutes } from './users.js';
+import { adminWebhookRoutes } from './webhooks.js';
 
 export { parseDecimal, parseTypes } from './events.js';
 
@@ -19,4 +20,5 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = asyn
   await app.register(adminUserRoutes, { runtime });
   await app.register(adminEventRoutes, { runtime });
   await app.register(adminOperationRoutes, { runtime });
+  await app.register(adminWebhookRoutes, { runtime });
 };

@@ -345,7 +345,7 @@ t.test('admin API', async (t) => {
     const res = await app.inject({ method: 'GET', url: '/v1/admin/projections', headers: auth });
     t.equal(res.statusCode, 200, res.body);
     const { projections } = json<{ projections: { name: string; kind: string; position: string; head: string; lag_events: number; lag_ms: number }[] }>(res);
-    t.same(projections.filter((p) => p.kind === 'sql').map((p) => p.name).sort(), ['activity', 'sessions', 'users']);
+    t.same(projections.filter((p) => p.kind === 'sql').map((p) => p.name).sort(), ['activity', 'sessions', 'users', 'webhooks']);
     for (const p of projections) {
       t.match(p, { position: /^[0-9]+$/, head: /^[0-9]+$/, lag_events: Number, lag_ms: Number });
     }
