@@ -35,7 +35,8 @@ import { activity, type ActivityView } from '../projections/activity/queries.js'
 import { getSession, listSessions, revokedSessionsSince, sessionIdsOfUser, type SessionView } from '../projections/sessions/queries.js';
 import { getUser, searchUsers, type SearchUsersOptions, type UserPage, type UserView } from '../projections/users/queries.js';
 import { RevocationSet } from '../tokens/revocations.js';
-import { CUT_OFF_TYPES, UserCutoffs } from '../tokens/userCutoffs.js';
+import { UserCutoffs } from '../tokens/userCutoffs.js';
+import { warmCutoffs } from '../tokens/warmCutoffs.js';
 import { UserCache } from '../projections/users/cache.js';
 import { ProjectionRunner, type RunnerLog } from '../projections/engine/runner.js';
 import type { ReactorRunner } from '../reactors/engine/reactorRunner.js';
@@ -291,24 +292,5 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     for (const close of closers) await close().catch(() => {});
     if (ownsSql) await sql.close();
     throw e;
-  }
-}
-
-/**
- * Loads the user cut-offs of the revocation horizon from the log (the cut-off event types
- * only, through the store's type index) and returns the position to follow on from. Older
- * events are read but not decoded (no data-key lookups): no token they cut off is alive.
- */
-async function warmCutoffs(store: EventStore, codec: EventCodec, cutoffs: UserCutoffs): Promise<bigint> {
-  const head = await store.headPosition();
-  const oldest = Date.now() - REVOCATION_HORIZON_MS;
-  let after = 0n;
-  for (;;) {
-    const page = await store.readAll({ after, maxCount: 1000, types: CUT_OFF_TYPES });
-    const inRange = page.filter((e) => e.position <= head && e.occurredAt.getTime() >= oldest);
-    cutoffs.apply(await codec.decodeAll(inRange));
-    const last = page.at(-1);
-    if (!last || page.length < 1000 || last.position >= head) return head;
-    after = last.position;
   }
 }
