@@ -50,7 +50,7 @@ void t.test("first sight: 'head' acts on no history, 'beginning' on all of it, s
   const { runner } = makeRunner(t, env, [head.reactor, explicit.reactor, beginning.reactor, after.reactor]);
   await runner.start();
   t.equal((await row(env, 'from-head'))?.position, history[2], "'head' (the default): the row starts at the newest event");
-  t.equal((await row(env, 'from-beginning'))?.position, 0n);
+  // 'beginning' starts at 0, but may already have moved by now: what it acted on is checked below.
   const fresh = await register(w, 2);
   const last = fresh[1] ?? 0n;
   for (const name of ['from-head', 'explicit-head', 'from-beginning', 'after-second']) t.ok(await runner.waitFor(name, last, 10_000), name);
