@@ -3,6 +3,7 @@ import { loadConfig } from '../config.js';
 import { readCheckpoint } from '../projections/engine/checkpoints.js';
 import { allProjections, RebuildInProgressError } from '../projections/index.js';
 import { openSql, openStore } from '../composition/runtime.js';
+import { readReactors } from '../reactors/engine/reactorCheckpoints.js';
 import { colours, table, type CliCommand } from './command.js';
 import { CliError, guarded, withRuntime } from './context.js';
 
@@ -29,9 +30,11 @@ export const projectionsStatusCommand: CliCommand = {
 Shows each SQL read model's checkpoint (the global position it has applied, as every
 instance sees it), the head of the event store, how many events it is behind (counted up
 to ${SCAN_LIMIT}; "+" when there are more) and how long the oldest of them has waited.
-Read-only: it opens the stores but runs no projection. --json prints
-{ "projections": [{ name, version, position, head, lag_events, lag_capped, lag_ms }] }
-with positions as strings.`,
+Then the reactors (reset mails, SMS, each webhook endpoint): checkpoint, whether an
+instance holds it, and what it keeps failing on. Read-only: it opens the stores but runs
+no projection. --json prints { "projections": [{ name, version, position, head,
+lag_events, lag_capped, lag_ms }], "reactors": [{ name, position, held, failing }] } with
+positions as strings.`,
   options: { json: { type: 'boolean' } },
   run: ({ values }, io) => guarded(io, 'projections status', async () => {
     const config = loadConfig(io.env);
@@ -64,9 +67,15 @@ with positions as strings.`,
             lag_ms: oldest ? Math.max(0, now - oldest.occurredAt.getTime()) : 0,
           };
         });
+        // The reactors (mail, SMS, webhooks): their checkpoints, whether an instance holds them, what they are stuck on.
+        const reactors = (await readReactors(sql, null).catch(() => [])).map((r) => ({
+          name: r.name, position: r.position.toString(), held: r.leaseLive,
+          failing: r.failing && { position: r.failing.position.toString(), attempts: r.failing.attempts, since: r.failing.since.toISOString(), reason: r.failing.reason },
+        }));
         if (values.json) {
           io.out.write(`${JSON.stringify({
             projections: rows.map((r) => ({ ...r, position: r.position.toString(), head: r.head.toString() })),
+            reactors,
           })}\n`);
           return 0;
         }
@@ -82,6 +91,11 @@ with positions as strings.`,
           if (!row) return c.dim(line);
           return row.lag_events === 0 ? line : c.yellow(line);
         }).join('\n')}\n`);
+        if (reactors.length > 0) {
+          io.out.write(`\n${table(reactors.map((r) => [
+            r.name, r.position, r.held ? 'yes' : 'no', r.failing ? `${r.failing.attempts} attempts since ${r.failing.since}: ${r.failing.reason}` : '',
+          ]), ['REACTOR', 'POSITION', 'HELD', 'FAILING'])}`);
+        }
         return 0;
       } finally {
         await store.close();

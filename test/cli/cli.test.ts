@@ -4,6 +4,7 @@
  * and the same redaction as the admin API.
  */
 import t from 'tap';
+import { ensureReactor } from '../../src/reactors/engine/reactorCheckpoints.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,6 +84,24 @@ t.test('the CLI', serverUp ? {} : { skip: 'no PostgreSQL server: the CLI opens i
     outputs.push(run.out, run.err);
     return run;
   };
+
+  await t.test('webhooks: create (secret shown once), list, disable, delete', async (t) => {
+    const refused = await cli(env, ['webhooks', 'create', '--url', 'http://hooks.example.com/x']);
+    t.equal(refused.code, 2, 'http is refused');
+    t.match(refused.err, /https/);
+    const created = await cli(env, ['webhooks', 'create', '--url', 'https://hooks.example.com/x', '--types', 'UserRegistered,UserErased', '--json']);
+    t.equal(created.code, 0, created.err);
+    const hook = JSON.parse(created.out) as { id: string; secret: string; event_types: string[] };
+    t.match(hook, { secret: /^whsec_/, event_types: ['UserRegistered', 'UserErased'] });
+    const listed = await cli(env, ['webhooks', 'list', '--json']);
+    t.notOk(listed.out.includes(hook.secret), 'the list never shows the secret');
+    t.match(JSON.parse(listed.out), { webhooks: [{ id: hook.id, status: 'enabled', url: 'https://hooks.example.com/x' }] });
+    t.equal((await cli(env, ['webhooks', 'disable', hook.id])).code, 0);
+    t.match((await cli(env, ['webhooks', 'list'])).out, new RegExp(`${hook.id}\\s+disabled \\(admin\\)`));
+    t.equal((await cli(env, ['webhooks', 'delete', hook.id])).code, 0);
+    t.strictSame(JSON.parse((await cli(env, ['webhooks', 'list', '--json'])).out), { webhooks: [] });
+    t.not((await cli(env, ['webhooks', 'delete', randomUUID()])).code, 0, 'an unknown id fails');
+  });
 
   await t.test('--help on every command, and the command list', async (t) => {
     const top = await cli(env, ['--help']);
@@ -232,7 +251,13 @@ t.test('the CLI', serverUp ? {} : { skip: 'no PostgreSQL server: the CLI opens i
     t.equal(status.code, 0, status.err);
     t.match(status.out, /^NAME\s+VERSION\s+POSITION\s+HEAD\s+LAG_EVENTS\s+LAG_MS/);
     for (const name of ['users', 'sessions', 'activity', 'webhooks']) t.match(status.out, new RegExp(`^${name}\\s`, 'm'));
-    const asJson = JSON.parse((await cli(env, ['projections', 'status', '--json'])).out) as { projections: { name: string; position: string; head: string; lag_events: number }[] };
+    await ensureReactor(ctx.runtime.sql, 'messages', 7n); // as a running service leaves it
+    t.match((await cli(env, ['projections', 'status'])).out, /^REACTOR\s+POSITION\s+HELD\s+FAILING\n[- ]+\nmessages\s+7\s+no/m);
+    const asJson = JSON.parse((await cli(env, ['projections', 'status', '--json'])).out) as {
+      projections: { name: string; position: string; head: string; lag_events: number }[];
+      reactors: { name: string; position: string; held: boolean; failing: unknown }[];
+    };
+    t.match(asJson.reactors, [{ name: 'messages', position: '7', held: false, failing: null }], 'the reactors too');
     t.same(asJson.projections.map((p) => p.name), ['users', 'sessions', 'activity', 'webhooks']);
     for (const p of asJson.projections) t.match(p, { position: /^[0-9]+$/, head: /^[0-9]+$/, lag_events: Number });
 

@@ -118,14 +118,15 @@ export interface ReactorRow {
   failing: { position: bigint; attempts: number; since: Date; reason: string } | null;
 }
 
-export async function readReactors(sql: Sql, names: readonly string[]): Promise<ReactorRow[]> {
+/** The rows of these reactors (null: of every reactor, as the CLI lists them). */
+export async function readReactors(sql: Sql, names: readonly string[] | null): Promise<ReactorRow[]> {
   const { rows } = await sql.query<{
     name: string; position: unknown; owner: string | null; lease_live: boolean;
     failing_position: unknown; failing_attempts: number; failing_since: Date | null; failing_reason: string | null;
   }>(
     `select name, position, owner, coalesce(lease_until > now(), false) as lease_live,
             failing_position, failing_attempts, failing_since, failing_reason
-     from ${T} where name = any($1::text[]) order by name`, [names]);
+     from ${T} where $1::text[] is null or name = any($1::text[]) order by name`, [names]);
   return rows.map((r) => ({
     name: r.name,
     position: int8(r.position),
