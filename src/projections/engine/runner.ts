@@ -1,7 +1,8 @@
 /**
  * The projection runner: one catch-up subscription to every event of the store feeds the
  * SQL read models (each with its own checkpoint) and the in-memory consumers, in global
- * order, one batch at a time. Its parts: engine/liveBatch.ts applies a batch exactly once
+ * order, one batch at a time. Its parts: engine/subscriptionLoop.ts keeps the subscription
+ * open and retries or isolates a failing batch, engine/liveBatch.ts applies a batch exactly once
  * (with the checkpoints, in one transaction), engine/waiters.ts answers read-your-writes,
  * engine/status.ts measures lag, engine/rebuild.ts rebuilds with no downtime.
  *
@@ -16,12 +17,13 @@
  * position, again with backoff. A projection whose stored version differs from its
  * code's `version` is rebuilt by `start()` before the subscription begins.
  */
-import { isStoreUnavailable, type EventStore, type RecordedEvent, type Subscription } from '../../ports/eventStore.js';
+import type { EventStore } from '../../ports/eventStore.js';
 import type { Decoded, EventContext, EventDecoder, EventEncoder } from '../../ports/events.js';
 import type { LiveConsumer, Projection } from '../../ports/projections.js';
 import type { Sql } from '../../ports/sql.js';
 import { after, applyLiveBatch } from './liveBatch.js';
-import { ATTEMPTS_BEFORE_ISOLATING, NeedsLaterEvents, isolate, reasonOf, retryParked, skipParked, type ParkingDeps } from './parking.js';
+import { retryParked, skipParked, type ParkingDeps } from './parking.js';
+import { SubscriptionLoop } from './subscriptionLoop.js';
 import { Rebuilder, type RebuildProgress } from './rebuild.js';
 import { prepareAll, rebuildOutdated, storedPositions } from './setup.js';
 import { projectionStatus, type ProjectionStatus } from './status.js';
@@ -41,14 +43,6 @@ interface SqlTarget {
 interface LiveTarget {
   consumer: LiveConsumer;
   position: bigint;
-}
-
-/** Thrown inside the batch handler to end the subscription on stop() or restart. */
-class Interrupted extends Error {
-  constructor() {
-    super('projection runner interrupted');
-    this.name = 'Interrupted';
-  }
 }
 
 const consoleLog: RunnerLog = {
@@ -75,13 +69,7 @@ export class ProjectionRunner {
   readonly #sleeps = new Sleeps();
 
   #prepared: Promise<void> | undefined;
-  #loop: Promise<void> | undefined;
-  #subscription: Subscription | undefined;
-  #stopping = false;
-  #restartRequested = false;
-  #restartDelayMs: number;
-  /** Position after which the subscription's next batch starts. */
-  #cursor = 0n;
+  readonly #subscriptionLoop: SubscriptionLoop;
 
   constructor(options: ProjectionRunnerOptions) {
     this.#sql = options.sql;
@@ -93,7 +81,13 @@ export class ProjectionRunner {
     this.#firstDelayMs = options.retryFirstDelayMs ?? 100;
     this.#maxDelayMs = options.retryMaxDelayMs ?? 5000;
     this.#statusScanLimit = options.statusScanLimit ?? 10_000;
-    this.#restartDelayMs = this.#firstDelayMs;
+    this.#subscriptionLoop = new SubscriptionLoop({
+      store: this.#store, codec: this.#codec, log: this.#log, batchSize: this.#batchSize,
+      firstDelayMs: this.#firstDelayMs, maxDelayMs: this.#maxDelayMs,
+      lowest: () => this.#lowestPosition(),
+      deliver: (events, from, last) => this.#deliver(events, from, last),
+      parking: () => this.#parking(),
+    });
     this.#rebuilder = new Rebuilder({
       sql: this.#sql,
       store: this.#store,
@@ -139,14 +133,14 @@ export class ProjectionRunner {
     const target = this.#consumers.get(name);
     if (!target?.consumer.reload) return false;
     target.position = await target.consumer.reload();
-    if (this.#loop && !this.#stopping) this.#restart();
+    if (this.#subscriptionLoop.running) this.#restart();
     return true;
   }
 
   addConsumer(consumer: LiveConsumer, from: bigint): void {
     this.#checkName(consumer.name);
     this.#consumers.set(consumer.name, { consumer, position: from });
-    if (this.#loop && !this.#stopping) this.#restart();
+    if (this.#subscriptionLoop.running) this.#restart();
   }
 
   /**
@@ -155,23 +149,28 @@ export class ProjectionRunner {
    * (not once caught up: use waitFor for that).
    */
   async start(): Promise<void> {
-    if (this.#loop) return;
-    this.#stopping = false;
-    await this.#prepare();
-    await this.#rebuildOutdated();
-    await this.#loadPositions();
-    this.#loop = this.#supervise();
+    if (this.#started) return;
+    this.#started = true;
+    try {
+      await this.#prepare();
+      await this.#rebuildOutdated();
+      await this.#loadPositions();
+    } catch (error) {
+      this.#started = false;
+      throw error;
+    }
+    this.#subscriptionLoop.start();
   }
 
   async stop(): Promise<void> {
-    if (!this.#loop) return;
-    this.#stopping = true;
+    if (!this.#started) return;
+    this.#started = false;
     this.#sleeps.wakeAll();
-    await this.#subscription?.stop();
-    await this.#loop;
-    this.#loop = undefined;
+    await this.#subscriptionLoop.stop();
     this.#waiters.cancelAll();
   }
+
+  #started = false;
 
   /** Position of every SQL projection and live consumer, as this instance knows it. */
   positions(): Map<string, bigint> {
@@ -242,75 +241,7 @@ export class ProjectionRunner {
   }
 
   #restart(): void {
-    this.#restartRequested = true;
-    this.#sleeps.wakeAll();
-    void this.#subscription?.stop();
-  }
-
-  /** Keeps one subscription open until stop(), re-opening it with backoff when it ends. */
-  async #supervise(): Promise<void> {
-    while (!this.#stopping) {
-      this.#restartRequested = false;
-      const from = this.#lowestPosition();
-      try {
-        this.#cursor = from;
-        this.#subscription = this.#store.subscribeToAll((raws) => this.#onBatch(raws), {
-          after: from > 0n ? from : undefined,
-          batchSize: this.#batchSize,
-        });
-        await this.#subscription.done;
-      } catch (error) {
-        if (!(error instanceof Interrupted) && !this.#stopping) {
-          this.#log.error({ reason: reasonOf(error), from: from.toString() }, 'projection subscription ended; re-opening');
-        }
-      }
-      this.#subscription = undefined;
-      if (this.#stopping) break;
-      if (this.#restartRequested) continue;
-      await this.#sleeps.sleep(this.#restartDelayMs);
-      this.#restartDelayMs = Math.min(this.#restartDelayMs * 2, this.#maxDelayMs);
-    }
-  }
-
-  /**
-   * The batch handler: decodes once, then delivers until it succeeds (or the runner stops).
-   * A batch that keeps failing for a reason other than an unreachable store is delivered
-   * one event at a time, and the event that fails is parked (parking.ts) and stepped over.
-   */
-  async #onBatch(raws: RecordedEvent[]): Promise<void> {
-    const last = raws.at(-1)?.position;
-    if (last === undefined) return;
-    let decoded: Decoded[] | undefined;
-    let delay = this.#firstDelayMs;
-    let poisoned = 0;
-    for (let attempt = 1; ; attempt += 1) {
-      if (this.#stopping || this.#restartRequested) throw new Interrupted();
-      try {
-        if (poisoned >= ATTEMPTS_BEFORE_ISOLATING) await this.#isolate(raws);
-        else {
-          decoded ??= await this.#codec.decodeAll(raws);
-          await this.#deliver(decoded, this.#cursor, last);
-        }
-        this.#cursor = last;
-        this.#restartDelayMs = this.#firstDelayMs;
-        return;
-      } catch (error) {
-        if (error instanceof NeedsLaterEvents) throw error; // ends the subscription: re-opened with a fuller batch
-        poisoned = isStoreUnavailable(error) ? 0 : poisoned + 1;
-        // The reason, not the error: a database message quotes values, maybe personal data.
-        this.#log.error(
-          { reason: reasonOf(error), attempt, from: raws[0]?.position.toString(), to: last.toString() },
-          'projection batch failed; retrying the same batch',
-        );
-        await this.#sleeps.sleep(delay);
-        delay = Math.min(delay * 2, this.#maxDelayMs);
-      }
-    }
-  }
-
-  /** Delivers a batch event by event, parking a poison event (parking.ts). */
-  async #isolate(raws: readonly RecordedEvent[]): Promise<void> {
-    this.#cursor = await isolate(this.#parking(), raws, this.#cursor, (events, from, last) => this.#deliver(events, from, last), this.#log);
+    this.#subscriptionLoop.restart();
   }
 
   /**
