@@ -11,7 +11,7 @@ import type { EventContext } from '../ports/events.js';
 import { ReservationAggregate } from '../domain/identifier/reservation.js';
 import { UserAggregate } from '../domain/user/user.js';
 import { handle, type CommandDeps } from './handle.js';
-import { load } from './load.js';
+import { load, type Loaded } from './load.js';
 
 export interface Identifier {
   kind: IdentifierKind;
@@ -38,14 +38,17 @@ async function ownerIsStale(deps: CommandDeps, id: Identifier, state: Reservatio
 }
 
 /** Claims `id` for `userId`; throws IdentifierTakenError when another user holds it. */
-export async function claimIdentifier(deps: CommandDeps, id: Identifier, userId: string, ctx: EventContext): Promise<bigint | null> {
+/** `first`: the reservation as the caller has just read it (saves a read). */
+export async function claimIdentifier(
+  deps: CommandDeps, id: Identifier, userId: string, ctx: EventContext, first?: Loaded<Reservation>,
+): Promise<bigint | null> {
   try {
     const r = await handle(deps, reservationStreamOf(deps, id), ReservationAggregate, async (state) =>
       decideClaim(state, {
         userId,
         kind: id.kind,
         ownerIsStale: state.status === 'claimed' && state.userId !== userId && (await ownerIsStale(deps, id, state, ctx.now)),
-      }), ctx);
+      }), ctx, first ? { start: first } : {});
     return r.position;
   } catch (e) {
     // Lost every retry to concurrent claims: someone else holds it now.

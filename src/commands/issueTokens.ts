@@ -19,6 +19,7 @@ import { load, loadMany, type Loaded } from './load.js';
 import { reserveCheck, settleFailed, settleSucceeded, throttleLoad, throttleTarget, type ThrottleTarget } from './passwordCheck.js';
 import { reservationStreamOf, type Identifier } from './identifiers.js';
 import { startSession, type IssuedTokens } from './sessions.js';
+import { upgradePassword } from './upgradePassword.js';
 
 export type LoginIdentifier = { email: string } | { phone: string } | { identifier: string };
 
@@ -85,18 +86,21 @@ export async function issueTokens(
     await settleFailed(deps, target, attemptId, user.id, 'wrong_password', ctx);
     throw new InvalidCredentialsError();
   }
+  // An imported (or older) hash is replaced by ours while the answer is being prepared.
+  const upgraded = upgradePassword(deps, user, password, ctx);
   if (user.status === 'disabled') {
-    await settleFailed(deps, target, attemptId, user.id, 'account_disabled', ctx);
+    await Promise.all([settleFailed(deps, target, attemptId, user.id, 'account_disabled', ctx), upgraded]);
     throw new AccountDisabledError();
   }
   if (deps.recovery.requireVerifiedIdentifier && !(identifier.kind === 'email' ? user.emailVerified : user.phoneVerified)) {
     // The password was right: the check settles as a success, but no session starts.
-    await settleSucceeded(deps, target, attemptId, user.id, ctx);
+    await Promise.all([settleSucceeded(deps, target, attemptId, user.id, ctx), upgraded]);
     throw new IdentifierUnverifiedError(identifier.kind);
   }
   const [issued] = await Promise.all([
     startSession(deps, user, { ...ctx, actorId: user.id }),
     settleSucceeded(deps, target, attemptId, user.id, ctx),
+    upgraded,
   ]);
   return issued;
 }

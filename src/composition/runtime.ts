@@ -21,6 +21,7 @@ import type { Decoded } from '../ports/events.js';
 import { PgKeyStore } from '../infra/keyStore.js';
 import { LiveSettings } from '../infra/liveSettings.js';
 import { Argon2Hasher } from '../infra/passwordHasher.js';
+import { LegacyAwareHasher } from '../infra/passwords/legacy.js';
 import type { PasswordHasher } from '../ports/passwordHasher.js';
 import { createSecrets } from '../infra/secrets.js';
 import type { Secrets } from '../ports/secrets.js';
@@ -152,7 +153,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     if (options.store === undefined) closers.push(() => store.close());
     const keys = await PgKeyStore.open(sql, master);
     const codec = new EventCodec(keys);
-    const hasher = options.hasher ?? new Argon2Hasher();
+    const hasher = new LegacyAwareHasher(options.hasher ?? new Argon2Hasher());
     const secrets = createSecrets(master);
     const signingKeys = await SigningKeys.open(sql, master, config.jwtPrivateKey);
     const unfollowKeys = await signingKeys.follow();

@@ -45,6 +45,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'PhoneVerificationRequested', 'PhoneVerified', 'VerificationFailed', 'PasswordResetAsked',
   'MessageSent', 'MessageFailed', 'MessageSkipped',
   'WebhookCreated', 'WebhookUpdated', 'WebhookDisabled', 'WebhookEnabled', 'WebhookDeleted', 'WebhookReplayRequested',
+  'UserImported', 'PasswordUpgraded',
 ];
 
 /**
@@ -54,6 +55,8 @@ export const EVENT_TYPES: readonly EventType[] = [
  */
 export const PERSONAL_FIELDS: { readonly [T in EventType]: readonly string[] } = {
   UserRegistered: ['email', 'phone', 'first_name', 'last_name', 'password_hash'],
+  UserImported: ['source_id', 'email', 'phone', 'first_name', 'last_name', 'password_hash'],
+  PasswordUpgraded: ['password_hash'],
   ProfileUpdated: ['first_name', 'last_name'],
   EmailChanged: ['email'],
   PhoneChanged: ['phone'],
@@ -86,6 +89,11 @@ export const PSEUDONYMOUS: ReadonlySet<EventType> = new Set<EventType>([
  */
 export const VISIBLE_FIELDS: { readonly [T in EventType]: readonly string[] } = {
   UserRegistered: ['user_id', 'email', 'phone', 'first_name', 'last_name', 'roles'],
+  UserImported: [
+    'user_id', 'source', 'source_id', 'email', 'phone', 'first_name', 'last_name', 'roles', 'disabled',
+    'email_verified', 'phone_verified', 'joined_at', 'last_login_at',
+  ],
+  PasswordUpgraded: ['user_id'],
   ProfileUpdated: ['user_id', 'first_name', 'last_name'],
   EmailChanged: ['user_id', 'email'],
   PhoneChanged: ['user_id', 'phone'],

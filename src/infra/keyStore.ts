@@ -65,6 +65,25 @@ export class PgKeyStore implements KeyStore {
     return unwrapped;
   }
 
+  async createMany(userIds: readonly string[]): Promise<void> {
+    if (userIds.length === 0) return;
+    const wrapped = userIds.map((id) => seal(this.#wrapKey, newDataKey(), id));
+    const refs = userIds.map(() => randomUUID());
+    const { rows } = await this.#sql.query<{ user_id: string; wrapped_key: string | null; ref: string | null }>(
+      `insert into authstream.data_keys (user_id, wrapped_key, ref)
+       select * from unnest($1::uuid[], $2::text[], $3::uuid[])
+       on conflict (user_id) do update set user_id = excluded.user_id
+       returning user_id::text, wrapped_key, ref::text`,
+      [userIds, wrapped, refs],
+    );
+    for (const row of rows) {
+      const key = row.wrapped_key === null ? null : open(this.#wrapKey, row.wrapped_key, row.user_id);
+      if (!key) continue;
+      this.#remember(row.user_id, key);
+      if (row.ref !== null) this.#link(row.user_id, row.ref);
+    }
+  }
+
   async get(userId: string): Promise<Buffer | null> {
     const cached = this.#cache.get(userId);
     if (cached !== undefined) return cached;

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
-import type { PasswordHasher } from '../ports/passwordHasher.js';
+import type { ImportedHash, PasswordHasher } from '../ports/passwordHasher.js';
 
 /** Algorithm.Argon2id (a const enum in the package's types, so spelled as its value). */
 const ARGON2ID = 2 as Algorithm;
@@ -52,6 +52,17 @@ export class Argon2Hasher implements PasswordHasher {
   constructor(params: Argon2Params = OWASP_ARGON2ID, concurrency = availableParallelism()) {
     this.params = params;
     this.#gate = new Gate(concurrency);
+  }
+
+  /** Only our own format: the imported hashes of other systems are LegacyAwareHasher's. */
+  classifyImported(encoded: string | null): ImportedHash {
+    if (encoded === null || encoded === '') return { kind: 'unusable' };
+    return encoded.startsWith('$argon2id$') ? { kind: 'hash', algorithm: 'argon2id' } : { kind: 'refused', reason: 'unsupported_algorithm' };
+  }
+
+  needsUpgrade(stored: string): boolean {
+    const { memoryCost, timeCost, parallelism } = this.params;
+    return !stored.startsWith(`$argon2id$v=19$m=${memoryCost},t=${timeCost},p=${parallelism}$`);
   }
 
   hash(password: string): Promise<string> {

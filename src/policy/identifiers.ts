@@ -8,7 +8,9 @@
  * is a validation error, so it never reaches the event store.
  */
 import { domainToASCII, domainToUnicode } from 'node:url';
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
+
+export type { CountryCode };
 import { ValidationError } from '../domain/errors.js';
 import type { IdentifierKind } from '../domain/events.js';
 
@@ -47,18 +49,27 @@ export function normaliseEmail(raw: string, path = '/email'): string {
   return normalised;
 }
 
-export function normalisePhone(raw: string, path = '/phone'): string {
+/**
+ * `region` (ISO 3166 alpha-2, e.g. 'FR'): a number written without `+` is read as a
+ * national number of that country (imports from systems that stored them so). Without
+ * it, the number is international, the `+` optional.
+ */
+export function normalisePhone(raw: string, path = '/phone', region?: CountryCode): string {
   const trimmed = trimAsciiSpace(raw);
   if (NOT_IDENTIFIER.test(trimmed)) throw new ValidationError(path, 'must not contain control, format or invisible characters');
   const text = trimmed.normalize('NFKC').trim();
   if (text.length === 0 || text.length > 40) throw new ValidationError(path, 'must be a phone number in international format');
-  const withPlus = text.startsWith('+') ? text : `+${text}`;
-  const parsed = parsePhoneNumberFromString(withPlus);
+  const parsed = region !== undefined && !text.startsWith('+')
+    ? parsePhoneNumberFromString(text, region)
+    : parsePhoneNumberFromString(text.startsWith('+') ? text : `+${text}`);
   if (!parsed || !parsed.isPossible()) throw new ValidationError(path, 'must be a possible phone number in international format');
   return parsed.number;
 }
 
 /** An `identifier` that is either: an @ means email, otherwise a phone number. */
+/** A country code for normalisePhone's `region`, or null when libphonenumber does not know it. */
+export const phoneRegion = (code: string): CountryCode | null => (isSupportedCountry(code.toUpperCase()) ? code.toUpperCase() as CountryCode : null);
+
 export function normaliseIdentifier(raw: string, path = '/identifier'): { kind: IdentifierKind; value: string } {
   return raw.includes('@')
     ? { kind: 'email', value: normaliseEmail(raw, path) }

@@ -2,6 +2,11 @@
 export interface KeyStore {
   /** Creates the user's key if it has none yet; returns the key. */
   create(userId: string): Promise<Buffer>;
+  /**
+   * Creates the keys (and references) of many users at once, as `create` does for one; a
+   * destroyed key stays destroyed. For bulk imports: one round trip for a whole chunk.
+   */
+  createMany(userIds: readonly string[]): Promise<void>;
   /** The user's key; null when it never existed or was destroyed. */
   get(userId: string): Promise<Buffer | null>;
   /** Destroys the key for good (idempotent). */

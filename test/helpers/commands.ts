@@ -23,7 +23,7 @@ import type { IdentifierKind } from '../../src/domain/events.js';
 import type { RecordedEvent } from '../../src/ports/eventStore.js';
 import type { Decoded, EventContext } from '../../src/ports/events.js';
 import { Argon2Hasher } from '../../src/infra/passwordHasher.js';
-import type { PasswordHasher } from '../../src/ports/passwordHasher.js';
+import type { ImportedHash, PasswordHasher } from '../../src/ports/passwordHasher.js';
 import type { Sql } from '../../src/ports/sql.js';
 import { createRuntime, type Runtime } from '../../src/composition/runtime.js';
 import { createTestDatabase } from './db.js';
@@ -58,6 +58,12 @@ export class CountingHasher implements PasswordHasher {
   verify(phc: string | null, password: string): Promise<boolean> {
     this.verifies.push({ phc });
     return this.inner.verify(phc, password);
+  }
+  needsUpgrade(stored: string): boolean {
+    return this.inner.needsUpgrade(stored);
+  }
+  classifyImported(encoded: string | null): ImportedHash {
+    return this.inner.classifyImported(encoded);
   }
   reset(): void {
     this.hashes = 0;

@@ -32,6 +32,9 @@ export class MemoryKeyStore implements KeyStore {
     this.#keys.set(userId, key);
     return key;
   }
+  async createMany(userIds: readonly string[]): Promise<void> {
+    for (const id of userIds) if (this.#keys.get(id) !== null) await this.create(id);
+  }
   async get(userId: string): Promise<Buffer | null> {
     return this.#keys.get(userId) ?? null;
   }

@@ -25,6 +25,31 @@ export type UserRegistered = Ev<'UserRegistered', {
   password_hash: string;
   roles: Role[];
 }>;
+/**
+ * A user brought in from another system (`authstream import`): the account as it stood
+ * there. `password_hash` is that system's own hash (Django's `algorithm$…`), verified on
+ * sign-in and replaced by PasswordUpgraded; null when the user had no usable password
+ * (they reset it). `user_id` is derived from `source` and `source_id`, so importing the
+ * same user twice finds the stream already there.
+ */
+export type UserImported = Ev<'UserImported', {
+  user_id: string;
+  source: string;
+  source_id: string;
+  email: string | null;
+  phone: string | null;
+  first_name: string;
+  last_name: string;
+  password_hash: string | null;
+  roles: Role[];
+  disabled: boolean;
+  email_verified: boolean;
+  phone_verified: boolean;
+  joined_at: string; // ISO-8601, in the source
+  last_login_at: string | null; // ISO-8601, in the source
+}>;
+/** The same password, hashed again with our current parameters: no session ends. */
+export type PasswordUpgraded = Ev<'PasswordUpgraded', { user_id: string; password_hash: string }>;
 export type ProfileUpdated = Ev<'ProfileUpdated', { user_id: string; first_name: string; last_name: string }>;
 export type EmailChanged = Ev<'EmailChanged', { user_id: string; email: string | null }>;
 export type PhoneChanged = Ev<'PhoneChanged', { user_id: string; phone: string | null }>;
@@ -67,5 +92,5 @@ export type RecoveryEvent =
   | PhoneVerificationRequested | PhoneVerified | VerificationFailed;
 
 export type UserEvent =
-  | UserRegistered | ProfileUpdated | EmailChanged | PhoneChanged | PasswordChanged
+  | UserRegistered | UserImported | PasswordUpgraded | ProfileUpdated | EmailChanged | PhoneChanged | PasswordChanged
   | RoleGranted | RoleRevoked | UserDisabled | UserEnabled | UserErased | RecoveryEvent;

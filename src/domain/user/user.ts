@@ -3,7 +3,7 @@
  * on it. Time and ids arrive as data; nothing here does I/O.
  */
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
-import type { Recorded, Role, UserEvent } from '../events.js';
+import type { Recorded, Role, UserEvent, UserImported } from '../events.js';
 import type { Aggregate } from '../decider.js';
 import { afterIdentifierChange, evolveRecovery, isRecoveryEvent, type PendingRequests } from './recovery.js';
 
@@ -49,6 +49,7 @@ export function evolveUser(state: User, event: Recorded<UserEvent>): User {
       emailVerified: false, phoneVerified: false, pending: {},
     };
   }
+  if (event.type === 'UserImported') return imported(event);
   if (state.status === 'none') return state;
   if (isRecoveryEvent(event)) return evolveRecovery({ ...state, revision: event.revision }, event);
   const s: ExistingUser = { ...state, updatedAt: at, revision: event.revision };
@@ -66,6 +67,8 @@ export function evolveUser(state: User, event: Recorded<UserEvent>): User {
         sessionsValidFromRevision: event.revision, keptSessionId: event.data.kept_session_id,
       };
     }
+    case 'PasswordUpgraded':
+      return { ...s, passwordHash: event.data.password_hash };
     case 'RoleGranted':
       return s.roles.includes(event.data.role) ? s : { ...s, roles: [...s.roles, event.data.role] };
     case 'RoleRevoked':
@@ -81,6 +84,17 @@ export function evolveUser(state: User, event: Recorded<UserEvent>): User {
         emailVerified: false, phoneVerified: false, pending: {},
       };
   }
+}
+
+function imported(event: Recorded<UserImported>): ExistingUser {
+  const d = event.data;
+  return {
+    status: d.disabled ? 'disabled' : 'active', id: d.user_id, email: d.email, phone: d.phone,
+    firstName: d.first_name, lastName: d.last_name, passwordHash: d.password_hash,
+    roles: [...d.roles], createdAt: new Date(d.joined_at), updatedAt: event.occurredAt,
+    sessionsValidFromRevision: 0n, keptSessionId: null, revision: event.revision,
+    emailVerified: d.email_verified, phoneVerified: d.phone_verified, pending: {},
+  };
 }
 
 /** A session started against user revision `userRevision` is still allowed by the user stream. */
@@ -111,6 +125,23 @@ export function decideRegister(state: User, c: RegisterUser): UserEvent[] {
       password_hash: c.passwordHash, roles: c.roles,
     },
   }];
+}
+
+/** An import of a user the stream already has (imported before, or erased since) appends nothing. */
+export function decideImport(state: User, imported: UserImported['data']): UserEvent[] {
+  if (state.status !== 'none') return [];
+  if (imported.email === null && imported.phone === null) throw new ValidationError('/email', 'an email or a phone number is required');
+  return [{ type: 'UserImported', data: imported }];
+}
+
+/**
+ * After a successful sign-in with a hash that is not ours (or weaker than ours now): the
+ * same password hashed anew. Only while `checkedHash` is still the user's hash: a password
+ * changed in between wins.
+ */
+export function decideUpgradePassword(state: User, checkedHash: string, newHash: string): UserEvent[] {
+  if (state.status === 'none' || state.status === 'erased' || state.passwordHash !== checkedHash) return [];
+  return [{ type: 'PasswordUpgraded', data: { user_id: state.id, password_hash: newHash } }];
 }
 
 export function requireExisting(state: User): ExistingUser {

@@ -25,6 +25,7 @@ import { forgetNetworkData } from '../erasure.js';
 export const ACTIVITY_TYPES = [
   'UserRegistered', 'ProfileUpdated', 'EmailChanged', 'PhoneChanged', 'PasswordChanged',
   'RoleGranted', 'RoleRevoked', 'UserDisabled', 'UserEnabled', 'UserErased',
+  'UserImported', 'PasswordUpgraded',
   'SessionStarted', 'RefreshTokenRotated', 'RefreshTokenReuseDetected', 'SessionRevoked',
   'LoginFailed',
   'PasswordResetRequested', 'PasswordReset', 'EmailVerificationRequested', 'EmailVerified',

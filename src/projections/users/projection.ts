@@ -10,6 +10,7 @@
  *
  * On UserErased no personal data remains: email and phone null, names '', roles '{}'.
  * Version 2 added email_verified and phone_verified (a version change rebuilds the table).
+ * An imported user's created_at is when they joined the system they came from.
  */
 import type { UserEvent } from '../../domain/events.js';
 import type { Decoded } from '../../ports/events.js';
@@ -36,7 +37,7 @@ export interface UserRow {
 
 /** The events this read model uses. */
 export const USER_TYPES: readonly UserEvent['type'][] = [
-  'UserRegistered', 'ProfileUpdated', 'EmailChanged', 'PhoneChanged', 'PasswordChanged',
+  'UserRegistered', 'UserImported', 'ProfileUpdated', 'EmailChanged', 'PhoneChanged', 'PasswordChanged',
   'RoleGranted', 'RoleRevoked', 'UserDisabled', 'UserEnabled', 'UserErased',
   'PasswordReset', 'EmailVerified', 'PhoneVerified',
 ];
@@ -56,6 +57,16 @@ export function evolveUserRow(row: UserRow | undefined, e: Decoded<UserEvent>): 
       id: idOf(d.user_id), email: d.email, phone: d.phone, first_name: d.first_name, last_name: d.last_name,
       roles: [...new Set(d.roles)], status: 'active', email_verified: false, phone_verified: false,
       created_at: e.occurredAt, updated_at: e.occurredAt,
+    };
+  }
+  if (e.type === 'UserImported') {
+    if (row) return row;
+    const d = e.data;
+    return {
+      id: idOf(d.user_id), email: d.email, phone: d.phone, first_name: d.first_name, last_name: d.last_name,
+      roles: [...new Set(d.roles)], status: d.disabled ? 'disabled' : 'active',
+      email_verified: d.email_verified, phone_verified: d.phone_verified,
+      created_at: new Date(d.joined_at), updated_at: e.occurredAt,
     };
   }
   if (!row || row.status === 'erased') return row;
