@@ -3,6 +3,7 @@ import type { CliCommand } from './command.js';
 import { migrateCommand, serveCommand } from './serve.js';
 import { keysRotateCommand } from './keys.js';
 import { adminCreateCommand } from './admin.js';
+import { importDjangoCommand, importJsonlCommand } from './import.js';
 import { eventsCopyCommand, eventsReadCommand, eventsTailCommand } from './events.js';
 import { projectionsRebuildCommand, projectionsStatusCommand } from './projections.js';
 import {
@@ -12,7 +13,7 @@ import {
 export function commands(): CliCommand[] {
   return [
     serveCommand, migrateCommand, keysRotateCommand,
-    adminCreateCommand,
+    adminCreateCommand, importDjangoCommand, importJsonlCommand,
     eventsTailCommand, eventsReadCommand, eventsCopyCommand,
     projectionsStatusCommand, projectionsRebuildCommand,
     webhooksListCommand, webhooksCreateCommand, webhooksDisableCommand, webhooksEnableCommand, webhooksDeleteCommand,

@@ -141,6 +141,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined) return;
     if ((request.routeOptions.url ?? '').startsWith('/oauth/')) return;
+    if ((request.routeOptions.config as { jsonLines?: boolean }).jsonLines === true) return; // its own parser says
     if (!isJsonType(request.headers['content-type'])) {
       throw new HttpProblem('unsupported_media_type', 'request bodies must be application/json');
     }

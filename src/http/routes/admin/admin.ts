@@ -1,6 +1,6 @@
 /**
  * /v1/admin/*: users (users.ts), the event store with its live SSE tail (events.ts, sse.ts),
- * run-time settings and projections (operations.ts, rebuilds.ts). Every route needs the
+ * run-time settings and projections (operations.ts, rebuilds.ts), imports (imports.ts). Every route needs the
  * role `admin`, checked once here for all of them before anything else (401/403 come
  * before any validation answer). Every admin action is an event whose `actor_id` is the
  * admin; the answer waits until the read models include it.
@@ -8,6 +8,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Runtime } from '../../../composition/runtime.js';
 import { adminEventRoutes } from './events.js';
+import { adminImportRoutes } from './imports.js';
 import { adminOperationRoutes } from './operations.js';
 import { adminUserRoutes } from './users.js';
 import { adminWebhookRoutes } from './webhooks.js';
@@ -21,4 +22,5 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = asyn
   await app.register(adminEventRoutes, { runtime });
   await app.register(adminOperationRoutes, { runtime });
   await app.register(adminWebhookRoutes, { runtime });
+  await app.register(adminImportRoutes, { runtime });
 };
