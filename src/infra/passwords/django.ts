@@ -32,6 +32,24 @@ export async function verifyDjangoHash(encoded: string, password: string): Promi
   }
 }
 
+const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** The 16 salt bytes of bcrypt's 22-character salt (its own base64 alphabet, no padding). */
+function bcryptSalt(text: string): Buffer {
+  const out: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (const c of text) {
+    acc = ((acc << 6) | BCRYPT_ALPHABET.indexOf(c)) & 0xffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((acc >> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out.slice(0, 16));
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
@@ -65,10 +83,11 @@ async function verifyParsed(h: ParsedDjangoHash, password: Buffer): Promise<bool
       } else if (input.includes(0)) {
         return false; // Django's bcrypt library refuses NUL bytes (it raises ValueError)
       }
-      // As Django does: hash again with the stored salt and cost, compare the whole strings.
-      // bcrypt itself uses only the first 72 bytes of `input`.
-      const again = await bcryptHash(input, { salt: h.bcrypt.slice(0, 29) });
-      return sameBytes(Buffer.from(again, 'ascii'), Buffer.from(h.bcrypt, 'ascii'));
+      // As Django does: hash again with the stored salt and cost, compare the strings (past
+      // the $2a$/$2b$/$2y$ prefix: one algorithm; the library writes $2b$). bcrypt itself
+      // uses only the first 72 bytes of `input`.
+      const again = await bcryptHash(input, Number(h.bcrypt.slice(4, 6)), bcryptSalt(h.bcrypt.slice(7, 29)));
+      return sameBytes(Buffer.from(again.slice(3), 'ascii'), Buffer.from(h.bcrypt.slice(3), 'ascii'));
     }
   }
 }
