@@ -1,14 +1,16 @@
 /**
  * Verifies password hashes written by Django, so that users imported from a Django site can
  * sign in with the passwords they have: PBKDF2 (SHA-256, SHA-1) and scrypt with node:crypto,
- * argon2 (id and the older i) with @node-rs/argon2, bcrypt and bcrypt_sha256 with
- * @node-rs/bcrypt. Formats are read by `djangoFormats.ts`; test vectors made by Django itself
+ * argon2 (id and the older i) with @node-rs/argon2, bcrypt and bcrypt_sha256 with bcryptjs
+ * (maintained, no native build: it runs on the event loop in slices of at most 100 ms). Formats are read by `djangoFormats.ts`; test vectors made by Django itself
  * are in test/fixtures/django-hashes.json (scripts/django-vectors/). The weak ones (md5, sha1,
  * unsalted, crypt) are refused, never verified.
  */
 import { createHash, pbkdf2, scrypt, timingSafeEqual } from 'node:crypto';
 import { verify as argon2Verify } from '@node-rs/argon2';
-import { hash as bcryptHash } from '@node-rs/bcrypt';
+import bcrypt from 'bcryptjs';
+
+const bcryptHash = (password: string, salt: string): Promise<string> => bcrypt.hash(password, salt);
 import { parseDjangoHash, type DjangoHashCheck, type ParsedDjangoHash } from './djangoFormats.js';
 
 export type { DjangoAlgorithm, DjangoHashCheck } from './djangoFormats.js';
@@ -30,24 +32,6 @@ export async function verifyDjangoHash(encoded: string, password: string): Promi
   } catch {
     return false;
   }
-}
-
-const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-
-/** The 16 salt bytes of bcrypt's 22-character salt (its own base64 alphabet, no padding). */
-function bcryptSalt(text: string): Buffer {
-  const out: number[] = [];
-  let acc = 0;
-  let bits = 0;
-  for (const c of text) {
-    acc = ((acc << 6) | BCRYPT_ALPHABET.indexOf(c)) & 0xffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((acc >> bits) & 0xff);
-    }
-  }
-  return Buffer.from(out.slice(0, 16));
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -84,9 +68,9 @@ async function verifyParsed(h: ParsedDjangoHash, password: Buffer): Promise<bool
         return false; // Django's bcrypt library refuses NUL bytes (it raises ValueError)
       }
       // As Django does: hash again with the stored salt and cost, compare the strings (past
-      // the $2a$/$2b$/$2y$ prefix: one algorithm; the library writes $2b$). bcrypt itself
-      // uses only the first 72 bytes of `input`.
-      const again = await bcryptHash(input, Number(h.bcrypt.slice(4, 6)), bcryptSalt(h.bcrypt.slice(7, 29)));
+      // the $2a$/$2b$/$2y$ prefix: one algorithm). bcrypt itself uses only the first 72
+      // bytes of the UTF-8 input (bcryptjs encodes the string as UTF-8).
+      const again = await bcryptHash(input.toString('utf8'), `$2b$${h.bcrypt.slice(4, 29)}`);
       return sameBytes(Buffer.from(again.slice(3), 'ascii'), Buffer.from(h.bcrypt.slice(3), 'ascii'));
     }
   }
