@@ -122,6 +122,15 @@ export class EventCodec implements EventEncoder {
   }
 
   async decodeAll(raws: readonly RecordedEvent[]): Promise<Decoded[]> {
+    // The batch's keys and references in one lookup, not one per user (a bulk import's
+    // events each have a user the cache has not seen yet).
+    const users: string[] = [];
+    const refs: string[] = [];
+    for (const { data } of raws) {
+      if (typeof data.user_id === 'string') users.push(data.user_id);
+      else if (typeof data.holder === 'string') refs.push(data.holder);
+    }
+    if (raws.length > 1) await this.#keys.warm(users, refs);
     const out: Decoded[] = [];
     for (const raw of raws) {
       const d = await this.decode(raw);

@@ -30,6 +30,7 @@ const MIGRATIONS = [{
 }];
 
 const CACHE_LIMIT = 50_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class PgKeyStore implements KeyStore {
   readonly #sql: Sql;
@@ -82,6 +83,27 @@ export class PgKeyStore implements KeyStore {
       this.#remember(row.user_id, key);
       if (row.ref !== null) this.#link(row.user_id, row.ref);
     }
+  }
+
+  async warm(userIds: readonly string[], refs: readonly string[]): Promise<void> {
+    const users = [...new Set(userIds)].filter((id) => UUID.test(id) && this.#cache.get(id) === undefined);
+    const unknownRefs = [...new Set(refs)].filter((ref) => UUID.test(ref) && this.#users.get(ref) === undefined);
+    if (users.length === 0 && unknownRefs.length === 0) return;
+    const { rows } = await this.#sql.query<{ user_id: string; wrapped_key: string | null; ref: string | null }>(
+      `select user_id::text, wrapped_key, ref::text from authstream.data_keys
+       where user_id = any($1::uuid[]) or ref = any($2::uuid[])`,
+      [users, unknownRefs],
+    );
+    const found = new Set<string>();
+    for (const row of rows) {
+      if (row.ref !== null) found.add(row.ref);
+      if (row.wrapped_key === null) continue; // destroyed: get() and userOfRef() say so themselves
+      const key = open(this.#wrapKey, row.wrapped_key, row.user_id);
+      if (key) this.#remember(row.user_id, key);
+      if (row.ref !== null) this.#link(row.user_id, row.ref);
+    }
+    // A ref in an event was created before the event was written: missing now means destroyed.
+    for (const ref of unknownRefs) if (!found.has(ref)) this.#users.set(ref, null);
   }
 
   async get(userId: string): Promise<Buffer | null> {

@@ -7,6 +7,11 @@ export interface KeyStore {
    * destroyed key stays destroyed. For bulk imports: one round trip for a whole chunk.
    */
   createMany(userIds: readonly string[]): Promise<void>;
+  /**
+   * Loads into the cache, in one round trip, the keys of these users and the users of these
+   * references: a batch of events to decode then needs no lookup of its own per user.
+   */
+  warm(userIds: readonly string[], refs: readonly string[]): Promise<void>;
   /** The user's key; null when it never existed or was destroyed. */
   get(userId: string): Promise<Buffer | null>;
   /** Destroys the key for good (idempotent). */

@@ -35,6 +35,7 @@ export class MemoryKeyStore implements KeyStore {
   async createMany(userIds: readonly string[]): Promise<void> {
     for (const id of userIds) if (this.#keys.get(id) !== null) await this.create(id);
   }
+  async warm(): Promise<void> {}
   async get(userId: string): Promise<Buffer | null> {
     return this.#keys.get(userId) ?? null;
   }
