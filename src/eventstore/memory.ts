@@ -7,6 +7,7 @@
  * read cannot change the stored history.
  */
 import {
+  checkDistinct,
   ConcurrencyConflictError,
   type AppendOptions,
   type AppendResult,
@@ -20,6 +21,7 @@ import {
   type StreamRead,
   type SubscribeOptions,
   type Subscription,
+  type StreamAppend,
 } from '../ports/eventStore.js';
 
 const DEFAULT_BATCH = 500;
@@ -35,6 +37,19 @@ export class MemoryEventStore implements EventStore {
   /** `now`: the store's clock, which stamps `recordedAt` (tests pass theirs). */
   constructor(options: { now?: () => Date } = {}) {
     this.#now = options.now ?? (() => new Date());
+  }
+
+  /** All or none: every expectation is checked before anything is appended. */
+  async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    this.#open();
+    checkDistinct(appends);
+    for (const a of appends) {
+      const stream = this.#streams.get(a.streamId);
+      checkExpected(a.streamId, a.expectedRevision, stream ? BigInt(stream.length - 1) : null);
+    }
+    const out: AppendResult[] = [];
+    for (const a of appends) out.push(await this.appendToStream(a.streamId, a.events, { expectedRevision: a.expectedRevision }));
+    return out;
   }
 
   async appendToStream(streamId: string, events: readonly EventToAppend[], options: AppendOptions): Promise<AppendResult> {

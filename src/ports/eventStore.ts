@@ -59,6 +59,12 @@ export interface AppendOptions {
   unchanged?: readonly StreamRevision[];
 }
 
+/** One stream's part of an appendToStreams. */
+export interface StreamAppend {
+  streamId: string;
+  events: readonly EventToAppend[];
+  expectedRevision: ExpectedRevision;
+}
 export interface AppendResult {
   /** Revision of the last event appended: pass it as the next expected revision. */
   nextExpectedRevision: bigint;
@@ -117,6 +123,14 @@ export interface EventStore {
   readonly kind: 'postgres' | 'eventstoredb' | 'memory';
   appendToStream(streamId: string, events: readonly EventToAppend[], options: AppendOptions): Promise<AppendResult>;
   /** Events of one stream; [] when the stream does not exist. */
+  /**
+   * Appends to several distinct streams, in the given order, each with its expected
+   * revision. PostgreSQL and memory: all or none (one transaction; a conflict on any stream
+   * appends nothing and names that stream). EventStoreDB has no transaction across streams:
+   * one after another, and a failure leaves the earlier ones appended. For bulk writers
+   * (imports) that can re-run: one commit for many streams.
+   */
+  appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]>;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /**
    * Events of several streams, each from its `fromRevision` (default 0) forwards, in one
@@ -137,6 +151,15 @@ export interface EventStore {
   /** Throws StoreUnavailableError when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** appendToStreams takes each stream once (a second part would need the first's revision). */
+export function checkDistinct(appends: readonly StreamAppend[]): void {
+  const seen = new Set<string>();
+  for (const a of appends) {
+    if (seen.has(a.streamId)) throw new RangeError(`appendToStreams: ${a.streamId} appears twice`);
+    seen.add(a.streamId);
+  }
 }
 
 /** Expected revision did not match: another writer won. Command handlers retry or give up. */

@@ -217,6 +217,10 @@ export function countingDeps(env: CommandTestEnv, over: Partial<CommandDeps> = {
         calls.push(`append ${args[0]} at ${String(args[2].expectedRevision)}${unchanged}`);
         return store.appendToStream(...args);
       },
+      appendToStreams: (appends) => {
+        calls.push(`appendToStreams ${appends.map((a) => `${a.streamId} at ${String(a.expectedRevision)}`).join(' ')}`);
+        return store.appendToStreams(appends);
+      },
       readStream: (...args) => {
         calls.push(`readStream ${args[0]}`);
         return store.readStream(...args);

@@ -130,6 +130,38 @@ export function eventStoreContract(t: Test, name: string, open: OpenEventStore):
       t.equal(last.nextExpectedRevision, 4n, 'with the other stream\'s new revision it appends');
     });
 
+    void t.test('appendToStreams: several streams in order, all or none where the store has transactions', async (t) => {
+      const store = await open(t);
+      const [a, b, c] = [streamName('multi-a'), streamName('multi-b'), streamName('multi-c')];
+      await store.appendToStream(b, [event('Created')], { expectedRevision: 'no_stream' });
+      const results = await store.appendToStreams([
+        { streamId: a, events: [event('Created'), event('Renamed')], expectedRevision: 'no_stream' },
+        { streamId: b, events: [event('Renamed')], expectedRevision: 0n },
+      ]);
+      t.strictSame(results.map((r) => r.nextExpectedRevision), [1n, 1n]);
+      t.ok((results[1]?.position ?? 0n) > (results[0]?.position ?? 0n), 'positions follow the order of the parts');
+      const all = await readOwn(store, { maxCount: 10_000 }, [a, b], 4);
+      t.strictSame(all.map((e) => e.streamId), [b, a, a, b], 'in global order, each part after the one before it');
+      t.equal(new Set(all.map((e) => e.position)).size, 4, 'every position distinct');
+
+      const conflict = await store.appendToStreams([
+        { streamId: c, events: [event('Created')], expectedRevision: 'no_stream' },
+        { streamId: b, events: [event('Renamed')], expectedRevision: 0n }, // b is at 1 now
+      ]).then(() => null, (e: unknown) => e);
+      t.ok(isConcurrencyConflict(conflict), 'a stream that moved is a conflict');
+      t.match(conflict, { streamId: b });
+      if (store.kind === 'eventstoredb') {
+        t.same(await revisions(store, c), [0n], 'EventStoreDB: the parts before the conflict stay (no cross-stream transaction)');
+      } else {
+        t.same(await revisions(store, c), [], 'nothing of the batch was appended');
+      }
+      t.same(await revisions(store, b), [0n, 1n]);
+      await t.rejects(store.appendToStreams([
+        { streamId: a, events: [event('Renamed')], expectedRevision: 'any' },
+        { streamId: a, events: [event('Renamed')], expectedRevision: 'any' },
+      ]), /twice/, 'a stream appears once');
+    });
+
     void t.test('readStream forwards, backwards, fromRevision and maxCount', async (t) => {
       const store = await open(t);
       const stream = streamName('read');

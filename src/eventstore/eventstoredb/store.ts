@@ -27,6 +27,7 @@ import {
 } from '@eventstore/db-client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  checkDistinct,
   ConcurrencyConflictError,
   StoreUnavailableError,
   type AppendOptions,
@@ -40,6 +41,7 @@ import {
   type RecordedEvent,
   type SubscribeOptions,
   type Subscription,
+  type StreamAppend,
 } from '../../ports/eventStore.js';
 import {
   toEsdbExpectedRevision,
@@ -135,6 +137,14 @@ export class EventStoreDbEventStore implements EventStore {
    * EventStoreDB has no multi-stream condition, so one may move in that round trip's window
    * (the same window as reading a stream before appending to another).
    */
+  /** One after another: EventStoreDB has no transaction across streams (see the port). */
+  async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    checkDistinct(appends);
+    const out: AppendResult[] = [];
+    for (const a of appends) out.push(await this.appendToStream(a.streamId, a.events, { expectedRevision: a.expectedRevision }));
+    return out;
+  }
+
   async appendToStream(streamId: string, events: readonly EventToAppend[], options: AppendOptions): Promise<AppendResult> {
     this.#check();
     if (events.length === 0) throw new RangeError(`appendToStream(${streamId}): no events to append`);

@@ -15,8 +15,8 @@ import { EVENTS_PER_TRANSACTION, quoteSchema, type QuotedSchema } from './schema
 
 /**
  * The whole append in one statement: claim the revisions on the stream's row, insert the
- * events. Must be alone in its transaction (see the block comment above): positions are
- * unique per transaction only. `appendToStream` runs it autocommitted, one round trip, and
+ * events. Positions are unique per transaction only: a second append in the same
+ * transaction must pass the events before it as `offset`. `appendToStream` runs it autocommitted, one round trip, and
  * announces it; tests pass a transaction's executor to hold an append's transaction open
  * (subscribers then find it by polling).
  *
@@ -37,6 +37,8 @@ export async function appendInTransaction(
   events: readonly EventToAppend[],
   expected: ExpectedRevision,
   unchanged: readonly StreamRevision[] = [],
+  /** Events appended earlier in the same transaction (appendToStreams): positions go on after them. */
+  offset = 0,
 ): Promise<AppendResult> {
   checkAppendSize(events.length);
   const s = quoteSchema(schema);
@@ -48,7 +50,7 @@ export async function appendInTransaction(
        tx as (select pg_current_xact_id() as id),
        inserted as (
          insert into ${s}.events (position, tx_id, stream_id, revision, id, type, data, metadata, occurred_at)
-         select tx.id::text::bigint * ${EVENTS_PER_TRANSACTION} + e.ord - 1, tx.id, $1,
+         select tx.id::text::bigint * ${EVENTS_PER_TRANSACTION} + $${params.length + 4}::bigint + e.ord - 1, tx.id, $1,
                 claim.revision - $2::bigint + e.ord,
                 (e.v->>'id')::uuid, e.v->>'type', e.v->'data', e.v->'metadata', (e.v->>'occurredAt')::timestamptz
          from claim, tx, jsonb_array_elements($${params.length + 3}::jsonb) with ordinality as e(v, ord)
@@ -56,7 +58,7 @@ export async function appendInTransaction(
        select (select revision from claim) as revision, max(position) as position,
               (extract(epoch from now()) * 1000)::float8 as recorded_ms
        from inserted`,
-      [streamId, String(count), ...params, payloadOf(events)],
+      [streamId, String(count), ...params, payloadOf(events), String(offset)],
     );
     const row = rows[0];
     if (row?.revision === undefined || row.revision === null) {
@@ -134,7 +136,7 @@ async function currentRevision(tx: SqlExecutor, s: QuotedSchema, streamId: strin
 }
 
 /** The events as one jsonb parameter (any count). */
-function payloadOf(events: readonly EventToAppend[]): string {
+export function payloadOf(events: readonly EventToAppend[]): string {
   return JSON.stringify(
     events.map((e) => ({
       id: e.id,

@@ -145,6 +145,9 @@ class FlakyStore implements EventStore {
   appendToStream(...args: Parameters<EventStore['appendToStream']>): ReturnType<EventStore['appendToStream']> {
     return this.inner.appendToStream(...args);
   }
+  appendToStreams(...args: Parameters<EventStore['appendToStreams']>): ReturnType<EventStore['appendToStreams']> {
+    return this.inner.appendToStreams(...args);
+  }
   readStream(...args: Parameters<EventStore['readStream']>): ReturnType<EventStore['readStream']> {
     return this.inner.readStream(...args);
   }
