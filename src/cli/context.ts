@@ -75,14 +75,19 @@ export async function openReader(env: NodeJS.ProcessEnv): Promise<StoreReader> {
   }
 }
 
-/** A whole Runtime (commands, projections) for `fn`, closed afterwards. */
-export async function withRuntime(io: CliIo, fn: (runtime: Runtime) => Promise<number>): Promise<number> {
+/**
+ * A whole Runtime (commands, projections) for `fn`, closed afterwards. `projections: false`
+ * for bulk writers that never read their writes back (an import): decoding everything
+ * they append would only slow them down.
+ */
+export async function withRuntime(io: CliIo, fn: (runtime: Runtime) => Promise<number>, options: { projections?: boolean } = {}): Promise<number> {
   const runtime = await createRuntime(loadConfig(io.env), {
     log: {
       error: (obj, msg) => io.err.write(`${msg}${obj.err instanceof Error ? `: ${obj.err.message}` : ''}\n`),
       warn: (_obj, msg) => io.err.write(`${msg}\n`),
     },
     reactors: false, // a short-lived command sends nothing: the running service's reactors act on what it appends
+    ...(options.projections === false ? { projections: false } : {}),
   });
   try {
     return await fn(runtime);

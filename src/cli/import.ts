@@ -87,7 +87,7 @@ async function importFrom(io: CliIo, values: Values, defaultSource: string, tota
       printSummary(io, summary, report, { json: values.json === true, dryRun, seconds: progress.seconds });
       if (stop.signal.aborted) io.err.write('interrupted: run the same command again to resume\n');
       return stop.signal.aborted ? 130 : 0;
-    });
+    }, { projections: false }); // the service's runner applies what it appends
   } finally {
     stop.dispose();
     await report.close();

@@ -92,6 +92,8 @@ export interface RuntimeOptions {
   transports?: Transports;
   /** false: run no reactors here (tests about other things; the CLI). Default true. */
   reactors?: boolean;
+  /** false: run no projections here (a bulk CLI command; the service keeps the read models). */
+  projections?: boolean;
 }
 
 /** MASTER_KEY, or a key generated once and kept in DATA_DIR/master.key (0600). */
@@ -217,7 +219,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     };
     let nudgeReactors = (_events: readonly { type: string }[]): void => {};
 
-    await projections.start();
+    if (options.projections !== false) await projections.start();
     closers.unshift(() => projections.stop());
     const reactors = await startReactors(config, {
       deps, sql, store, codec, log, run: options.reactors !== false, ...(options.transports ? { transports: options.transports } : {}),

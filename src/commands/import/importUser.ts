@@ -10,8 +10,10 @@
  */
 import { IdentifierTakenError } from '../../domain/errors.js';
 import { userStream, type DomainEvent, type IdentifierEvent, type IdentifierKind } from '../../domain/events.js';
-import { ReservationAggregate, type Reservation } from '../../domain/identifier/reservation.js';
+import { randomUUID } from 'node:crypto';
+import { decideClaim, ReservationAggregate, type Reservation } from '../../domain/identifier/reservation.js';
 import { decideImport, UserAggregate, type User } from '../../domain/user/user.js';
+import type { StreamAppend } from '../../ports/eventStore.js';
 import type { EventContext } from '../../ports/events.js';
 import { handle, type CommandDeps } from '../handle.js';
 import { claimIdentifier, releaseQuietly, reservationStreamOf, type Identifier } from '../identifiers.js';
@@ -50,6 +52,36 @@ export function precheck(userId: string, prepared: Prepared, read: ImportRead): 
     if (claim?.status === 'claimed' && claim.userId !== userId) return { outcome: 'refused', ...taken(id.kind) };
   }
   return null;
+}
+
+/**
+ * What importing a user that `precheck` let through appends, as decided on the streams as
+ * `read`: the claims (none for an identifier this user already holds), then UserImported.
+ * For a batch of users in one commit (run.ts); a conflict sends each of them to importUser.
+ */
+export async function importAppends(
+  deps: CommandDeps, userId: string, prepared: Prepared, read: ImportRead, ctx: EventContext,
+): Promise<{ claims: StreamAppend[]; user: StreamAppend }> {
+  const claims: StreamAppend[] = [];
+  for (const [i, id] of prepared.identifiers.entries()) {
+    const claim = read.claims[i];
+    const events = decideClaim(claim?.state ?? { status: 'free' }, { userId, kind: id.kind, ownerIsStale: false });
+    if (events.length === 0) continue;
+    claims.push({
+      streamId: reservationStreamOf(deps, id),
+      events: await Promise.all(events.map((e) => deps.codec.encode(e, ctx, randomUUID()))),
+      expectedRevision: claim?.revision ?? 'no_stream',
+    });
+  }
+  const imported = decideImport(read.user.state, { user_id: userId, ...prepared.data });
+  return {
+    claims,
+    user: {
+      streamId: userStream(userId),
+      events: await Promise.all(imported.map((e) => deps.codec.encode(e, ctx, randomUUID()))),
+      expectedRevision: read.user.revision ?? 'no_stream',
+    },
+  };
 }
 
 /**

@@ -8,12 +8,13 @@
  * database keeps its connections.
  */
 import { userStream } from '../../domain/events.js';
+import { isConcurrencyConflict } from '../../ports/eventStore.js';
 import type { EventContext } from '../../ports/events.js';
 import type { CommandDeps } from '../handle.js';
 import type { Reservation } from '../../domain/identifier/reservation.js';
 import type { User } from '../../domain/user/user.js';
 import { loadMany, type Loaded } from '../load.js';
-import { importedUserId, importLoads, importUser, precheck, type ImportOutcome, type ImportRead } from './importUser.js';
+import { importAppends, importedUserId, importLoads, importUser, precheck, type ImportOutcome, type ImportRead } from './importUser.js';
 import { isRefusal, prepareImport, type ImportOptions, type ImportRecord, type Prepared, type RefusalReason } from './record.js';
 
 /** What a source yields: a record, or an entry it could not read (a bad JSON line). */
@@ -54,7 +55,7 @@ export async function runImport(
   deps: CommandDeps, source: AsyncIterable<SourceItem>, options: RunImportOptions, context: () => EventContext,
 ): Promise<ImportSummary> {
   const summary = emptySummary();
-  const firstHolder = new Map<string, string>(); // identifier → source id of the first record with it
+  const firstHolder = new Map<string, string>(); // identifier (or source id) → source id of the first record with it
   const count = (r: ImportResult): void => {
     const o = r.result;
     if (o.outcome === 'refused') {
@@ -76,9 +77,10 @@ export async function runImport(
       for (const job of pending) count({ sourceId: job.sourceId, index: job.index, result: { outcome: 'imported', userId: job.userId as string, position: null } });
     } else {
       await deps.keys.createMany(pending.map((j) => j.userId as string));
-      await pool(pending, options.concurrency ?? 8, async (job) => {
-        const result = await importUser(deps, job.userId as string, job.prepared as Prepared, job.read as ImportRead, context());
-        count({ sourceId: job.sourceId, index: job.index, result });
+      const batches: Job[][] = [];
+      for (let i = 0; i < pending.length; i += WRITE_GROUP) batches.push(pending.slice(i, i + WRITE_GROUP));
+      await pool(batches, options.concurrency ?? 8, async (batch) => {
+        for (const [job, result] of await writeBatch(deps, batch, context())) count({ sourceId: job.sourceId, index: job.index, result });
       });
     }
     options.onProgress?.({ ...summary, reasons: { ...summary.reasons } });
@@ -109,6 +111,10 @@ function triage(
   if ('unreadable' in item) return { sourceId: item.sourceId, index, result: { outcome: 'refused', reason: 'invalid_record', detail: item.unreadable } };
   const prepared = prepareImport(item, deps.hasher, options, now);
   if (isRefusal(prepared)) return { sourceId: item.sourceId, index, result: { outcome: 'refused', ...prepared } };
+  const userId = importedUserId(deps, options.source, item.sourceId);
+  const again = `source:${item.sourceId}`; // the same record twice in the source
+  if (firstHolder.has(again)) return { sourceId: item.sourceId, index, result: { outcome: 'duplicate', userId } };
+  firstHolder.set(again, item.sourceId);
   for (const id of prepared.identifiers) {
     const key = `${id.kind}:${id.value}`;
     const first = firstHolder.get(key);
@@ -120,7 +126,7 @@ function triage(
     }
   }
   for (const id of prepared.identifiers) if (!firstHolder.has(`${id.kind}:${id.value}`)) firstHolder.set(`${id.kind}:${id.value}`, item.sourceId);
-  return { sourceId: item.sourceId, index, prepared, userId: importedUserId(deps, options.source, item.sourceId) };
+  return { sourceId: item.sourceId, index, prepared, userId };
 }
 
 /**
@@ -157,6 +163,30 @@ async function readStreams(deps: CommandDeps, jobs: Job[]): Promise<void> {
 }
 
 const READ_GROUP = 10;
+/** Users whose claims and UserImported go in one appendToStreams (one commit). */
+const WRITE_GROUP = 10;
+
+/**
+ * The claims of a few users, then their UserImported, in one appendToStreams: one commit
+ * instead of two per user. Claims come first, so a store that appends the parts one after
+ * another (EventStoreDB) and fails half-way leaves only claims, which the next run takes up.
+ * A conflict (someone took an identifier, another run imported a user meanwhile) appends
+ * nothing on PostgreSQL; each user of the batch is then imported on their own, deciding
+ * again on the streams as they are.
+ */
+async function writeBatch(deps: CommandDeps, batch: readonly Job[], ctx: EventContext): Promise<Array<[Job, ImportOutcome]>> {
+  const parts = await Promise.all(batch.map((j) => importAppends(deps, j.userId as string, j.prepared as Prepared, j.read as ImportRead, ctx)));
+  try {
+    const results = await deps.store.appendToStreams([...parts.flatMap((p) => p.claims), ...parts.map((p) => p.user)]);
+    const position = results.at(-1)?.position ?? null;
+    return batch.map((j) => [j, { outcome: 'imported', userId: j.userId as string, position }]);
+  } catch (e) {
+    if (!isConcurrencyConflict(e)) throw e;
+  }
+  const out: Array<[Job, ImportOutcome]> = [];
+  for (const j of batch) out.push([j, await importUser(deps, j.userId as string, j.prepared as Prepared, j.read as ImportRead, ctx)]);
+  return out;
+}
 
 async function pool<T>(items: readonly T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

@@ -110,6 +110,8 @@ void t.test('two records with one email: the first in source order keeps it, on 
   t.match(real.byId.get('21'), { outcome: 'refused', reason: 'email_taken', detail: 'record 20 has this email too' });
   const rerun = await importAll(env, items);
   t.match(rerun.summary, { imported: 0, duplicate: 2, refused: 1 });
+  const twice = await importAll(env, [djangoUser(23), djangoUser(23)]);
+  t.match(twice.summary, { imported: 1, duplicate: 1 }, 'a record twice in the source is imported once');
 });
 
 void t.test('parallel runs of one source import each user once', async (t) => {
@@ -172,4 +174,40 @@ void t.test('the upgrade yields to a password changed in between', async (t) => 
   t.strictSame(decideUpgradePassword(state, pbkdf2.encoded, 'x'), [], 'a hash checked before the change is not written over it');
   t.ok(changed?.startsWith('$argon2id$'));
   await login(env, { kind: 'email', value: 'user40@example.com' }, 'a-new-Secret-77');
+});
+
+void t.test('a batch that loses a race appends nothing; each of its users is then decided alone', async (t) => {
+  const env = await openMemoryEnv(t, { hasher });
+  let raced = false;
+  const store = env.deps.store;
+  const racing: typeof store = {
+    kind: store.kind,
+    appendToStream: (...a) => store.appendToStream(...a),
+    appendToStreams: async (appends) => {
+      if (!raced) {
+        raced = true; // someone registers user52's email between the import's read and its write
+        await register(env, { email: 'user52@example.com', password: 'violet-Harbor-42' });
+      }
+      return store.appendToStreams(appends);
+    },
+    readStream: (...a) => store.readStream(...a),
+    readStreams: (...a) => store.readStreams(...a),
+    readAll: (...a) => store.readAll(...a),
+    subscribeToAll: (...a) => store.subscribeToAll(...a),
+    headPosition: () => store.headPosition(),
+    lastPosition: () => store.lastPosition(),
+    ping: () => store.ping(),
+    close: () => store.close(),
+  };
+  const deps = env.withDeps({ store: racing });
+  const results: ImportResult[] = [];
+  const summary = await runImport(deps, each([50, 51, 52, 53].map((id) => djangoUser(id))), {
+    source: 'django', onResult: (r) => results.push(r),
+  }, () => env.ctx());
+  t.ok(raced);
+  t.match(summary, { imported: 3, refused: 1, reasons: { email_taken: 1 } });
+  t.match(results.find((r) => r.sourceId === '52')?.result, { outcome: 'refused', reason: 'email_taken' });
+  const imported = (await env.allDecoded()).filter((e) => e.type === 'UserImported');
+  t.equal(imported.length, 3, 'one UserImported for each of the others, none for the loser');
+  t.equal(await holderOf(env.deps, { kind: 'email', value: 'user51@example.com' }), importedUserId(env.deps, 'django', '51'));
 });
