@@ -51,7 +51,6 @@
  * a store ignores its own.
  */
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { translateError } from '../../infra/sql/errors.js';
 import { int8, type Sql } from '../../ports/sql.js';
 import {
@@ -93,8 +92,6 @@ export interface PostgresEventStoreOptions {
 const DEFAULT_POLL_INTERVAL_MS = 250;
 const DEFAULT_BATCH_SIZE = 500;
 const MAX_BIGINT = '9223372036854775807';
-/** The least time between two NOTIFYs of one store (see #announce): 8 % more import throughput. */
-const ANNOUNCE_GAP_MS = 10;
 
 export class PostgresEventStore implements EventStore {
   readonly kind = 'postgres' as const;
@@ -168,15 +165,8 @@ export class PostgresEventStore implements EventStore {
       return;
     }
     this.#announcing = (async () => {
-      let sent = 0;
       do {
-        // Spaced at least ANNOUNCE_GAP_MS apart: under a stream of appends (a bulk import)
-        // NOTIFYs sent back to back were a quarter of its statements, each a serialised WAL
-        // flush. The first after a quiet spell goes at once.
-        const wait = sent + ANNOUNCE_GAP_MS - performance.now();
-        if (sent > 0 && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         this.#announceAgain = false;
-        sent = performance.now();
         await this.#sql.query('select pg_notify($1, $2)', [notifyChannel(this.schema), this.#id]).catch(() => {});
       } while (this.#announceAgain);
       this.#announcing = undefined;
