@@ -36,7 +36,7 @@ const COMMON_USAGE = `Options:
   --reset-unsupported      import users whose hash cannot be verified here (md5, sha1,
                            crypt) with no usable password, instead of refusing them
   --dry-run                check everything, write nothing
-  --concurrency <n>        users imported at once (default 8, at most 64)
+  --concurrency <n>        batches of ten users written at once (default 8, at most 64)
   --report <file>          write each refused record as a JSON line (index, source_id,
                            reason, detail: no personal data)
   --json                   print the summary as JSON

@@ -1,8 +1,9 @@
 /**
  * An import run: records from a source (Django, JSON Lines), checked (record.ts) and
- * imported (importUser.ts) a few at a time, with a summary and progress. Re-running the
- * same source resumes an interrupted run: users already imported are found in one read
- * per chunk and skipped as duplicates. Within a run, the first record (in source order)
+ * imported (importUser.ts) in chunks: the chunk's streams read a few records a query,
+ * keys created for the chunk at once, then ten users a commit (appendToStreams), a few
+ * such batches at a time. Re-running the same source resumes an interrupted run: users
+ * already imported are found by those reads and skipped as duplicates. Within a run, the first record (in source order)
  * with an email or phone keeps it; a later record with the same one is refused, on every
  * run alike, dry or not. Concurrency stays small so that live traffic on the same
  * database keeps its connections.
@@ -38,7 +39,7 @@ export interface ImportResult {
 
 export interface RunImportOptions extends ImportOptions {
   dryRun?: boolean;
-  /** Records imported at once (default 8). */
+  /** Batches of ten users written at once (default 8). */
   concurrency?: number;
   /** Records read and checked for duplicates together (default 100). */
   chunkSize?: number;
