@@ -138,9 +138,15 @@ void t.test('forgot: the same answer, body and time whether or not the account e
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
   const [mk, mu] = [median(times.known), median(times.unknown)];
   t.comment(`median known ${mk.toFixed(2)} ms, unknown ${mu.toFixed(2)} ms`);
-  // Within 10 %, or within a millisecond: on a loaded test machine the medians of a few
-  // milliseconds move by more than 10 % from run to run whatever is measured.
-  t.ok(Math.abs(mk - mu) / Math.max(mk, mu) <= 0.1 || Math.abs(mk - mu) < 1, 'medians within 10 % (or a millisecond)');
+  // Each known ask against the unknown one just before it: the median of those differences
+  // cancels the load other test files put on the machine meanwhile (two CI runs with four
+  // files at a time saw the plain medians 2 ms apart at ~10 ms, in either direction when
+  // repeated). A real difference (a write or a hash on one side only) is systematic and
+  // stays; within 10 % of the median time, or 1.5 ms.
+  const pairs = times.known.map((k, i) => k - (times.unknown[i] ?? k));
+  const shift = median(pairs);
+  t.comment(`median paired difference (known - unknown) ${shift.toFixed(2)} ms`);
+  t.ok(Math.abs(shift) <= Math.max(0.1 * Math.max(mk, mu), 1.5), 'no systematic difference in time');
   await reactorsSettled(a);
   const tooMany = await buildRecoveryApp(t, { RECOVERY_MAX_REQUESTS: '2' });
   for (const address of [email('k'), email('u')]) {
