@@ -5,15 +5,10 @@
 import { isIP } from 'node:net';
 import { SETTINGS_BOUNDS } from './domain/settings/settings.js';
 import type { RecoveryPolicy } from './domain/user/recovery.js';
+import { bool, ConfigError, int, url, type Env } from './configValues.js';
+import { mfaConfig, type MfaConfig } from './mfaConfig.js';
 
-export class ConfigError extends Error {
-  readonly setting: string;
-  constructor(setting: string, message: string) {
-    super(`${setting}: ${message}`);
-    this.name = 'ConfigError';
-    this.setting = setting;
-  }
-}
+export { ConfigError } from './configValues.js';
 
 export type TrustProxy = boolean | number | string[];
 
@@ -55,6 +50,7 @@ export interface Config {
   sseBufferEvents: number;
   recovery: RecoveryConfig;
   webhooks: WebhooksConfig;
+  mfa: MfaConfig;
 }
 
 /** Outbound webhooks: where they may go and how long they are retried. */
@@ -90,38 +86,6 @@ export interface RecoveryConfig {
   logMessages: boolean;
   /** How long a reactor's lease lasts unrenewed: a standby takes over within it when its holder dies. */
   reactorLeaseMs: number;
-}
-
-type Env = Record<string, string | undefined>;
-
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
-  const n = Number(raw.trim());
-  if (n < min || n > max) throw new ConfigError(name, `must be from ${min} to ${max}, got ${n}`);
-  return n;
-}
-
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return fallback;
-  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
-  if (['false', '0', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(name, `must be true or false, got "${env[name]}"`);
-}
-
-function url(env: Env, name: string, protocols: string[]): string | undefined {
-  const raw = env[name]?.trim();
-  if (!raw) return undefined;
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new ConfigError(name, 'is not a valid URL');
-  }
-  if (!protocols.includes(u.protocol)) throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
-  return raw;
 }
 
 function trustProxy(env: Env): TrustProxy {
@@ -212,6 +176,7 @@ export function loadConfig(env: Env = process.env): Config {
     sseHeartbeatMs: int(env, 'SSE_HEARTBEAT_MS', 15_000, 10, 600_000),
     sseBufferEvents: int(env, 'SSE_BUFFER_EVENTS', 1000, 1, 100_000),
     recovery: recoveryConfig(env, publicUrl),
+    mfa: mfaConfig(env, publicUrl, env.PRODUCT_NAME?.trim() || 'authstream', (name, def, min, max) => int(env, name, def, min, max)),
     webhooks: {
       allowHttp: bool(env, 'WEBHOOKS_ALLOW_HTTP', false),
       allowPrivate: bool(env, 'WEBHOOKS_ALLOW_LINK_LOCAL', false),

@@ -24,6 +24,15 @@ import type { Secrets } from '../ports/secrets.js';
 import type { ThrottlePolicy } from '../domain/login/throttle.js';
 import type { RecoveryPolicy } from '../domain/user/recovery.js';
 import type { SettingsValues } from '../domain/events.js';
+import type { MfaSecrets, OneTimeCodes, Passkeys } from '../ports/mfa.js';
+
+/** Second factors: one-time codes, passkeys, their server-keyed secrets, and the ticket lifetime. */
+export interface MfaDeps {
+  codes: OneTimeCodes;
+  passkeys: Passkeys;
+  secrets: MfaSecrets;
+  ticketTtlSeconds: number;
+}
 
 export interface CommandDeps {
   store: EventStore;
@@ -36,6 +45,7 @@ export interface CommandDeps {
   settings: () => SettingsValues;
   throttle: ThrottlePolicy;
   recovery: RecoveryPolicy;
+  mfa: MfaDeps;
   isCommonPassword: (lowerCased: string) => boolean;
   /** A user's sessions (the sessions read model, caught up by the caller). */
   sessions: SessionDirectory;

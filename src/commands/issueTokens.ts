@@ -6,7 +6,7 @@
  * wrong passwords and get the same answer.
  */
 import { AccountDisabledError, IdentifierUnverifiedError, InvalidCredentialsError } from '../domain/errors.js';
-import { userStream } from '../domain/events.js';
+import { mfaStream, userStream } from '../domain/events.js';
 import { checkThrottle, type ThrottleState } from '../domain/login/throttle.js';
 import type { Reservation } from '../domain/identifier/reservation.js';
 import type { User } from '../domain/user/user.js';
@@ -15,11 +15,14 @@ import { normaliseEmail, normaliseIdentifier, normalisePhone } from '../policy/i
 import { ReservationAggregate } from '../domain/identifier/reservation.js';
 import { UserAggregate } from '../domain/user/user.js';
 import type { CommandDeps } from './handle.js';
-import { load, loadMany, type Loaded } from './load.js';
+import { loadMany, type Loaded } from './load.js';
 import { reserveCheck, settleFailed, settleSucceeded, throttleLoad, throttleTarget, type ThrottleTarget } from './passwordCheck.js';
 import { reservationStreamOf, type Identifier } from './identifiers.js';
 import { startSession, type IssuedTokens } from './sessions.js';
 import { upgradePassword } from './upgradePassword.js';
+import { hasFactors, type MfaState } from '../domain/mfa/state.js';
+import { mfaOf } from './mfa/verify.js';
+import { issueChallenge, type MfaRequired } from './mfa/signIn.js';
 
 export type LoginIdentifier = { email: string } | { phone: string } | { identifier: string };
 
@@ -35,24 +38,25 @@ const holderIn = (reservation: Reservation | undefined): string | null =>
 
 /**
  * Reads the streams a login is decided on and checks the throttle: the identifier's newest
- * password checks, its reservation, and the holder's user stream. One round trip for all
- * three when this instance knows who holds the identifier (the reservation's cached state):
- * the user stream read along is used if the reservation still names that holder. Otherwise
- * the holder's stream is read after the throttle check.
+ * password checks, its reservation, and the holder's user and second-factor streams. One
+ * round trip for all four when this instance knows who holds the identifier (the
+ * reservation's cached state): the holder's streams read along are used if the reservation
+ * still names that holder. Otherwise they are read after the throttle check.
  */
 async function readLoginStreams(
   deps: CommandDeps, target: ThrottleTarget, reservationStream: string, now: Date,
-): Promise<{ user: User; throttle: Loaded<ThrottleState> }> {
+): Promise<{ user: User; mfa: Loaded<MfaState> | null; throttle: Loaded<ThrottleState> }> {
   const checks = throttleLoad(deps, target);
   const reservation = { streamId: reservationStream, aggregate: ReservationAggregate };
   const knownHolder = holderIn(deps.states?.get(reservationStream)?.state as Reservation | undefined);
   let holder: string | null;
   let throttle: Loaded<ThrottleState>;
   if (knownHolder !== null) {
-    const [recent, claim, user] = await loadMany(deps, checks, reservation, { streamId: userStream(knownHolder), aggregate: UserAggregate });
+    const [recent, claim, user, mfa] = await loadMany(deps, checks, reservation,
+      { streamId: userStream(knownHolder), aggregate: UserAggregate }, { streamId: mfaStream(knownHolder), aggregate: mfaOf(deps) });
     checkThrottle(recent.state, deps.throttle, now);
     holder = holderIn(claim.state);
-    if (holder === knownHolder) return { user: user.state, throttle: recent };
+    if (holder === knownHolder) return { user: user.state, mfa, throttle: recent };
     throttle = recent;
   } else {
     const [recent, claim] = await loadMany(deps, checks, reservation);
@@ -60,18 +64,20 @@ async function readLoginStreams(
     holder = holderIn(claim.state);
     throttle = recent;
   }
-  const user = holder === null ? { status: 'none' as const } : (await load(deps, userStream(holder), UserAggregate)).state;
-  return { user, throttle };
+  if (holder === null) return { user: { status: 'none' }, mfa: null, throttle };
+  const [user, mfa] = await loadMany(deps,
+    { streamId: userStream(holder), aggregate: UserAggregate }, { streamId: mfaStream(holder), aggregate: mfaOf(deps) });
+  return { user: user.state, mfa, throttle };
 }
 
 export async function issueTokens(
   deps: CommandDeps,
   input: { identifier: Identifier; password: string; via?: 'login' | 'oauth' },
   ctx: EventContext,
-): Promise<IssuedTokens> {
+): Promise<IssuedTokens | MfaRequired> {
   const { identifier, password } = input;
   const target = throttleTarget(deps, identifier);
-  const { user, throttle } = await readLoginStreams(deps, target, reservationStreamOf(deps, identifier), ctx.now);
+  const { user, mfa, throttle } = await readLoginStreams(deps, target, reservationStreamOf(deps, identifier), ctx.now);
   const known = user.status === 'active' || user.status === 'disabled';
   const holds = known && (identifier.kind === 'email' ? user.email : user.phone) === identifier.value;
   // The check takes its place in the throttle before any hashing: parallel guesses cannot pass it.
@@ -97,10 +103,20 @@ export async function issueTokens(
     await Promise.all([settleSucceeded(deps, target, attemptId, user.id, ctx), upgraded]);
     throw new IdentifierUnverifiedError(identifier.kind);
   }
+  if (mfa && hasFactors(mfa.state)) {
+    // The password was right; a second factor is due before any session starts.
+    const [required] = await Promise.all([
+      issueChallenge(deps, user, mfa, input.via ?? 'login', ctx),
+      settleSucceeded(deps, target, attemptId, user.id, ctx),
+      upgraded,
+    ]);
+    return required;
+  }
   const [issued] = await Promise.all([
     startSession(deps, user, { ...ctx, actorId: user.id }),
     settleSucceeded(deps, target, attemptId, user.id, ctx),
     upgraded,
   ]);
-  return issued;
+  // Roles that need a second factor were held back: the user has none, and is asked to enrol one.
+  return issued.withheldRoles.length > 0 ? { ...issued, mfaEnrolmentRequired: true } : issued;
 }

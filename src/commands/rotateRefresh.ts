@@ -17,7 +17,7 @@ import { SessionAggregate } from '../domain/session/session.js';
 import { UserAggregate } from '../domain/user/user.js';
 import { handle, type CommandDeps, type Handled } from './handle.js';
 import { load, loadMany } from './load.js';
-import type { IssuedTokens } from './sessions.js';
+import { rolesFor, type IssuedTokens } from './sessions.js';
 
 interface Rotation {
   presentedHash: string;
@@ -66,7 +66,10 @@ export async function rotateRefresh(
   const session = result.state;
   // `user` is the state the rotation was decided against (it allowed the session).
   if (session.status !== 'active' || user.status !== 'active') throw new InvalidTokenError();
-  return { user, sessionId: session.id, refreshToken: next.token, refreshExpiresAt: rotation.newExpiresAt, position: result.position };
+  return {
+    user, sessionId: session.id, refreshToken: next.token, refreshExpiresAt: rotation.newExpiresAt, position: result.position,
+    amr: session.amr, ...rolesFor(deps, user, session.amr),
+  };
 }
 
 type Decided = { result: Handled<Session, SessionEvent>; user: User };

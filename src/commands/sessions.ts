@@ -4,6 +4,7 @@ import { decideRevoke, decideStart } from '../domain/session/session.js';
 import type { ExistingUser } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
 import { SessionAggregate } from '../domain/session/session.js';
+import { PASSWORD_ONLY, tokenRoles } from '../domain/mfa/amr.js';
 import { handle, later, type CommandDeps } from './handle.js';
 
 /** What register, login and refresh give back; the HTTP layer adds the access token. */
@@ -13,16 +14,32 @@ export interface IssuedTokens {
   refreshToken: string;
   refreshExpiresAt: Date;
   position: bigint | null;
+  /** How the session was signed in (RFC 8176): the access token's `amr`. */
+  amr: readonly string[];
+  /** The roles its access tokens carry: the user's, less those that need a second factor the session lacks. */
+  roles: string[];
+  /** The user's roles held back from the tokens for want of a second factor. */
+  withheldRoles: string[];
+  /** Set by a password sign-in that held roles back from a user with no second factor: they should enrol one. */
+  mfaEnrolmentRequired?: true;
 }
 
-export async function startSession(deps: CommandDeps, user: ExistingUser, ctx: EventContext): Promise<IssuedTokens> {
+/** The token roles of a session signed in with `amr`, under the current settings. */
+export function rolesFor(deps: Pick<CommandDeps, 'settings'>, user: ExistingUser, amr: readonly string[]): { roles: string[]; withheldRoles: string[] } {
+  const { roles, withheld } = tokenRoles(user.roles, amr, deps.settings().mfa_required_roles);
+  return { roles, withheldRoles: withheld };
+}
+
+export async function startSession(
+  deps: CommandDeps, user: ExistingUser, ctx: EventContext, amr: readonly string[] = PASSWORD_ONLY,
+): Promise<IssuedTokens> {
   const sessionId = deps.newId();
   const { token, hash } = deps.secrets.newRefreshToken(sessionId);
   const expiresAt = new Date(ctx.now.getTime() + deps.settings().refresh_token_ttl_seconds * 1000);
   const r = await handle(deps, sessionStream(sessionId), SessionAggregate, (state) =>
-    decideStart(state, { sessionId, userId: user.id, refreshTokenHash: hash, expiresAt, userRevision: user.revision }), ctx,
+    decideStart(state, { sessionId, userId: user.id, refreshTokenHash: hash, expiresAt, userRevision: user.revision, amr }), ctx,
   { start: 'new' });
-  return { user, sessionId, refreshToken: token, refreshExpiresAt: expiresAt, position: r.position };
+  return { user, sessionId, refreshToken: token, refreshExpiresAt: expiresAt, position: r.position, amr, ...rolesFor(deps, user, amr) };
 }
 
 /** Revokes sessions (already revoked ones are left as they are). Returns the last position. */

@@ -11,7 +11,8 @@ import type { CommandDeps } from '../commands/handle.js';
 import { StateCache } from '../commands/stateCache.js';
 import { ConfigError, recoveryPolicy, type Config } from '../config.js';
 import type { SettingsValues } from '../domain/events.js';
-import { SETTINGS_STREAM, userStream } from '../domain/events.js';
+import { SETTINGS_STREAM, mfaStream, userStream } from '../domain/events.js';
+import { mfaDeps } from './mfa.js';
 import { REVOCATION_HORIZON_MS } from '../domain/settings/settings.js';
 import type { EventStore } from '../ports/eventStore.js';
 import { PostgresEventStore } from '../eventstore/postgres/store.js';
@@ -166,6 +167,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       refresh_token_ttl_seconds: config.refreshTokenTtlSeconds,
       sliding_access_tokens: config.slidingAccessTokens,
       refresh_reuse_grace_seconds: config.refreshReuseGraceSeconds,
+      mfa_required_roles: config.mfa.requiredRoles,
     };
     const settings = new LiveSettings(defaults);
     const revocations = new RevocationSet();
@@ -193,6 +195,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     const forgetUser = (userId: string): void => {
       keys.forget(userId);
       states.delete(userStream(userId));
+      states.delete(mfaStream(userId));
     };
     const deps: CommandDeps = {
       store, codec, keys, hasher, secrets,
@@ -200,6 +203,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       settings: () => settings.current(),
       throttle: { maxFailures: config.loginMaxFailures, windowSeconds: config.loginFailureWindowSeconds },
       recovery: recoveryPolicy(config),
+      mfa: mfaDeps(config, master),
       isCommonPassword,
       sessions: {
         activeSessionIds: async (userId) => {

@@ -111,8 +111,8 @@ export class ConflictError extends DomainError {
 
 /** A reset or verification token or code that is unknown, expired, used, superseded or out of attempts. */
 export class InvalidCodeError extends DomainError {
-  constructor() {
-    super('invalid_code', 'the code or link is invalid, expired or already used; ask for a new one');
+  constructor(message = 'the code or link is invalid, expired or already used; ask for a new one') {
+    super('invalid_code', message);
     this.name = 'InvalidCodeError';
   }
 }

@@ -13,15 +13,17 @@ import type { UserEvent } from './events/user.js';
 import type { SessionEvent } from './events/session.js';
 import type { IdentifierEvent, LoginEvent, PasswordResetAsked } from './events/identifier.js';
 import type { MessageEvent, OperationsEvent, SettingsEvent, WebhookEvent } from './events/operations.js';
+import type { MfaEvent } from './events/mfa.js';
 
 export type * from './events/user.js';
 export type * from './events/session.js';
 export type * from './events/identifier.js';
 export type * from './events/operations.js';
+export type * from './events/mfa.js';
 
 export type DomainEvent =
   | UserEvent | SessionEvent | IdentifierEvent | LoginEvent | SettingsEvent | OperationsEvent | PasswordResetAsked | MessageEvent
-  | WebhookEvent;
+  | WebhookEvent | MfaEvent;
 export type EventType = DomainEvent['type'];
 
 /** A domain event as read back from the store. */
@@ -46,6 +48,8 @@ export const EVENT_TYPES: readonly EventType[] = [
   'MessageSent', 'MessageFailed', 'MessageSkipped',
   'WebhookCreated', 'WebhookUpdated', 'WebhookDisabled', 'WebhookEnabled', 'WebhookDeleted', 'WebhookReplayRequested',
   'UserImported', 'PasswordUpgraded',
+  'TotpEnrolmentStarted', 'MfaFactorAdded', 'MfaFactorRemoved', 'MfaReset', 'RecoveryCodesGenerated', 'RecoveryCodesRevoked',
+  'MfaChallengeIssued', 'MfaVerified', 'MfaFailed',
 ];
 
 /**
@@ -69,6 +73,11 @@ export const PERSONAL_FIELDS: { readonly [T in EventType]: readonly string[] } =
   PhoneVerificationRequested: [], PhoneVerified: [], VerificationFailed: [], PasswordResetAsked: [],
   MessageSent: [], MessageFailed: [], MessageSkipped: [],
   WebhookCreated: [], WebhookUpdated: [], WebhookDisabled: [], WebhookEnabled: [], WebhookDeleted: [], WebhookReplayRequested: [],
+  TotpEnrolmentStarted: ['label', 'secret'],
+  MfaFactorAdded: ['label', 'secret', 'credential_id', 'public_key', 'aaguid'],
+  MfaFactorRemoved: [], MfaReset: [],
+  RecoveryCodesGenerated: ['code_hashes'], RecoveryCodesRevoked: [],
+  MfaChallengeIssued: ['ticket_hash'], MfaVerified: ['nonce'], MfaFailed: [],
 };
 
 /**
@@ -131,7 +140,18 @@ export const VISIBLE_FIELDS: { readonly [T in EventType]: readonly string[] } = 
   WebhookEnabled: ['webhook_id'],
   WebhookDeleted: ['webhook_id'],
   WebhookReplayRequested: ['webhook_id', 'after_position'],
-  SettingsChanged: ['access_token_ttl_seconds', 'refresh_token_ttl_seconds', 'sliding_access_tokens', 'refresh_reuse_grace_seconds'],
+  SettingsChanged: [
+    'access_token_ttl_seconds', 'refresh_token_ttl_seconds', 'sliding_access_tokens', 'refresh_reuse_grace_seconds', 'mfa_required_roles',
+  ],
+  TotpEnrolmentStarted: ['user_id', 'factor_id', 'label', 'expires_at'],
+  MfaFactorAdded: ['user_id', 'factor_id', 'kind', 'label', 'transports', 'device_type', 'backed_up', 'aaguid'],
+  MfaFactorRemoved: ['user_id', 'factor_id', 'kind'],
+  MfaReset: ['user_id', 'factor_ids'],
+  RecoveryCodesGenerated: ['user_id', 'batch_id', 'count'],
+  RecoveryCodesRevoked: ['user_id', 'batch_id'],
+  MfaChallengeIssued: ['user_id', 'challenge_id', 'expires_at', 'user_revision', 'via', 'methods'],
+  MfaVerified: ['user_id', 'purpose', 'method', 'challenge_id', 'factor_id', 'recovery_index'],
+  MfaFailed: ['user_id', 'purpose', 'method', 'challenge_id', 'reason'],
 };
 
 /** The user whose data key protects an event's personal data (and its ip/user agent). */
@@ -168,4 +188,6 @@ export const hashOfStream = (streamId: string): string => streamId.slice(streamI
 export const messagesStream = (userId: string): string => `messages-${userId}`;
 export const webhookStream = (webhookId: string): string => `webhook-${webhookId}`;
 export const SETTINGS_STREAM = 'settings';
+/** A user's second factors and their uses (domain/mfa). */
+export const mfaStream = (userId: string): string => `mfa-${userId}`;
 export const parkedStream = (position: bigint): string => `parked-${position}`;

@@ -24,6 +24,8 @@ import { lazyChildLogger } from './plugins/requestLogger.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
+import { meMfaRoutes } from './routes/meMfa.js';
+import { mfaSignInRoutes } from './routes/mfaSignIn.js';
 import { recoveryRoutes, verificationRoutes } from './routes/recovery.js';
 import { oauthRoutes } from './routes/oauth/oauth.js';
 import { adminRoutes } from './routes/admin/admin.js';
@@ -192,7 +194,9 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
 
   await app.register(authRoutes, { prefix: '/v1/auth', runtime });
   await app.register(recoveryRoutes, { prefix: '/v1/auth', runtime });
+  await app.register(mfaSignInRoutes, { prefix: '/v1/auth', runtime });
   await app.register(meRoutes, { prefix: '/v1/me', runtime });
+  await app.register(meMfaRoutes, { prefix: '/v1/me/mfa', runtime });
   await app.register(verificationRoutes, { prefix: '/v1/me', runtime });
   await app.register(wellKnownRoutes, { prefix: '/.well-known', runtime });
   await app.register(oauthRoutes, { prefix: '/oauth', runtime });

@@ -15,6 +15,7 @@ export type ProblemCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'unavailable'
+  | 'mfa_required'
   | 'internal_error';
 
 /** RFC 6749 §5.2, RFC 6750 §3.1 and RFC 8414 error codes: what a problem is called under /oauth/*. */
@@ -25,6 +26,7 @@ export type OAuthErrorCode =
   | 'invalid_token'
   | 'insufficient_scope'
   | 'temporarily_unavailable'
+  | 'mfa_required'
   | 'server_error';
 
 /**
@@ -49,6 +51,7 @@ export const PROBLEMS: { readonly [C in ProblemCode]: { status: number; title: s
   conflict: { status: 409, title: 'Conflict', oauth: 'invalid_request' },
   invalid_code: { status: 400, title: 'Invalid or expired code', oauth: 'invalid_grant' },
   identifier_unverified: { status: 403, title: 'Identifier not verified', oauth: 'invalid_grant' },
+  mfa_required: { status: 403, title: 'Second factor required', oauth: 'mfa_required' },
   unavailable: { status: 503, title: 'Service unavailable', oauth: 'temporarily_unavailable' },
   internal_error: { status: 500, title: 'Internal server error', oauth: 'server_error' },
 };
@@ -71,15 +74,18 @@ export interface Problem {
 export class HttpProblem extends Error {
   readonly code: ProblemCode;
   readonly headers: Record<string, string>;
-  constructor(code: ProblemCode, detail: string, headers: Record<string, string> = {}) {
+  /** Extension members (RFC 9457 §3.2), e.g. the ticket of `mfa_required`; the route's schema must list them. */
+  readonly extensions: Record<string, unknown>;
+  constructor(code: ProblemCode, detail: string, headers: Record<string, string> = {}, extensions: Record<string, unknown> = {}) {
     super(detail);
     this.name = 'HttpProblem';
     this.code = code;
     this.headers = headers;
+    this.extensions = extensions;
   }
 }
 
-export function problem(code: ProblemCode, detail: string, extra: Partial<Problem> = {}): Problem {
+export function problem(code: ProblemCode, detail: string, extra: Partial<Problem> & Record<string, unknown> = {}): Problem {
   const { status, title } = PROBLEMS[code];
   return { type: `https://authstream.dev/problems/${code.replace(/_/g, '-')}`, title, status, detail, code, ...extra };
 }
@@ -137,7 +143,7 @@ const FASTIFY_DETAILS: Record<string, string> = {
 
 /** Turns any thrown value into a problem (and headers); logs what is not the client's fault. */
 export function toProblem(error: unknown, request: FastifyRequest): { problem: Problem; headers: Record<string, string> } {
-  if (error instanceof HttpProblem) return { problem: problem(error.code, error.message), headers: error.headers };
+  if (error instanceof HttpProblem) return { problem: problem(error.code, error.message, error.extensions), headers: error.headers };
   if (error instanceof ValidationError) {
     return { problem: problem('validation_failed', error.message, { errors: [{ path: error.path, message: error.message }] }), headers: {} };
   }

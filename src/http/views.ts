@@ -42,8 +42,8 @@ function renderUser(u: UserView | ExistingUser): UserT {
 
 /** What an access token for freshly issued tokens is signed for. */
 export const subjectOf = (issued: IssuedTokens): TokenSubject => ({
-  userId: issued.user.id, sessionId: issued.sessionId, roles: issued.user.roles,
-  userRevision: issued.user.revision, sessionExpiresAt: issued.refreshExpiresAt,
+  userId: issued.user.id, sessionId: issued.sessionId, roles: issued.roles,
+  userRevision: issued.user.revision, sessionExpiresAt: issued.refreshExpiresAt, amr: issued.amr,
 });
 
 export function tokenResponse(app: FastifyInstance, issued: IssuedTokens, now: Date): TokenResponseT {
@@ -56,6 +56,8 @@ export function tokenResponse(app: FastifyInstance, issued: IssuedTokens, now: D
     refresh_expires_in: Math.max(0, Math.round((issued.refreshExpiresAt.getTime() - now.getTime()) / 1000)),
     session_id: issued.sessionId,
     user: userView(issued.user),
+    ...(issued.withheldRoles.length > 0 ? { withheld_roles: issued.withheldRoles } : {}),
+    ...(issued.mfaEnrolmentRequired ? { mfa_enrolment_required: true } : {}),
   };
 }
 

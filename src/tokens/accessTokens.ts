@@ -32,6 +32,8 @@ export interface AccessClaims {
   urv?: string;
   /** When the session's refresh token expires, in seconds since the epoch. */
   sxp?: number;
+  /** How the session was signed in (RFC 8176: pwd, otp, hwk). */
+  amr?: string[];
 }
 
 /** What a token is signed for. */
@@ -41,6 +43,8 @@ export interface TokenSubject {
   roles: string[];
   userRevision: bigint | string;
   sessionExpiresAt: Date | number;
+  /** RFC 8176 authentication methods of the session (left out: none claimed). */
+  amr?: readonly string[];
 }
 
 export interface AccessTokensOptions {
@@ -116,6 +120,7 @@ export class AccessTokens {
     const expiresIn = Math.min(this.#o.settings().access_token_ttl_seconds, left);
     const token = this.#signerFor(key.kid, key.privatePem, expiresIn)({
       sub: subject.userId, sid: subject.sessionId, roles: subject.roles, jti: randomUUID(), urv: String(subject.userRevision), sxp,
+      ...(subject.amr ? { amr: subject.amr } : {}),
     });
     return { token, expiresIn };
   }

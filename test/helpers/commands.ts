@@ -8,6 +8,7 @@
  *   models, key storage or the runtime's caches.
  * The event contexts use a fixed clock that tests advance by hand.
  */
+import { isMfaRequired } from '../../src/commands/mfa/signIn.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -256,7 +257,9 @@ export async function login(
   over: Partial<EventContext> = {},
   deps: CommandDeps = env.deps,
 ): Promise<IssuedTokens> {
-  return issueTokens(deps, { identifier, password }, env.ctx(over));
+  const r = await issueTokens(deps, { identifier, password }, env.ctx(over));
+  if (isMfaRequired(r)) throw new Error('login: a second factor is due (use issueTokens for MFA users)');
+  return r;
 }
 
 /** Types of a decoded stream's events, in order. */

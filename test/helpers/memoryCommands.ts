@@ -19,6 +19,7 @@ import { createSecrets } from '../../src/infra/secrets.js';
 import type { KeyStore } from '../../src/ports/keyStore.js';
 import type { PasswordHasher } from '../../src/ports/passwordHasher.js';
 import { TestClock, contextAt, type CommandTestEnv } from './commands.js';
+import { mfaDeps } from '../../src/composition/mfa.js';
 
 /** Data keys in memory; a destroyed key is gone for good, as in PgKeyStore. */
 export class MemoryKeyStore implements KeyStore {
@@ -98,9 +99,11 @@ export async function openMemoryEnv(t: Test, options: MemoryEnvOptions = {}): Pr
       refresh_token_ttl_seconds: config.refreshTokenTtlSeconds,
       sliding_access_tokens: config.slidingAccessTokens,
       refresh_reuse_grace_seconds: config.refreshReuseGraceSeconds,
+      mfa_required_roles: config.mfa.requiredRoles,
     }),
     throttle: { maxFailures: config.loginMaxFailures, windowSeconds: config.loginFailureWindowSeconds },
     recovery: recoveryPolicy(config),
+    mfa: mfaDeps(config, randomBytes(32)),
     isCommonPassword,
     sessions: { activeSessionIds },
     states: new StateCache(),

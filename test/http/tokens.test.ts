@@ -226,6 +226,7 @@ t.test('sliding access tokens: once switched on, authenticated answers outside /
     refresh_reuse_grace_seconds: config.refreshReuseGraceSeconds,
     refresh_token_ttl_seconds: config.refreshTokenTtlSeconds,
     sliding_access_tokens: config.slidingAccessTokens,
+    mfa_required_roles: [],
   }, { sliding_access_tokens: true }, ctx);
   for (let i = 0; i < 100 && !runtime.settings.current().sliding_access_tokens; i++) await sleep(20);
   t.equal(runtime.settings.current().sliding_access_tokens, true, 'the setting took effect');

@@ -15,7 +15,7 @@ export type IdentifierEvent = IdentifierClaimed | IdentifierReleased;
 /// logins-<hmac>: password checks per identifier (no password, no raw identifier)
 
 /** Where a password was checked: login, the OAuth password grant, a password change, an erasure. */
-export type PasswordCheckVia = 'login' | 'oauth' | 'password_change' | 'erasure';
+export type PasswordCheckVia = 'login' | 'oauth' | 'password_change' | 'erasure' | 'mfa';
 /**
  * A password check reserved its place in the throttle before hashing: it counts against
  * the limit until it is settled (LoginFailed or LoginAttemptSucceeded), or for

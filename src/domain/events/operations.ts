@@ -53,6 +53,8 @@ export interface SettingsValues {
   sliding_access_tokens: boolean;
   /** Seconds a rotated refresh token may still be presented for a fresh pair (0: never). */
   refresh_reuse_grace_seconds: number;
+  /** Roles a token carries only when its session was signed in with a second factor. */
+  mfa_required_roles: string[];
 }
 export type SettingsChanged = Ev<'SettingsChanged', Partial<SettingsValues>>;
 export type SettingsEvent = SettingsChanged;

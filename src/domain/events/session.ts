@@ -11,6 +11,8 @@ export type SessionStarted = Ev<'SessionStarted', {
   expires_at: string; // ISO-8601
   /** Revision of the user stream this login was decided against. */
   user_revision: string;
+  /** How the user signed in (RFC 8176 values: pwd, otp, hwk); absent on sessions from before it was recorded: ["pwd"]. */
+  amr?: string[];
 }>;
 export type RefreshTokenRotated = Ev<'RefreshTokenRotated', {
   session_id: string;

@@ -90,6 +90,8 @@ export interface ExistingSession {
   lastUsedAt: Date;
   userRevision: bigint;
   revokedReason: SessionRevokedReason | null;
+  /** How the session was signed in (RFC 8176), carried into every token of it. */
+  amr: readonly string[];
 }
 
 export type Session = { status: 'none' } | ExistingSession;
@@ -102,7 +104,7 @@ export function evolveSession(state: Session, event: Recorded<SessionEvent>): Se
     return {
       status: 'active', id: d.session_id, userId: d.user_id, currentHash: d.refresh_token_hash,
       previousHashes: RetiredHashes.none, recentRetirements: [], expiresAt: new Date(d.expires_at), createdAt: event.occurredAt,
-      lastUsedAt: event.occurredAt, userRevision: BigInt(d.user_revision), revokedReason: null,
+      lastUsedAt: event.occurredAt, userRevision: BigInt(d.user_revision), revokedReason: null, amr: d.amr ?? ['pwd'],
     };
   }
   if (state.status === 'none') return state;
@@ -131,6 +133,7 @@ export interface StartSession {
   refreshTokenHash: string;
   expiresAt: Date;
   userRevision: bigint;
+  amr: readonly string[];
 }
 
 export function decideStart(state: Session, c: StartSession): SessionEvent[] {
@@ -140,6 +143,7 @@ export function decideStart(state: Session, c: StartSession): SessionEvent[] {
     data: {
       session_id: c.sessionId, user_id: c.userId, refresh_token_hash: c.refreshTokenHash,
       expires_at: c.expiresAt.toISOString(), user_revision: c.userRevision.toString(),
+      amr: [...c.amr],
     },
   }];
 }

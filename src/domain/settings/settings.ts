@@ -2,6 +2,7 @@
 import { ValidationError } from '../errors.js';
 import type { Recorded, SettingsChanged, SettingsValues } from '../events.js';
 import type { Aggregate } from '../decider.js';
+import { checkRole } from '../user/user.js';
 
 export type Settings = SettingsValues & { revision: bigint | null };
 
@@ -34,6 +35,7 @@ function definedOnly(p: Partial<SettingsValues>): Partial<SettingsValues> {
   if (p.refresh_token_ttl_seconds !== undefined) out.refresh_token_ttl_seconds = p.refresh_token_ttl_seconds;
   if (p.sliding_access_tokens !== undefined) out.sliding_access_tokens = p.sliding_access_tokens;
   if (p.refresh_reuse_grace_seconds !== undefined) out.refresh_reuse_grace_seconds = p.refresh_reuse_grace_seconds;
+  if (p.mfa_required_roles !== undefined) out.mfa_required_roles = [...new Set(p.mfa_required_roles)].sort();
   return out;
 }
 
@@ -44,9 +46,20 @@ export function decideChangeSettings(state: Settings, change: Partial<SettingsVa
     const { min, max } = SETTINGS_BOUNDS[key];
     if (!Number.isInteger(v) || v < min || v > max) throw new ValidationError(`/${key}`, `must be an integer from ${min} to ${max}`);
   }
+  if (change.mfa_required_roles !== undefined) {
+    if (change.mfa_required_roles.length > 32) throw new ValidationError('/mfa_required_roles', 'at most 32 roles');
+    change.mfa_required_roles.forEach((role, i) => {
+      try {
+        checkRole(role);
+      } catch (e) {
+        throw e instanceof ValidationError ? new ValidationError(`/mfa_required_roles/${i}`, e.message) : e;
+      }
+    });
+  }
   const effective = definedOnly(change);
+  const same = (a: unknown, b: unknown) => (Array.isArray(a) ? JSON.stringify(a) === JSON.stringify(b) : a === b);
   const changed = Object.fromEntries(
-    Object.entries(effective).filter(([k, v]) => state[k as keyof SettingsValues] !== v),
+    Object.entries(effective).filter(([k, v]) => !same(state[k as keyof SettingsValues], v)),
   ) as Partial<SettingsValues>;
   return Object.keys(changed).length === 0 ? [] : [{ type: 'SettingsChanged', data: changed }];
 }

@@ -119,7 +119,10 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
     const { urv, sxp } = auth.claims;
     if (urv === undefined || typeof sxp !== 'number') return undefined;
     try {
-      return tokens.sign({ userId: auth.userId, sessionId: auth.sessionId, roles: auth.roles, userRevision: urv, sessionExpiresAt: sxp }).token;
+      return tokens.sign({
+        userId: auth.userId, sessionId: auth.sessionId, roles: auth.roles, userRevision: urv, sessionExpiresAt: sxp,
+        ...(Array.isArray(auth.claims.amr) ? { amr: auth.claims.amr } : {}),
+      }).token;
     } catch {
       return undefined; // the session has ended: no sliding token outlives it
     }

@@ -11,6 +11,9 @@ import { eventContext } from '../context.js';
 import { HttpProblem } from '../problem.js';
 import { errorResponses, LoginBody, LogoutBody, RefreshBody, RegisterBody, TokenResponse } from '../schemas/common.js';
 import { tokenResponse } from '../views.js';
+import { isMfaRequired } from '../../commands/mfa/signIn.js';
+import { MfaRequiredProblem } from '../schemas/mfa.js';
+import { mfaRequiredProblem } from './mfaSignIn.js';
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {
   const { deps, config } = runtime;
@@ -41,8 +44,17 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
     },
     schema: {
       tags: ['auth'], summary: 'Log in with an email or phone number and a password',
+      description: 'A user with a second factor gets 403 `mfa_required` with `mfa_ticket`, `expires_in`, `mfa_methods` and, when '
+        + 'they have passkeys, `webauthn` (assertion options); no session starts until POST /v1/auth/login/mfa redeems the ticket.',
       body: LoginBody,
-      response: { 200: TokenResponse, ...errorResponses(400, 401, 403, 413, 415, 429, 503) },
+      response: {
+        200: TokenResponse,
+        ...errorResponses(400, 401, 413, 415, 429, 503),
+        403: {
+          description: 'mfa_required (with the ticket), account_disabled or identifier_unverified',
+          content: { 'application/problem+json': { schema: MfaRequiredProblem } },
+        },
+      },
     },
   }, async (request, reply) => {
     const { password, ...ids } = request.body;
@@ -50,6 +62,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
     if (given.length !== 1) throw new ValidationError('/identifier', 'give exactly one of email, phone or identifier');
     const ctx = eventContext(request, null);
     const issued = await issueTokens(deps, { identifier: toIdentifier(ids as LoginIdentifier), password }, ctx);
+    if (isMfaRequired(issued)) throw mfaRequiredProblem(issued);
     await caughtUp(issued.position);
     reply.header('cache-control', 'no-store');
     return tokenResponse(app, issued, ctx.now);

@@ -7,6 +7,7 @@
  *   of every advertised endpoint. When PUBLIC_URL has a path (https://host/auth), RFC 8414
  *   puts the document at /.well-known/oauth-authorization-server/auth: that is served too.
  */
+import { MFA_GRANT } from './oauth/token.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Runtime } from '../../composition/runtime.js';
@@ -38,7 +39,7 @@ export function authorizationServerMetadata(publicUrl: string): Static<typeof Me
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     revocation_endpoint: `${issuer}/oauth/revoke`,
     introspection_endpoint: `${issuer}/oauth/introspect`,
-    grant_types_supported: ['password', 'refresh_token'],
+    grant_types_supported: ['password', 'refresh_token', MFA_GRANT],
     // REQUIRED by RFC 8414 §2; there is no authorization endpoint, so no response type.
     response_types_supported: [],
     // Public clients: client_id is accepted and ignored, no client authentication.

@@ -96,6 +96,9 @@ export const SettingsView = Type.Object({
   refresh_token_ttl_seconds: Type.Integer(),
   sliding_access_tokens: Type.Boolean(),
   refresh_reuse_grace_seconds: Type.Integer({ description: 'seconds a rotated refresh token still gets a fresh pair of its session instead of counting as reuse' }),
+  mfa_required_roles: Type.Array(Type.String(), {
+    description: 'roles that access tokens carry only when the session was signed in with a second factor (e.g. ["admin"])',
+  }),
 });
 
 const { access_token_ttl_seconds: accessBounds, refresh_token_ttl_seconds: refreshBounds, refresh_reuse_grace_seconds: graceBounds } = SETTINGS_BOUNDS;
@@ -105,6 +108,7 @@ export const SettingsPatch = Type.Object({
   refresh_token_ttl_seconds: Type.Optional(Type.Integer({ minimum: refreshBounds.min, maximum: refreshBounds.max })),
   sliding_access_tokens: Type.Optional(Type.Boolean()),
   refresh_reuse_grace_seconds: Type.Optional(Type.Integer({ minimum: graceBounds.min, maximum: graceBounds.max })),
+  mfa_required_roles: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32 })),
 }, { additionalProperties: false });
 export type SettingsPatchT = Static<typeof SettingsPatch>;
 

@@ -42,6 +42,12 @@ export const TokenResponse = Type.Object({
   refresh_expires_in: Type.Integer(),
   session_id: Uuid,
   user: User,
+  mfa_enrolment_required: Type.Optional(Type.Boolean({
+    description: 'present (true) on a password sign-in that held roles back because they need a second factor and the user has none: enrol one, then sign in again',
+  })),
+  withheld_roles: Type.Optional(Type.Array(Type.String(), {
+    description: 'the user\'s roles these tokens do not carry: they need a session signed in with a second factor (setting mfa_required_roles)',
+  })),
 }, { $id: 'TokenResponse' });
 export type TokenResponseT = Static<typeof TokenResponse>;
 

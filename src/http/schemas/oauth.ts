@@ -18,7 +18,10 @@ export const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 export const BODY_TYPES = ['application/x-www-form-urlencoded', 'application/json'];
 
 export const TokenRequest = Type.Object({
-  grant_type: Type.String({ description: '`password` or `refresh_token`' }),
+  grant_type: Type.String({ description: '`password`, `refresh_token`, or `urn:authstream:params:oauth:grant-type:mfa` (the second step of a sign-in with a second factor)' }),
+  mfa_token: Type.Optional(Type.String({ maxLength: 200, description: 'mfa grant: the ticket of the `mfa_required` error' })),
+  otp: Type.Optional(Type.String({ maxLength: 20, description: 'mfa grant: a TOTP code' })),
+  recovery_code: Type.Optional(Type.String({ maxLength: 40, description: 'mfa grant: a recovery code' })),
   username: Type.Optional(Type.String({ description: 'password grant: an email or a phone number' })),
   password: Type.Optional(Type.String({ maxLength: 10_000, description: 'password grant' })),
   refresh_token: Type.Optional(Type.String({ description: 'refresh_token grant' })),

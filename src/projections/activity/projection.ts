@@ -30,6 +30,8 @@ export const ACTIVITY_TYPES = [
   'LoginFailed',
   'PasswordResetRequested', 'PasswordReset', 'EmailVerificationRequested', 'EmailVerified',
   'PhoneVerificationRequested', 'PhoneVerified',
+  'TotpEnrolmentStarted', 'MfaFactorAdded', 'MfaFactorRemoved', 'MfaReset', 'RecoveryCodesGenerated', 'RecoveryCodesRevoked',
+  'MfaChallengeIssued', 'MfaVerified', 'MfaFailed',
 ] as const satisfies readonly DomainEvent['type'][];
 
 type ActivityType = (typeof ACTIVITY_TYPES)[number];

@@ -15,7 +15,7 @@ const inTwoDays = new Date(SPEC_NOW.getTime() + 2 * DAY);
 
 const started = (over: Partial<SessionStarted['data']> = {}): SessionStarted => ({
   type: 'SessionStarted',
-  data: { ...ids, refresh_token_hash: 'hash-A', expires_at: inADay.toISOString(), user_revision: '3', ...over },
+  data: { ...ids, refresh_token_hash: 'hash-A', expires_at: inADay.toISOString(), user_revision: '3', amr: ['pwd'], ...over },
 });
 const rotated = (hash: string, expires = inADay): SessionEvent => ({
   type: 'RefreshTokenRotated', data: { ...ids, refresh_token_hash: hash, expires_at: expires.toISOString() },
@@ -32,7 +32,7 @@ const rotate = (presentedHash: string, userAllows = true) => (s: Session, now: D
 
 void t.test('start', async (t) => {
   const w = given(t, Session, []).when(() => decideStart(initialSession(), {
-    sessionId: SID, userId: UID, refreshTokenHash: 'hash-A', expiresAt: inADay, userRevision: 3n,
+    sessionId: SID, userId: UID, refreshTokenHash: 'hash-A', expiresAt: inADay, userRevision: 3n, amr: ['pwd'],
   }));
   w.then([started()], 'expires_at as ISO-8601, user_revision as a decimal string');
   t.match(w.stateAfter, {
@@ -41,7 +41,7 @@ void t.test('start', async (t) => {
   });
   t.equal(existing(w.stateAfter).previousHashes.size, 0);
   given(t, Session, [started()]).when((s) => decideStart(s, {
-    sessionId: SID, userId: UID, refreshTokenHash: 'x', expiresAt: inADay, userRevision: 0n,
+    sessionId: SID, userId: UID, refreshTokenHash: 'x', expiresAt: inADay, userRevision: 0n, amr: ['pwd'],
   })).thenThrows({ code: 'invalid_token' }, 'a session id is used once');
 });
 

@@ -3,7 +3,7 @@ import type { SettingsChanged, SettingsValues } from '../../../src/domain/events
 import { SETTINGS_BOUNDS, decideChangeSettings, evolveSettings, type Settings } from '../../../src/domain/settings/settings.js';
 import { given, type Evolving } from '../../helpers/spec.js';
 
-const defaults: SettingsValues = { access_token_ttl_seconds: 300, refresh_token_ttl_seconds: 2_592_000, sliding_access_tokens: false, refresh_reuse_grace_seconds: 0 };
+const defaults: SettingsValues = { access_token_ttl_seconds: 300, refresh_token_ttl_seconds: 2_592_000, sliding_access_tokens: false, refresh_reuse_grace_seconds: 0, mfa_required_roles: [] };
 const Settings: Evolving<Settings, SettingsChanged> = { initial: () => ({ ...defaults, revision: null }), evolve: evolveSettings };
 const changed = (data: Partial<SettingsValues>): SettingsChanged => ({ type: 'SettingsChanged', data });
 

@@ -5,6 +5,7 @@
  * before any validation answer). Every admin action is an event whose `actor_id` is the
  * admin; the answer waits until the read models include it.
  */
+import { adminMfaRoutes } from './mfa.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Runtime } from '../../../composition/runtime.js';
 import { adminEventRoutes } from './events.js';
@@ -23,4 +24,5 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = asyn
   await app.register(adminOperationRoutes, { runtime });
   await app.register(adminWebhookRoutes, { runtime });
   await app.register(adminImportRoutes, { runtime });
+  await app.register(adminMfaRoutes, { runtime });
 };

@@ -30,6 +30,7 @@ export const adminOperationRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime 
     refresh_token_ttl_seconds: s.refresh_token_ttl_seconds,
     sliding_access_tokens: s.sliding_access_tokens,
     refresh_reuse_grace_seconds: s.refresh_reuse_grace_seconds,
+    mfa_required_roles: [...s.mfa_required_roles],
   });
 
   app.get('/settings', {

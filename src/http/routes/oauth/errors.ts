@@ -14,12 +14,15 @@ export class OAuthError extends Error {
   readonly status: number;
   readonly error: OAuthErrorCode;
   readonly headers: Record<string, string>;
-  constructor(status: number, error: OAuthErrorCode, description: string, headers: Record<string, string> = {}) {
+  /** Further members of the error object (the MFA ticket of `mfa_required`). */
+  readonly extensions: Record<string, unknown>;
+  constructor(status: number, error: OAuthErrorCode, description: string, headers: Record<string, string> = {}, extensions: Record<string, unknown> = {}) {
     super(description);
     this.name = 'OAuthError';
     this.status = status;
     this.error = error;
     this.headers = headers;
+    this.extensions = extensions;
   }
 }
 
@@ -44,5 +47,5 @@ export function toOAuthError(error: unknown, request: FastifyRequest): OAuthErro
 
 export function sendOAuthError(reply: FastifyReply, e: OAuthError): FastifyReply {
   for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
-  return reply.code(e.status).type('application/json; charset=utf-8').send({ error: e.error, error_description: e.message });
+  return reply.code(e.status).type('application/json; charset=utf-8').send({ error: e.error, error_description: e.message, ...e.extensions });
 }

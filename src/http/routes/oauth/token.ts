@@ -10,7 +10,11 @@ import { ValidationError } from '../../../domain/errors.js';
 import { normaliseIdentifier } from '../../../policy/identifiers.js';
 import { eventContext } from '../../context.js';
 import { BODY_TYPES, TokenRequest, TokenResponse, oauthErrors } from '../../schemas/oauth.js';
-import { OAuthError, invalidGrant, required } from './errors.js';
+import { OAuthError, invalidGrant, invalidRequest, required } from './errors.js';
+import { completeSignIn, isMfaRequired } from '../../../commands/mfa/signIn.js';
+
+/** The extension grant (RFC 6749 §4.5) that redeems an MFA ticket with a second factor. */
+export const MFA_GRANT = 'urn:authstream:params:oauth:grant-type:mfa';
 import { subjectOf } from '../../views.js';
 import { credentialsLimit } from '../../plugins/rateLimits.js';
 
@@ -52,14 +56,26 @@ export const tokenRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
         if (e instanceof ValidationError) throw invalidGrant('invalid username or password');
         throw e;
       }
-      issued = await issueTokens(deps, { identifier, password, via: 'oauth' }, eventContext(request, null));
+      const outcome = await issueTokens(deps, { identifier, password, via: 'oauth' }, eventContext(request, null));
+      if (isMfaRequired(outcome)) {
+        // As Auth0 and others answer it: the ticket goes back through this endpoint with the mfa grant.
+        throw new OAuthError(403, 'mfa_required', 'a second factor is required: use grant_type ' + MFA_GRANT + ' with mfa_token and otp or recovery_code',
+          { 'cache-control': 'no-store' }, { mfa_token: outcome.ticket, expires_in: outcome.expiresIn, mfa_methods: outcome.methods });
+      }
+      issued = outcome;
+      await runtime.readYourWrites(issued.position);
+    } else if (grantType === MFA_GRANT) {
+      const ticket = required(request.body.mfa_token, 'mfa_token');
+      const { otp, recovery_code: recoveryCode } = request.body;
+      if ((otp === undefined) === (recoveryCode === undefined)) throw invalidRequest('give exactly one of otp and recovery_code');
+      issued = await completeSignIn(deps, ticket, otp === undefined ? { recoveryCode: recoveryCode as string } : { code: otp }, eventContext(request, null));
       await runtime.readYourWrites(issued.position);
     } else if (grantType === 'refresh_token') {
       // The same path as /v1/auth/refresh: the coordinator tells a concurrent refresh of one
       // token (a race, invalid_grant) from a replay (reuse).
       issued = await app.rotateRefreshToken(request, required(request.body.refresh_token, 'refresh_token'));
     } else {
-      throw new OAuthError(400, 'unsupported_grant_type', `grant_type ${JSON.stringify(grantType.slice(0, 100))} is not supported; use password or refresh_token`);
+      throw new OAuthError(400, 'unsupported_grant_type', `grant_type ${JSON.stringify(grantType.slice(0, 100))} is not supported; use password, refresh_token or ${MFA_GRANT}`);
     }
     const { token, expiresIn } = app.signAccessToken(subjectOf(issued));
     return { access_token: token, token_type: 'Bearer' as const, expires_in: expiresIn, refresh_token: issued.refreshToken };
