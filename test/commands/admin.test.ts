@@ -80,7 +80,7 @@ void t.test('admin commands', async (t) => {
 
   await t.test('settings: a change is an event, bounded, and takes effect for new tokens', async (t) => {
     const defaults = env.runtime.settings.defaults;
-    t.strictSame(defaults, { access_token_ttl_seconds: 300, refresh_token_ttl_seconds: 2_592_000, sliding_access_tokens: false, refresh_reuse_grace_seconds: 0 });
+    t.strictSame(defaults, { access_token_ttl_seconds: 300, refresh_token_ttl_seconds: 2_592_000, sliding_access_tokens: false, refresh_reuse_grace_seconds: 0, mfa_required_roles: [] });
     const before = await env.storedCount();
     await t.rejects(changeSettings(env.deps, defaults, { access_token_ttl_seconds: 9 }, asAdmin()),
       { code: 'validation_failed', path: '/access_token_ttl_seconds' });

@@ -5,7 +5,7 @@ import { reservationStreamOf } from '../../src/commands/identifiers.js';
 import { toIdentifier } from '../../src/commands/issueTokens.js';
 import { registerUser } from '../../src/commands/registerUser.js';
 import { updateProfile } from '../../src/commands/updateProfile.js';
-import { loginsStream, sessionStream, userStream } from '../../src/domain/events.js';
+import { loginsStream, mfaStream, sessionStream, userStream } from '../../src/domain/events.js';
 import {
   CountingHasher, countingDeps, dataOf, email, login, register,
 } from '../helpers/commands.js';
@@ -158,7 +158,7 @@ void t.test('issueTokens', async (t) => {
     const warm = countingDeps(env);
     const session = await login(env, id, PASSWORD, {}, warm.deps);
     t.strictSame(warm.calls.slice(0, 2), [
-      `readStreams ${failures} ${reservation} ${userStream(r.user.id)}`,
+      `readStreams ${failures} ${reservation} ${userStream(r.user.id)} ${mfaStream(r.user.id)}`,
       `append ${logins} at no_stream`,
     ], 'one read, then the check\'s reservation at the revision read');
     t.strictSame(warm.calls.slice(2).sort(), [`append ${logins} at any`, `append ${sessionStream(session.sessionId)} at no_stream`].sort(),
@@ -168,7 +168,7 @@ void t.test('issueTokens', async (t) => {
     const again = await login(env, id, PASSWORD, {}, cold.deps);
     t.strictSame(cold.calls.slice(0, 3), [
       `readStreams ${failures} ${reservation}`,
-      `readStream ${userStream(r.user.id)}`,
+      `readStreams ${userStream(r.user.id)} ${mfaStream(r.user.id)}`,
       `append ${logins} at 1`,
     ], 'an instance that has not seen the reservation reads the holder\'s stream after it');
     t.strictSame(cold.calls.slice(3).sort(), [`append ${logins} at any`, `append ${sessionStream(again.sessionId)} at no_stream`].sort());
@@ -188,8 +188,8 @@ void t.test('issueTokens', async (t) => {
     await t.rejects(login(env, id, PASSWORD, {}, deps), { code: 'invalid_credentials' },
       'the former holder\'s password no longer opens it (its user stream, read along, is set aside)');
     t.strictSame(calls.slice(0, 2), [
-      `readStreams ${loginsStream(env.deps.secrets.identifierHash('email', target))}(latest 40) ${reservationStreamOf(env.deps, id)} ${userStream(first.user.id)}`,
-      `readStream ${userStream(second.user.id)}`,
+      `readStreams ${loginsStream(env.deps.secrets.identifierHash('email', target))}(latest 40) ${reservationStreamOf(env.deps, id)} ${userStream(first.user.id)} ${mfaStream(first.user.id)}`,
+      `readStreams ${userStream(second.user.id)} ${mfaStream(second.user.id)}`,
     ], 'the reservation names the new holder: its stream is read');
     const ok = await login(env, id, WRONG);
     t.equal(ok.user.id, second.user.id, 'the new holder logs in');

@@ -55,7 +55,7 @@ void t.test('registerUser', async (t) => {
     const session = await env.stream(sessionStream(r.sessionId));
     t.strictSame(session.map((e) => [e.type, e.data]), [['SessionStarted', {
       session_id: r.sessionId, user_id: id, refresh_token_hash: hashToken(r.refreshToken),
-      expires_at: r.refreshExpiresAt.toISOString(), user_revision: '1',
+      expires_at: r.refreshExpiresAt.toISOString(), user_revision: '1', amr: ['pwd'],
     }]]);
 
     const raw = JSON.stringify((await env.runtime.store.readStream(userStream(id))).map((e) => [e.data, e.metadata]));

@@ -52,5 +52,16 @@ void t.test('evolve overlays the defaults and tracks the revision', async (t) =>
     changed({ sliding_access_tokens: true }),
     changed({ refresh_token_ttl_seconds: 7200 }),
     changed({ refresh_reuse_grace_seconds: 10 }),
-  ]).state, { access_token_ttl_seconds: 60, refresh_token_ttl_seconds: 7200, sliding_access_tokens: true, refresh_reuse_grace_seconds: 10, revision: 3n });
+  ]).state, { access_token_ttl_seconds: 60, refresh_token_ttl_seconds: 7200, sliding_access_tokens: true, refresh_reuse_grace_seconds: 10, mfa_required_roles: [], revision: 3n });
+});
+
+void t.test('mfa_required_roles: role names, kept sorted and unique; an equal list changes nothing', async (t) => {
+  given(t, Settings, []).when((s) => decideChangeSettings(s, { mfa_required_roles: ['support', 'admin', 'admin'] }))
+    .then([changed({ mfa_required_roles: ['admin', 'support'] })]);
+  given(t, Settings, [changed({ mfa_required_roles: ['admin'] })]).when((s) => decideChangeSettings(s, { mfa_required_roles: ['admin'] }))
+    .then([], 'the same list again');
+  given(t, Settings, [changed({ mfa_required_roles: ['admin'] })]).when((s) => decideChangeSettings(s, { mfa_required_roles: [] }))
+    .then([changed({ mfa_required_roles: [] })], 'cleared');
+  given(t, Settings, []).when((s) => decideChangeSettings(s, { mfa_required_roles: ['admin', 'Not A Role'] }))
+    .thenThrows({ code: 'validation_failed', path: '/mfa_required_roles/1' });
 });

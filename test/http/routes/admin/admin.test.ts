@@ -303,11 +303,11 @@ t.test('admin API', async (t) => {
 
   await t.test('settings: GET, PATCH (an event, effective at once), bounds and unknown fields', async (t) => {
     const before = await app.inject({ method: 'GET', url: '/v1/admin/settings', headers: auth });
-    t.same(json(before), { access_token_ttl_seconds: 300, refresh_token_ttl_seconds: 2_592_000, sliding_access_tokens: false, refresh_reuse_grace_seconds: 0 });
+    t.same(json(before), { access_token_ttl_seconds: 300, refresh_token_ttl_seconds: 2_592_000, sliding_access_tokens: false, refresh_reuse_grace_seconds: 0, mfa_required_roles: [] });
 
     const patch = await app.inject({ method: 'PATCH', url: '/v1/admin/settings', headers: auth, payload: { access_token_ttl_seconds: 120 } });
     t.equal(patch.statusCode, 200, patch.body);
-    t.same(json(patch), { access_token_ttl_seconds: 120, refresh_token_ttl_seconds: 2_592_000, sliding_access_tokens: false, refresh_reuse_grace_seconds: 0 });
+    t.same(json(patch), { access_token_ttl_seconds: 120, refresh_token_ttl_seconds: 2_592_000, sliding_access_tokens: false, refresh_reuse_grace_seconds: 0, mfa_required_roles: [] });
     const tokens = await login(app, 'bob@example.com');
     t.equal(tokens.expires_in, 120, 'new tokens use the new lifetime');
 
@@ -319,7 +319,7 @@ t.test('admin API', async (t) => {
     t.equal(after.events.length, stream.events.length, 'no change, no event');
 
     const sliding = await app.inject({ method: 'PATCH', url: '/v1/admin/settings', headers: auth, payload: { sliding_access_tokens: true, refresh_token_ttl_seconds: 3600 } });
-    t.same(json(sliding), { access_token_ttl_seconds: 120, refresh_token_ttl_seconds: 3600, sliding_access_tokens: true, refresh_reuse_grace_seconds: 0 });
+    t.same(json(sliding), { access_token_ttl_seconds: 120, refresh_token_ttl_seconds: 3600, sliding_access_tokens: true, refresh_reuse_grace_seconds: 0, mfa_required_roles: [] });
     const me = await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(tokens) });
     t.type(me.headers['x-new-access-token'], 'string', 'sliding tokens switched on at once');
     await app.inject({ method: 'PATCH', url: '/v1/admin/settings', headers: auth, payload: { sliding_access_tokens: false, access_token_ttl_seconds: 300 } });

@@ -32,7 +32,7 @@ t.test('a settings change on instance A is seen by instance B', async (t) => {
   t.equal(seen, 42, 'B issues tokens with the new lifetime');
   const refresh = json<{ refresh_expires_in: number }>(await b.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'reader@example.com', password: 'correct horse battery staple' } }));
   t.ok(refresh.refresh_expires_in <= 7200 && refresh.refresh_expires_in > 7000, 'and the new refresh lifetime');
-  t.same(b.runtime.settings.current(), { access_token_ttl_seconds: 42, refresh_token_ttl_seconds: 7200, sliding_access_tokens: false, refresh_reuse_grace_seconds: 0 });
+  t.same(b.runtime.settings.current(), { access_token_ttl_seconds: 42, refresh_token_ttl_seconds: 7200, sliding_access_tokens: false, refresh_reuse_grace_seconds: 0, mfa_required_roles: [] });
 });
 
 t.test('a rebuild under concurrent reads never shows a half-built model', async (t) => {
