@@ -109,7 +109,11 @@ t.test('GET /openapi.json: an OpenAPI 3 document of this API with its schemas', 
   t.same(body?.required, ['password']);
   t.equal(body?.additionalProperties, false, 'unknown fields are documented as refused');
   const created = resolve(register?.responses['201']?.content?.['application/json']?.schema);
-  t.same(Object.keys(created?.properties ?? {}).sort(), ['access_token', 'expires_in', 'refresh_expires_in', 'refresh_token', 'session_id', 'token_type', 'user']);
+  t.same(Object.keys(created?.properties ?? {}).sort(), [
+    'access_token', 'expires_in', 'mfa_enrolment_required', 'refresh_expires_in', 'refresh_token', 'session_id', 'token_type', 'user', 'withheld_roles',
+  ]);
+  t.same(created?.required?.slice().sort(), ['access_token', 'expires_in', 'refresh_expires_in', 'refresh_token', 'session_id', 'token_type', 'user'],
+    'the MFA fields are optional');
   const user = resolve(created?.properties?.user);
   t.same(Object.keys(user?.properties ?? {}).sort(), [
     'created_at', 'email', 'email_verified', 'first_name', 'id', 'last_name', 'phone', 'phone_verified', 'roles', 'status', 'updated_at',
