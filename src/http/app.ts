@@ -47,6 +47,8 @@ export const REDACT = [
   'req.headers.authorization', 'req.headers.cookie', 'res.headers["x-new-access-token"]',
   '*.password', '*.current_password', '*.new_password', '*.refresh_token', '*.access_token', '*.token',
   '*.password_hash', '*.refresh_token_hash',
+  // Second factors (a TOTP code's field is `code`, left out: err.code is an error's kind).
+  '*.recovery_code', '*.recovery_codes', '*.mfa_ticket', '*.mfa_token', '*.otp', '*.secret', '*.webauthn',
 ];
 
 function compilers() {

@@ -12,6 +12,15 @@ export const OAuthErrorBody = Type.Object({
 
 export const oauthErrors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, OAuthErrorBody]));
 
+/** 403 of the password grant for a user with a second factor: redeem `mfa_token` with the mfa grant. */
+export const MfaRequiredOAuthError = Type.Object({
+  error: Type.String({ description: '`mfa_required`' }),
+  error_description: Type.Optional(Type.String()),
+  mfa_token: Type.Optional(Type.String({ description: 'single-use; with grant_type urn:authstream:params:oauth:grant-type:mfa' })),
+  expires_in: Type.Optional(Type.Integer()),
+  mfa_methods: Type.Optional(Type.Array(Type.String())),
+}, { description: 'a second factor is required' });
+
 /** An access token's shape (three base64url segments); refresh tokens never look like it. */
 export const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 

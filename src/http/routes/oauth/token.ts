@@ -9,7 +9,7 @@ import type { Runtime } from '../../../composition/runtime.js';
 import { ValidationError } from '../../../domain/errors.js';
 import { normaliseIdentifier } from '../../../policy/identifiers.js';
 import { eventContext } from '../../context.js';
-import { BODY_TYPES, TokenRequest, TokenResponse, oauthErrors } from '../../schemas/oauth.js';
+import { BODY_TYPES, MfaRequiredOAuthError, TokenRequest, TokenResponse, oauthErrors } from '../../schemas/oauth.js';
 import { OAuthError, invalidGrant, invalidRequest, required } from './errors.js';
 import { completeSignIn, isMfaRequired } from '../../../commands/mfa/signIn.js';
 
@@ -39,7 +39,7 @@ export const tokenRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
       summary: 'RFC 6749 token endpoint: password and refresh_token grants',
       consumes: BODY_TYPES,
       body: TokenRequest,
-      response: { 200: TokenResponse, ...oauthErrors(400, 413, 415, 429, 503) },
+      response: { 200: TokenResponse, 403: MfaRequiredOAuthError, ...oauthErrors(400, 413, 415, 429, 503) },
     },
   }, async (request) => {
     const grantType = required(request.body.grant_type, 'grant_type');
