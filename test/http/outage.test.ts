@@ -10,6 +10,7 @@ import pg from 'pg';
 import { buildTestApp } from '../helpers/app.js';
 import { ADMIN_URL, createTestDatabase, usingServer } from '../helpers/db.js';
 import { bearer, cheapHasher, expectProblem, getMe, parse, PASSWORD, post, register, sleep, uniqueEmail, type TokenBody } from '../helpers/http.js';
+import { codeOf, enrolTotp, type MfaRequiredBody } from '../helpers/mfa.js';
 
 const server = await usingServer();
 
@@ -19,6 +20,10 @@ t.test('the database goes down and comes back', { skip: server ? false : 'needs 
   const { app } = await buildTestApp(t, {}, { db, hasher: cheapHasher() });
   const a = await register(t, app);
   const b = await register(t, app);
+  // A user with a second factor, half-way through signing in when the store goes.
+  const m = await register(t, app);
+  const totp = await enrolTotp(app, m.access_token);
+  const mfaTicket = parse<MfaRequiredBody>(await post(app, '/v1/auth/login', { email: m.user.email, password: PASSWORD })).mfa_ticket;
 
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
@@ -48,6 +53,9 @@ t.test('the database goes down and comes back', { skip: server ? false : 'needs 
       ['POST /v1/auth/logout', () => post(app, '/v1/auth/logout', { refresh_token: b.refresh_token })],
       ['POST /v1/auth/logout-all', () => post(app, '/v1/auth/logout-all', undefined, bearer(b.access_token))],
       ['DELETE /v1/me', () => app.inject({ method: 'DELETE', url: '/v1/me', headers: bearer(b.access_token), payload: { password: PASSWORD } })],
+      ['GET /v1/me/mfa', () => app.inject({ method: 'GET', url: '/v1/me/mfa', headers: bearer(m.access_token) })],
+      ['POST /v1/me/mfa/totp', () => post(app, '/v1/me/mfa/totp', { password: PASSWORD }, bearer(m.access_token))],
+      ['POST /v1/auth/login/mfa', () => post(app, '/v1/auth/login/mfa', { mfa_ticket: mfaTicket, code: codeOf(totp.secret) })],
     ];
     for (const [label, request] of needsStore) {
       const res = await request();
@@ -91,5 +99,7 @@ t.test('the database goes down and comes back', { skip: server ? false : 'needs 
     t.equal(sessions.sessions.length, 1, 'b\'s session survived: the logout during the outage did nothing');
     const login = await post(app, '/v1/auth/login', { email: b.user.email, password: PASSWORD });
     t.equal(login.statusCode, 200);
+    const stepped = await post(app, '/v1/auth/login/mfa', { mfa_ticket: mfaTicket, code: codeOf(totp.secret) });
+    t.equal(stepped.statusCode, 200, 'the ticket and the code refused during the outage were not spent');
   });
 });
