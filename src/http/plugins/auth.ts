@@ -4,6 +4,7 @@
  * session), sets `request.auth`, and checks roles in one place. Also decorates the app
  * with token signing and the coordinated refresh (tokens/refresh.ts) for the routes.
  */
+import { PASSWORD_ONLY, tokenRoles } from '../../domain/mfa/amr.js';
 import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt';
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -119,8 +120,11 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { runtime: Runti
     const { urv, sxp } = auth.claims;
     if (urv === undefined || typeof sxp !== 'number') return undefined;
     try {
+      const amr = Array.isArray(auth.claims.amr) ? auth.claims.amr : PASSWORD_ONLY;
+      // A role that now needs a second factor the session lacks does not slide into the new token.
+      const { roles } = tokenRoles(auth.roles, amr, runtime.settings.current().mfa_required_roles);
       return tokens.sign({
-        userId: auth.userId, sessionId: auth.sessionId, roles: auth.roles, userRevision: urv, sessionExpiresAt: sxp,
+        userId: auth.userId, sessionId: auth.sessionId, roles, userRevision: urv, sessionExpiresAt: sxp,
         ...(Array.isArray(auth.claims.amr) ? { amr: auth.claims.amr } : {}),
       }).token;
     } catch {

@@ -48,6 +48,10 @@ t.test('mfa_required_roles: admin tokens only for sessions with a second factor'
   const refreshed = parse<TokenBody & { withheld_roles: string[] }>(await post(app, '/v1/auth/refresh', { refresh_token: before.refresh_token }));
   t.same(decodeJwt(refreshed.access_token).payload.roles, ['user'], 'an older password-only session loses it at its next refresh');
   t.same(refreshed.withheld_roles, ['admin']);
+  await app.inject({ method: 'PATCH', url: '/v1/admin/settings', headers: bearer(admin), payload: { sliding_access_tokens: true } });
+  const slid = (await get('/v1/me', before.access_token)).headers['x-new-access-token'];
+  t.same(decodeJwt(String(slid)).payload.roles, ['user'], 'nor does a sliding token of it carry admin');
+  await app.inject({ method: 'PATCH', url: '/v1/admin/settings', headers: bearer(admin), payload: { sliding_access_tokens: false } });
 
   const totp = await enrolTotp(app, withheld.access_token);
   const stepped = await stepUp(address, totp.secret);

@@ -12,22 +12,23 @@ import { eventContext } from '../../context.js';
 import { BODY_TYPES, MfaRequiredOAuthError, TokenRequest, TokenResponse, oauthErrors } from '../../schemas/oauth.js';
 import { OAuthError, invalidGrant, invalidRequest, required } from './errors.js';
 import { completeSignIn, isMfaRequired } from '../../../commands/mfa/signIn.js';
+import { subjectOf } from '../../views.js';
+import { credentialsLimit } from '../../plugins/rateLimits.js';
 
 /** The extension grant (RFC 6749 §4.5) that redeems an MFA ticket with a second factor. */
 export const MFA_GRANT = 'urn:authstream:params:oauth:grant-type:mfa';
-import { subjectOf } from '../../views.js';
-import { credentialsLimit } from '../../plugins/rateLimits.js';
 
 export const tokenRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {
   const { deps, config } = runtime;
   app.post('/token', {
     config: {
-      // Per client IP, in the budget of every credential endpoint: only password grants count.
+      // Per client IP, in the budget of every credential endpoint: only password and mfa grants count.
       rateLimit: credentialsLimit(config, {
         hook: 'preHandler',
         allowList: (request) => {
           const body = request.body;
-          return !(typeof body === 'object' && body !== null && (body as Record<string, unknown>).grant_type === 'password');
+          const grant = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).grant_type : undefined;
+          return grant !== 'password' && grant !== MFA_GRANT;
         },
         errorResponseBuilder: (_request, ctx) => new OAuthError(429, 'invalid_grant',
           'too many login attempts from this address; try again later',
