@@ -1,12 +1,13 @@
 /**
  * Managing factors: the list (never a secret), removing one, new recovery codes, and an
  * admin's reset. Removing the last factor needs a fresh proof: the password, a code from
- * that factor or a recovery code (checked under their throttles like any other use).
+ * that factor or a recovery code (checked under their throttles like any other use); a
+ * proof given for another factor is checked too.
  */
 import { mfaStream } from '../../domain/events.js';
 import { decideGenerateCodes, decideRemoveFactor, decideReset } from '../../domain/mfa/decide.js';
-import { recoveryCodesLeft, type Factor, type MfaState } from '../../domain/mfa/state.js';
-import { NotFoundError, ValidationError } from '../../domain/errors.js';
+import { hasFactors, recoveryCodesLeft, type Factor, type MfaState } from '../../domain/mfa/state.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../domain/errors.js';
 import type { EventContext } from '../../ports/events.js';
 import { handle, later, type CommandDeps } from '../handle.js';
 import { load } from '../load.js';
@@ -39,17 +40,11 @@ export async function removeFactor(
   const user = await currentUser(deps, userId);
   const { state } = await load(deps, mfaStream(userId), mfaOf(deps));
   if (!state.factors.has(factorId)) throw new NotFoundError('factor');
-  let proven = false;
+  // A proof given is checked, whether or not this is the last factor (which needs one).
   let position: bigint | null = null;
-  if (state.factors.size === 1) {
-    if ('password' in proof) {
-      await checkOwnPassword(deps, user, proof.password, 'mfa', ctx);
-      proven = true;
-    } else if (!('none' in proof)) {
-      position = (await verifySecondFactor(deps, { userId, purpose: 'remove_factor', proof }, ctx)).position;
-      proven = true;
-    }
-  }
+  if ('password' in proof) await checkOwnPassword(deps, user, proof.password, 'mfa', ctx);
+  else if (!('none' in proof)) position = (await verifySecondFactor(deps, { userId, purpose: 'remove_factor', proof }, ctx)).position;
+  const proven = !('none' in proof);
   const r = await handle(deps, mfaStream(userId), mfaOf(deps), (s) => decideRemoveFactor(s, { userId, factorId, proven }), ctx);
   return later(position, r.position);
 }
@@ -58,7 +53,8 @@ export async function removeFactor(
 export async function regenerateRecoveryCodes(deps: CommandDeps, userId: string, password: string, ctx: EventContext): Promise<string[]> {
   const user = await currentUser(deps, userId);
   const { state } = await load(deps, mfaStream(userId), mfaOf(deps));
-  if (state.factors.size === 0) decideGenerateCodes(state, { userId, codes: { batchId: '', hashes: [] } }); // 409 before the password is checked
+  // 409 before the password is checked (the decision below checks again, on the state it appends to).
+  if (!hasFactors(state)) throw new ConflictError('recovery codes back up a second factor: add a factor first');
   await checkOwnPassword(deps, user, password, 'mfa', ctx);
   const batchId = deps.newId();
   const { codes, hashes } = deps.mfa.secrets.newRecoveryCodes(batchId);

@@ -101,6 +101,8 @@ t.test('removing factors: the last needs a proof and takes the recovery codes wi
   const phone = await enrolTotp(app, user.access_token, PASSWORD, 'Phone');
   const tablet = await enrolTotp(app, user.access_token, PASSWORD, 'Tablet');
   expectProblem(t, await del('/v1/me/mfa/factors/6f1c2d4e-8a7b-4c3d-9e0f-1a2b3c4d5e6f', user.access_token), 404, 'not_found');
+  expectProblem(t, await del(`/v1/me/mfa/factors/${phone.factorId}`, user.access_token, { password: 'not the password' }), 401, 'invalid_credentials',
+    'a proof given is checked, even when none is needed');
   t.equal((await del(`/v1/me/mfa/factors/${phone.factorId}`, user.access_token)).statusCode, 204, 'not the last: the token is enough');
   expectValidation(t, await del(`/v1/me/mfa/factors/${tablet.factorId}`, user.access_token), '/password', 'the last, no proof');
   expectProblem(t, await del(`/v1/me/mfa/factors/${tablet.factorId}`, user.access_token, { password: 'not the password' }), 401, 'invalid_credentials');
