@@ -1,12 +1,13 @@
 /**
  * Three service processes on one PostgreSQL database, called over HTTP as a load balancer
- * would spread clients: refresh races across instances, the reuse grace, and revocations
- * made on one instance seen on the others.
+ * would spread clients: refresh races across instances, the reuse grace, revocations made
+ * on one instance seen on the others, and second factors decided the same on every one.
  */
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOST_RACE_WINDOW_MS } from '../../src/domain/session/session.js';
 import { call, startCluster, type Instance } from '../helpers/instances.js';
+import { awayFromStepEdge, codeOf } from '../helpers/mfa.js';
 
 const PASSWORD = 'correct horse battery staple';
 const ADMIN = { email: 'root@example.com', password: 'admin password for the cluster' };
@@ -191,5 +192,51 @@ if (!cluster) {
         t.ok(ms >= 0 && ms < 1000, `${other.name}: refused ${ms} ms after the disable answered`);
       }
     }
+  });
+  /// Second factors: every decision is made on the user's mfa- stream, not in one instance's memory.
+
+  const mfaUser = async (on: Instance) => {
+    await awayFromStepEdge();
+    const u = await register(on);
+    const started = await call(on, 'POST', '/v1/me/mfa/totp', { password: PASSWORD }, bearer(u.access_token));
+    const secret = started.body.secret as string;
+    const confirmed = await call(on, 'POST', `/v1/me/mfa/totp/${started.body.factor_id as string}/confirm`,
+      { code: codeOf(secret, new Date(), -1) }, bearer(u.access_token));
+    if (confirmed.status !== 201) throw new Error(`confirm: ${confirmed.status} ${JSON.stringify(confirmed.body)}`);
+    const me = await call(on, 'GET', '/v1/me', undefined, bearer(u.access_token));
+    return { email: me.body.email as string, secret };
+  };
+  const mfaTicket = async (on: Instance, email: string): Promise<string> => {
+    const res = await call(on, 'POST', '/v1/auth/login', { email, password: PASSWORD });
+    if (res.status !== 403) throw new Error(`login: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.mfa_ticket as string;
+  };
+  const redeem = (on: Instance, ticket: string, code: string) => call(on, 'POST', '/v1/auth/login/mfa', { mfa_ticket: ticket, code });
+
+  await t.test('MFA: a ticket from one instance is redeemed on another; a code used on one is refused on the others', async (t) => {
+    const u = await mfaUser(a);
+    const code = codeOf(u.secret);
+    t.equal((await redeem(b, await mfaTicket(a, u.email), code)).status, 200);
+    const replay = await redeem(c, await mfaTicket(b, u.email), code);
+    t.same([replay.status, replay.body.code], [400, 'invalid_code']);
+  });
+
+  await t.test('MFA: one ticket redeemed on three instances at once starts one session', async (t) => {
+    const u = await mfaUser(a);
+    const ticket = await mfaTicket(a, u.email);
+    const answers = await Promise.all(all.map((on, i) => redeem(on, ticket, codeOf(u.secret, new Date(), i === 0 ? 0 : 1))));
+    t.same(answers.map((r) => r.status).filter((s) => s === 200), [200], JSON.stringify(answers.map((r) => r.body?.code ?? r.status)));
+  });
+
+  await t.test('MFA: wrong codes spread over the instances are counted together (LOGIN_MAX_FAILURES, 5)', async (t) => {
+    const u = await mfaUser(b);
+    const right = codeOf(u.secret, new Date(), 1);
+    const wrong = right === '000000' ? '000001' : '000000';
+    const tickets = await Promise.all(all.map((on) => mfaTicket(on, u.email)));
+    const answers = await Promise.all(Array.from({ length: 15 }, (_, i) => redeem(all[i % 3] as Instance, tickets[i % 3] as string, wrong)));
+    const statuses = answers.map((r) => r.status);
+    t.equal(statuses.filter((s) => s === 400).length, 5, `5 checked: ${statuses.join(' ')}`);
+    t.equal(statuses.filter((s) => s === 429).length, 10);
+    t.equal((await redeem(c, tickets[0] as string, right)).status, 429, 'locked on every instance');
   });
 }
