@@ -1,9 +1,14 @@
 /**
- * Real service processes for system tests: `src/main.ts` run by node with this test's
- * TypeScript loader, each on a free loopback port, all on one fresh PostgreSQL database,
- * one master key and one public URL (so tokens from one verify on the others). Killed at
- * teardown; `kill('SIGKILL')` simulates a crash.
+ * Real service processes for system tests, each on a free loopback port, all on one fresh
+ * PostgreSQL database, one master key and one public URL (so tokens from one verify on the
+ * others). Killed at teardown; `kill('SIGKILL')` simulates a crash. Each runs the compiled
+ * `dist/src/main.js` when that build is newer than every source file (as after `npm ci`,
+ * whose prepare step builds it, and as `scripts/build-if-stale.mjs` judges it), and
+ * `src/main.ts` under this test's TypeScript loader otherwise: compiling the whole service
+ * in every child took most of a start-up on a loaded CI machine (a minute, at worst).
  */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -52,13 +57,39 @@ async function waitReady(url: string, child: ChildProcess, output: string[], tim
   }
 }
 
+const STAMP = join('dist', '.build-stamp');
+
+function newest(path: string): number {
+  if (!existsSync(path)) return 0;
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let max = st.mtimeMs; // a deleted or renamed file changes its folder's time
+  for (const entry of readdirSync(path)) max = Math.max(max, newest(join(path, entry)));
+  return max;
+}
+
+let entry: string[] | undefined;
+
+/** The service's entry point and node arguments: the current build, else the sources under the loader. */
+function serviceEntry(): string[] {
+  if (entry) return entry;
+  const built = existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0;
+  const sources = Math.max(newest('src'), newest('tsconfig.json'), newest('tsconfig.build.json'), newest('package-lock.json'));
+  if (built > 0 && built >= sources && existsSync(join('dist', 'src', 'main.js'))) {
+    entry = [join('dist', 'src', 'main.js')];
+  } else {
+    const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript') || a.startsWith('--import') || a.startsWith('--loader'));
+    entry = [...loader, 'src/main.ts'];
+  }
+  return entry;
+}
+
 export async function startInstance(
   t: Test, name: string, env: Record<string, string>, port?: number,
 ): Promise<Instance> {
   const listenPort = port ?? (await freePort());
   const url = `http://127.0.0.1:${listenPort}`;
-  const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript') || a.startsWith('--import') || a.startsWith('--loader'));
-  const child = spawn(process.execPath, [...loader, 'src/main.ts'], {
+  const child = spawn(process.execPath, serviceEntry(), {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(listenPort), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
