@@ -22,6 +22,7 @@ export interface StartedTotp {
   uri: string;
   qrCode: string;
   expiresAt: Date;
+  position: bigint | null;
 }
 
 /** The signed-in user, checked to exist (404 once erased). */
@@ -40,10 +41,10 @@ export async function startTotp(
   const factorId = deps.newId();
   const secret = deps.mfa.codes.newSecret();
   const expiresAt = new Date(ctx.now.getTime() + ENROLMENT_TTL_MS);
-  await handle(deps, mfaStream(userId), mfaOf(deps), (state) =>
+  const r = await handle(deps, mfaStream(userId), mfaOf(deps), (state) =>
     decideStartTotp(state, { userId, factorId, label: input.label, secret, expiresAt }), ctx);
   const uri = deps.mfa.codes.uri(secret, accountName(user));
-  return { factorId, secret, uri, qrCode: await deps.mfa.codes.qrCode(uri), expiresAt };
+  return { factorId, secret, uri, qrCode: await deps.mfa.codes.qrCode(uri), expiresAt, position: r.position };
 }
 
 /** New recovery codes when the user has none (their first factor): the codes to show and what the event records. */
@@ -58,6 +59,7 @@ export interface AddedFactor {
   factor: Factor;
   /** Shown once: the recovery codes made with the user's first factor (null: they had codes). */
   recoveryCodes: string[] | null;
+  position: bigint | null;
 }
 
 export async function confirmTotp(
@@ -76,9 +78,9 @@ export async function confirmTotp(
 
 /** The factor a handled enrolment added, and the recovery codes it made (if it made them). */
 export function added(
-  r: { state: MfaState; events: readonly { type: string }[] }, factorId: string, codes: ReturnType<typeof firstCodes>,
+  r: { state: MfaState; events: readonly { type: string }[]; position: bigint | null }, factorId: string, codes: ReturnType<typeof firstCodes>,
 ): AddedFactor {
   const factor = r.state.factors.get(factorId) as Factor;
   const made = r.events.some((e) => e.type === 'RecoveryCodesGenerated');
-  return { factor, recoveryCodes: made && codes ? codes.shown : null };
+  return { factor, recoveryCodes: made && codes ? codes.shown : null, position: r.position };
 }

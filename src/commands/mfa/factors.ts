@@ -50,7 +50,9 @@ export async function removeFactor(
 }
 
 /** Ten new recovery codes (the old ones are void), after a fresh password check; shown once. */
-export async function regenerateRecoveryCodes(deps: CommandDeps, userId: string, password: string, ctx: EventContext): Promise<string[]> {
+export async function regenerateRecoveryCodes(
+  deps: CommandDeps, userId: string, password: string, ctx: EventContext,
+): Promise<{ codes: string[]; position: bigint | null }> {
   const user = await currentUser(deps, userId);
   const { state } = await load(deps, mfaStream(userId), mfaOf(deps));
   // 409 before the password is checked (the decision below checks again, on the state it appends to).
@@ -58,8 +60,8 @@ export async function regenerateRecoveryCodes(deps: CommandDeps, userId: string,
   await checkOwnPassword(deps, user, password, 'mfa', ctx);
   const batchId = deps.newId();
   const { codes, hashes } = deps.mfa.secrets.newRecoveryCodes(batchId);
-  await handle(deps, mfaStream(userId), mfaOf(deps), (s) => decideGenerateCodes(s, { userId, codes: { batchId, hashes } }), ctx);
-  return codes;
+  const r = await handle(deps, mfaStream(userId), mfaOf(deps), (s) => decideGenerateCodes(s, { userId, codes: { batchId, hashes } }), ctx);
+  return { codes, position: r.position };
 }
 
 /** An admin clears every factor and recovery code of a user (MfaReset, the admin as actor). */

@@ -62,7 +62,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
     if (given.length !== 1) throw new ValidationError('/identifier', 'give exactly one of email, phone or identifier');
     const ctx = eventContext(request, null);
     const issued = await issueTokens(deps, { identifier: toIdentifier(ids as LoginIdentifier), password }, ctx);
-    if (isMfaRequired(issued)) throw mfaRequiredProblem(issued);
+    if (isMfaRequired(issued)) {
+      await caughtUp(issued.position);
+      throw mfaRequiredProblem(issued);
+    }
     await caughtUp(issued.position);
     reply.header('cache-control', 'no-store');
     return tokenResponse(app, issued, ctx.now);

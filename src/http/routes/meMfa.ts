@@ -33,6 +33,8 @@ export function labelOf(raw: string | undefined, fallback: string): string {
 
 export const meMfaRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {
   const { deps, config } = runtime;
+  // Every write waits for the read models (the activity feed) before answering, as the others do.
+  const caughtUp = (position: bigint | null) => runtime.readYourWrites(position);
   const tags = ['mfa'];
   const security = [{ bearer: [] }];
   const limited = { rateLimit: credentialsLimit(config, { errorResponseBuilder: () => new HttpProblem('rate_limited', 'too many attempts from this address; try again later') }) };
@@ -60,6 +62,7 @@ export const meMfaRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = asyn
     },
   }, async (request, reply) => {
     const started = await startTotp(deps, who(request), { password: request.body.password, label: labelOf(request.body.label, 'Authenticator app') }, eventContext(request));
+    await caughtUp(started.position);
     return reply.code(201).send({
       factor_id: started.factorId, secret: started.secret, otpauth_uri: started.uri, qr_code: started.qrCode,
       expires_at: started.expiresAt.toISOString(),
@@ -74,6 +77,7 @@ export const meMfaRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = asyn
     },
   }, async (request, reply) => {
     const r = await confirmTotp(deps, who(request), { factorId: factorId(request.params.id), code: request.body.code }, eventContext(request));
+    await caughtUp(r.position);
     return reply.code(201).send({ factor: factorView(r.factor), recovery_codes: r.recoveryCodes });
   });
 
@@ -94,6 +98,7 @@ export const meMfaRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = asyn
     },
   }, async (request, reply) => {
     const r = await registerPasskey(deps, who(request), { response: request.body.webauthn, label: labelOf(request.body.label, 'Passkey') }, eventContext(request));
+    await caughtUp(r.position);
     return reply.code(201).send({ factor: factorView(r.factor), recovery_codes: r.recoveryCodes });
   });
 
@@ -108,7 +113,7 @@ export const meMfaRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = asyn
       response: { 204: Type.Null(), ...errorResponses(400, 401, 404, 413, 415, 429, 503) },
     },
   }, async (request, reply) => {
-    await removeFactor(deps, who(request), factorId(request.params.id), oneProof(request.body ?? {}), eventContext(request));
+    await caughtUp(await removeFactor(deps, who(request), factorId(request.params.id), oneProof(request.body ?? {}), eventContext(request)));
     return reply.code(204).send(null);
   });
 
@@ -120,7 +125,8 @@ export const meMfaRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = asyn
       response: { 201: RecoveryCodes, ...errorResponses(400, 401, 409, 413, 415, 429, 503) },
     },
   }, async (request, reply) => {
-    const codes = await regenerateRecoveryCodes(deps, who(request), request.body.password, eventContext(request));
+    const { codes, position } = await regenerateRecoveryCodes(deps, who(request), request.body.password, eventContext(request));
+    await caughtUp(position);
     return reply.code(201).send({ recovery_codes: codes });
   });
 };

@@ -44,7 +44,7 @@ export const adminMfaRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = a
       response: { 204: Type.Null(), ...errorResponses(401, 403, 404, 503) },
     },
   }, async (request, reply) => {
-    await resetMfa(deps, userIdOf(request.params.id), eventContext(request));
+    await runtime.readYourWrites(await resetMfa(deps, userIdOf(request.params.id), eventContext(request)));
     return reply.code(204).send(null);
   });
 };

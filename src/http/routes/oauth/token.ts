@@ -59,6 +59,7 @@ export const tokenRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
       }
       const outcome = await issueTokens(deps, { identifier, password, via: 'oauth' }, eventContext(request, null));
       if (isMfaRequired(outcome)) {
+        await runtime.readYourWrites(outcome.position);
         // As Auth0 and others answer it: the ticket goes back through this endpoint with the mfa grant.
         throw new OAuthError(403, 'mfa_required', 'a second factor is required: use grant_type ' + MFA_GRANT + ' with mfa_token and otp or recovery_code',
           { 'cache-control': 'no-store' }, { mfa_token: outcome.ticket, expires_in: outcome.expiresIn, mfa_methods: outcome.methods });
