@@ -8,9 +8,9 @@
 import { AccountDisabledError, InvalidCodeError, InvalidCredentialsError, InvalidTokenError } from '../../domain/errors.js';
 import { mfaStream, userStream, type MfaMethod } from '../../domain/events.js';
 import { afterSecondFactor, PASSKEY_SIGN_IN } from '../../domain/mfa/amr.js';
-import { decideIssueChallenge } from '../../domain/mfa/decide.js';
+import { decideIssueChallenge, openChallenge } from '../../domain/mfa/decide.js';
 import { methodsOf, PASSKEY_CHALLENGE_TTL_MS, type MfaState } from '../../domain/mfa/state.js';
-import { UserAggregate, userAllowsSession, type ExistingUser } from '../../domain/user/user.js';
+import { UserAggregate, userAllowsSession, type ExistingUser, type User } from '../../domain/user/user.js';
 import type { EventContext } from '../../ports/events.js';
 import type { JsonOptions } from '../../ports/mfa.js';
 import { handle, type CommandDeps } from '../handle.js';
@@ -55,17 +55,24 @@ export async function completeSignIn(deps: CommandDeps, ticket: string, proof: S
   const parsed = deps.mfa.secrets.parseTicket(ticket);
   if (!parsed) throw new InvalidTokenError('the MFA ticket is invalid, expired or already used; sign in again');
   const actor = { ...ctx, actorId: parsed.userId };
-  const verified = await verifySecondFactor(deps, {
-    userId: parsed.userId, purpose: 'login', ticket: { challengeId: parsed.challengeId, hash: parsed.hash }, proof,
-  }, actor);
+  const ticketOf = { challengeId: parsed.challengeId, hash: parsed.hash };
+  // The account first, so that a void ticket spends no code: a password changed (or the
+  // account disabled) since the password was checked voids it.
+  const [before, mfa] = await loadMany(deps,
+    { streamId: userStream(parsed.userId), aggregate: UserAggregate }, { streamId: mfaStream(parsed.userId), aggregate: mfaOf(deps) });
+  const open = openChallenge(mfa.state, { challengeId: ticketOf.challengeId, ticketHash: ticketOf.hash, now: ctx.now }, deps.secrets.sameHash);
+  ticketStillGood(before.state, open.userRevision);
+  const verified = await verifySecondFactor(deps, { userId: parsed.userId, purpose: 'login', ticket: ticketOf, proof }, actor);
   const user = (await load(deps, userStream(parsed.userId), UserAggregate)).state;
+  ticketStillGood(user, open.userRevision);
+  return startSession(deps, user, actor, afterSecondFactor(verified.method));
+}
+
+function ticketStillGood(user: User, userRevision: bigint): asserts user is ExistingUser {
   if (user.status === 'disabled') throw new AccountDisabledError();
-  // A password changed (or the account disabled) since the password was checked voids the ticket.
-  const challenge = verified.challenge;
-  if (user.status !== 'active' || challenge === null || !userAllowsSession(user, '', challenge.userRevision)) {
+  if (user.status !== 'active' || !userAllowsSession(user, '', userRevision)) {
     throw new InvalidTokenError('the account changed since this sign-in began; sign in again');
   }
-  return startSession(deps, user, actor, afterSecondFactor(verified.method));
 }
 
 /** Options for a passkey sign-in: any discoverable credential of this relying party, user verification required. */

@@ -48,6 +48,7 @@ export const adminOperationRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime 
     const { settings, position } = await changeSettings(deps, runtime.settings.defaults, request.body, eventContext(request));
     const values = settingsView(settings);
     runtime.settings.set(values, position);
+    await runtime.readYourWrites(position); // the event feed shows the change once the answer is out
     return values;
   });
 
