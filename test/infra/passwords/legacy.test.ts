@@ -46,7 +46,14 @@ void t.test('an unknown user costs the same as an imported one, once imported ha
     await hasher.verify(stored, 'a-wrong-password');
     return performance.now() - started;
   };
-  const foreign = await time(slow);
-  const unknown = await time(null);
-  t.ok(unknown >= foreign * 0.7, `unknown identifier ${unknown.toFixed(0)} ms, imported ${foreign.toFixed(0)} ms`);
+  // Medians of alternating samples: one sample of each, on a loaded CI machine, once differed by a third.
+  const foreign: number[] = [];
+  const unknown: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    foreign.push(await time(slow));
+    unknown.push(await time(null));
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  t.ok(median(unknown) >= median(foreign) * 0.7,
+    `unknown identifier ${median(unknown).toFixed(0)} ms, imported ${median(foreign).toFixed(0)} ms (medians of 5)`);
 });
