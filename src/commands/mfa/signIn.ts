@@ -62,7 +62,7 @@ export async function completeSignIn(deps: CommandDeps, ticket: string, proof: S
     { streamId: userStream(parsed.userId), aggregate: UserAggregate }, { streamId: mfaStream(parsed.userId), aggregate: mfaOf(deps) });
   const open = openChallenge(mfa.state, { challengeId: ticketOf.challengeId, ticketHash: ticketOf.hash, now: ctx.now }, deps.secrets.sameHash);
   ticketStillGood(before.state, open.userRevision);
-  const verified = await verifySecondFactor(deps, { userId: parsed.userId, purpose: 'login', ticket: ticketOf, proof }, actor);
+  const verified = await verifySecondFactor(deps, { userId: parsed.userId, purpose: 'login', ticket: ticketOf, proof, loaded: mfa }, actor);
   const user = (await load(deps, userStream(parsed.userId), UserAggregate)).state;
   ticketStillGood(user, open.userRevision);
   return startSession(deps, user, actor, afterSecondFactor(verified.method));

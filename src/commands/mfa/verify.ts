@@ -13,6 +13,7 @@ import { mfaAggregate, type MfaState, type OpenChallenge, type WebAuthnFactor } 
 import { checkThrottle } from '../../domain/login/throttle.js';
 import type { EventContext } from '../../ports/events.js';
 import { handle, type CommandDeps } from '../handle.js';
+import type { Loaded } from '../load.js';
 
 /** What the user presented: one of a TOTP code, a recovery code, a WebAuthn assertion. */
 export type SecondFactorProof = { code: string } | { recoveryCode: string } | { webauthn: unknown };
@@ -30,6 +31,8 @@ export interface VerifyRequest {
   proof: SecondFactorProof;
   /** For a passkey sign-in: whether the assertion's challenge is one of ours, and its nonce. */
   passkeyChallenge?: (challenge: Uint8Array) => string | null;
+  /** The `mfa-` stream as the caller has just read it (the first decision starts from it). */
+  loaded?: Loaded<MfaState>;
 }
 
 export interface Verified {
@@ -51,7 +54,10 @@ export async function verifySecondFactor(deps: CommandDeps, req: VerifyRequest, 
     checkThrottle({ failures: state.failures, pending: new Map() }, deps.throttle, ctx.now);
     const check = await checkProof(deps, state, req, ctx.now);
     return [decideVerify(state, deps.throttle, { userId: req.userId, purpose: req.purpose, method, challengeId: challenge?.id ?? null, now: ctx.now, check })];
-  }, ctx, { attempts: 6, exhausted: () => new RateLimitedError(1, 'too many simultaneous attempts for this account') });
+  }, ctx, {
+    attempts: 6, exhausted: () => new RateLimitedError(1, 'too many simultaneous attempts for this account'),
+    ...(req.loaded ? { start: req.loaded } : {}),
+  });
   const event = r.events[0];
   if (event?.type !== 'MfaVerified') throw new InvalidCodeError('the second factor did not verify');
   return { state: r.state, method, factorId: event.data.factor_id, challenge: seen.challenge, position: r.position };
