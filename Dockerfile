@@ -13,6 +13,9 @@ RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 # Only src/ is needed at run time (bench/ and examples/ are not copied; tsc skips missing ones).
 COPY src ./src
+# The operator console (/console): its sources and the esbuild script that bundles them.
+COPY console ./console
+COPY scripts/build-console.mjs ./scripts/build-console.mjs
 RUN npm run build
 
 # ---- runtime: production dependencies and the compiled output only ----------------------

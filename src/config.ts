@@ -51,6 +51,8 @@ export interface Config {
   recovery: RecoveryConfig;
   webhooks: WebhooksConfig;
   mfa: MfaConfig;
+  /** Serve the operator console at /console (CONSOLE_ENABLED, default true). */
+  console: boolean;
 }
 
 /** Outbound webhooks: where they may go and how long they are retried. */
@@ -169,6 +171,7 @@ export function loadConfig(env: Env = process.env): Config {
     registerRatePerIpPerMinute: int(env, 'REGISTER_RATE_PER_IP_PER_MINUTE', 300, 1, 1_000_000),
     trustProxy: trustProxy(env),
     corsOrigins: cors(env),
+    console: bool(env, 'CONSOLE_ENABLED', true),
     bootstrapAdminEmail,
     bootstrapAdminPassword,
     logLevel,

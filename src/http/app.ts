@@ -22,6 +22,7 @@ import { HttpProblem, installErrorHandling, problem, sendProblem, type Problem a
 import { stampConnections } from './context.js';
 import { lazyChildLogger } from './plugins/requestLogger.js';
 import { authRoutes } from './routes/auth.js';
+import { consoleRoutes, defaultConsoleDir } from './routes/console.js';
 import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
 import { meMfaRoutes } from './routes/meMfa.js';
@@ -204,6 +205,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   await app.register(oauthRoutes, { prefix: '/oauth', runtime });
   await app.register(adminRoutes, { prefix: '/v1/admin', runtime });
   await app.register(healthRoutes, { prefix: '/health', runtime });
+  if (config.console) await app.register(consoleRoutes, { dir: defaultConsoleDir() });
   for (const plugin of runtime.extraRoutes ?? []) await app.register(plugin, { runtime });
 
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
