@@ -8,14 +8,14 @@
  * passkey as the second step.
  */
 import t from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { freePort, startCluster } from '../helpers/instances.js';
 import { decodeJwt } from '../helpers/http.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const page = readFileSync(fileURLToPath(new URL('./page/index.html', import.meta.url)), 'utf8');
 // The library's browser build (its package exports do not name the file).
 const bundle = readFileSync(fileURLToPath(new URL('../../node_modules/@simplewebauthn/browser/dist/bundle/index.umd.min.js', import.meta.url)), 'utf8');
@@ -45,7 +45,6 @@ function pageServer(port: number, service: URL): Promise<http.Server> {
 }
 
 t.test('a passkey registered and used in headless Chromium with a virtual authenticator', async (t) => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run installs it)`);
   const port = await freePort();
   const origin = `http://localhost:${port}`;
   const cluster = await startCluster(t, 1, { PUBLIC_URL: origin, LOGIN_RATE_PER_IP_PER_MINUTE: '1000' });
@@ -53,11 +52,7 @@ t.test('a passkey registered and used in headless Chromium with a virtual authen
   const server = await pageServer(port, new URL(cluster.instances[0]?.url as string));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const browser: Browser = await launchChromium();
   t.teardown(() => browser.close());
   const context = await browser.newContext();
   const tab = await context.newPage();
