@@ -1,6 +1,6 @@
 /**
  * Logout (one session, by refresh token or by the access token's session), LogoutAll,
- * and RevokeSession (a user ending one of their own sessions).
+ * and RevokeSession (a user ending one of their own sessions, or an admin one of anyone's).
  */
 import { NotFoundError } from '../domain/errors.js';
 import { sessionStream } from '../domain/events.js';
@@ -32,7 +32,18 @@ export async function logoutAll(deps: CommandDeps, userId: string, ctx: EventCon
 
 /** A user ends one of their own sessions; someone else's (or no) session is not found. */
 export async function revokeOwnSession(deps: CommandDeps, userId: string, sessionId: string, ctx: EventContext): Promise<bigint | null> {
+  return revokeSessionOf(deps, userId, sessionId, 'revoked_by_user', ctx);
+}
+
+/** An admin ends one session of a user (the admin is the actor); not that user's, or not active: not found. */
+export async function revokeSessionByAdmin(deps: CommandDeps, userId: string, sessionId: string, ctx: EventContext): Promise<bigint | null> {
+  return revokeSessionOf(deps, userId, sessionId, 'revoked_by_admin', ctx);
+}
+
+async function revokeSessionOf(
+  deps: CommandDeps, userId: string, sessionId: string, reason: 'revoked_by_user' | 'revoked_by_admin', ctx: EventContext,
+): Promise<bigint | null> {
   const { state } = await load(deps, sessionStream(sessionId), SessionAggregate);
   if (state.status !== 'active' || state.userId !== userId) throw new NotFoundError('session');
-  return revokeSessions(deps, [sessionId], 'revoked_by_user', ctx);
+  return revokeSessions(deps, [sessionId], reason, ctx);
 }

@@ -2,6 +2,7 @@
 import type { ExistingUser } from '../domain/user/user.js';
 import type { IssuedTokens } from '../commands/sessions.js';
 import type { FastifyInstance } from 'fastify';
+import type { ActivityView } from '../projections/activity/queries.js';
 import type { SessionView } from '../projections/sessions/queries.js';
 import type { UserView } from '../projections/users/queries.js';
 import type { TokenSubject } from '../tokens/accessTokens.js';
@@ -71,4 +72,9 @@ export function sessionView(s: SessionView) {
     user_agent: s.userAgent,
     ip: s.ip,
   };
+}
+
+/** One entry of a user's audit trail (GET /v1/me/activity, GET /v1/admin/users/:id/activity). */
+export function activityView(e: ActivityView) {
+  return { type: e.type, occurred_at: e.occurredAt.toISOString(), session_id: e.sessionId, ip: e.ip, user_agent: e.userAgent };
 }

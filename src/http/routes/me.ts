@@ -13,7 +13,7 @@ import { HttpProblem } from '../problem.js';
 import {
   ActivityList, ChangePasswordBody, EraseMeBody, errorResponses, PatchMeBody, SessionIdParams, SessionList, User,
 } from '../schemas/common.js';
-import { sessionView, userView } from '../views.js';
+import { activityView, sessionView, userView } from '../views.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -106,15 +106,6 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (
   app.get('/activity', {
     schema: { tags: ['me'], summary: 'Your own audit trail, newest first', security, response: { 200: ActivityList, ...errorResponses(401, 503) } },
   }, async (request) => {
-    const events = await readModels.activity(who(request).userId, 200);
-    return {
-      events: events.map((e) => ({
-        type: e.type,
-        occurred_at: e.occurredAt.toISOString(),
-        session_id: e.sessionId,
-        ip: e.ip,
-        user_agent: e.userAgent,
-      })),
-    };
+    return { events: (await readModels.activity(who(request).userId, 200)).map(activityView) };
   });
 };

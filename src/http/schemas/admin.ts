@@ -17,6 +17,10 @@ const decimalParam = (description: string) => Type.String({ pattern: '^[0-9]{0,2
 
 export const UserIdParams = Type.Object({ id: Type.String({ maxLength: 100 }) });
 export const UserRoleParams = Type.Object({ id: Type.String({ maxLength: 100 }), role: Type.String({ maxLength: 100 }) });
+export const UserSessionParams = Type.Object({ id: Type.String({ maxLength: 100 }), session_id: Type.String({ maxLength: 100 }) });
+export const ActivityQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+}, { additionalProperties: false });
 export const StreamParams = Type.Object({ stream: Type.String({ maxLength: 200 }) });
 export const ProjectionParams = Type.Object({ name: Type.String({ maxLength: 100 }) });
 
@@ -121,6 +125,11 @@ export const ProjectionView = Type.Object({
   lag_capped: Type.Boolean({ description: 'lag_events is a lower bound (counting stopped)' }),
   lag_ms: Type.Integer(),
   rebuilding: Type.Boolean({ description: 'a rebuild started by this instance is running' }),
+  rebuild: Nullable(Type.Object({
+    started_at: DateTime,
+    applied: Type.Integer({ description: 'events replayed so far' }),
+    position: Decimal,
+  }, { description: 'progress of the rebuild this instance runs (position against head), null when none' })),
 });
 
 export const ReactorView = Type.Object({
@@ -150,3 +159,22 @@ export const ParkedList = Type.Object({ parked: Type.Array(ParkedEventView) });
 export const ParkedParams = Type.Object({ position: Type.String({ pattern: '^[0-9]{1,19}$' }) });
 
 export const Accepted = Type.Object({ name: Type.String(), status: Type.Literal('rebuilding') });
+
+export const SigningKeyView = Type.Object({
+  kid: Type.String({ description: 'RFC 7638 thumbprint, the `kid` of tokens and of the JWKS' }),
+  alg: Type.String(),
+  crv: Type.String(),
+  x: Type.String({ description: 'the public key (JWK `x`)' }),
+  status: Type.Union([Type.Literal('current'), Type.Literal('next'), Type.Literal('retired')]),
+  created_at: DateTime,
+  activated_at: Nullable(DateTime),
+  retired_at: Nullable(DateTime),
+});
+export const SigningKeyList = Type.Object({ keys: Type.Array(SigningKeyView) });
+export const KeyRotation = Type.Object({
+  kid: Type.String({ description: 'the key that signs from now on' }),
+  previous_kid: Nullable(Type.String()),
+  next_kid: Type.String({ description: 'pre-published for the next rotation' }),
+  retired_verify_seconds: Type.Integer({ description: 'how long the previous key stays published and verifies' }),
+  keys: Type.Array(SigningKeyView),
+});

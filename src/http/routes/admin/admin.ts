@@ -1,6 +1,6 @@
 /**
  * /v1/admin/*: users (users.ts), the event store with its live SSE tail (events.ts, sse.ts),
- * run-time settings and projections (operations.ts, rebuilds.ts), imports (imports.ts). Every route needs the
+ * run-time settings and projections (operations.ts, rebuilds.ts), signing keys (signingKeys.ts), imports (imports.ts). Every route needs the
  * role `admin`, checked once here for all of them before anything else (401/403 come
  * before any validation answer). Every admin action is an event whose `actor_id` is the
  * admin; the answer waits until the read models include it.
@@ -11,6 +11,7 @@ import type { Runtime } from '../../../composition/runtime.js';
 import { adminEventRoutes } from './events.js';
 import { adminImportRoutes } from './imports.js';
 import { adminOperationRoutes } from './operations.js';
+import { adminSigningKeyRoutes } from './signingKeys.js';
 import { adminUserRoutes } from './users.js';
 import { adminWebhookRoutes } from './webhooks.js';
 
@@ -25,4 +26,5 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = asyn
   await app.register(adminWebhookRoutes, { runtime });
   await app.register(adminImportRoutes, { runtime });
   await app.register(adminMfaRoutes, { runtime });
+  await app.register(adminSigningKeyRoutes, { runtime });
 };

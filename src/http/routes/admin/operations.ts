@@ -13,9 +13,13 @@ import { countParked, listParked } from '../../../projections/index.js';
 import {
   Accepted, ParkedList, ParkedParams, ProjectionList, ProjectionParams, SettingsPatch, SettingsView,
 } from '../../schemas/admin.js';
-import { Rebuilds } from './rebuilds.js';
+import { Rebuilds, type RebuildState } from './rebuilds.js';
 import { eventContext } from '../../context.js';
 import { errorResponses } from '../../schemas/common.js';
+
+const progressOf = (state: RebuildState | undefined) => (state === undefined ? null : {
+  started_at: state.startedAt.toISOString(), applied: state.applied, position: state.position.toString(),
+});
 
 export const adminOperationRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {
   const { deps } = runtime;
@@ -73,6 +77,7 @@ export const adminOperationRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime 
         lag_capped: p.lag_capped,
         lag_ms: Math.round(p.lag_ms),
         rebuilding: rebuilds.isRunning(p.name),
+        rebuild: progressOf(rebuilds.state(p.name)),
       })),
     };
   });

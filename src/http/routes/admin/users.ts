@@ -1,4 +1,4 @@
-/** /v1/admin/users*: search and view users; erase, disable, enable, grant and revoke roles. */
+/** /v1/admin/users*: search and view users and their activity; erase, disable, enable, roles, sessions. */
 /**
  * /v1/admin/*: users, the event store (streams, the global log and its live SSE tail),
  * run-time settings and projections. Every route needs the role `admin`, checked once for
@@ -9,15 +9,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { disableUser, enableUser, grantRole, revokeRole } from '../../../commands/admin.js';
+import { revokeSessionByAdmin } from '../../../commands/logout.js';
 import { eraseUser } from '../../../commands/eraseUser.js';
 import { issuePasswordReset } from '../../../commands/recovery/issue.js';
 import { NotFoundError, ValidationError } from '../../../domain/errors.js';
 import { isPlainText } from '../../../policy/identifiers.js';
 import type { Runtime } from '../../../composition/runtime.js';
-import { AdminUser, RoleBody, UserIdParams, UserPage, UserRoleParams, UsersQuery } from '../../schemas/admin.js';
+import {
+  ActivityQuery, AdminUser, RoleBody, UserIdParams, UserPage, UserRoleParams, UserSessionParams, UsersQuery,
+} from '../../schemas/admin.js';
 import { eventContext } from '../../context.js';
-import { errorResponses } from '../../schemas/common.js';
-import { sessionView, userView } from '../../views.js';
+import { ActivityList, errorResponses } from '../../schemas/common.js';
+import { activityView, sessionView, userView } from '../../views.js';
 
 import type { FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 
@@ -26,6 +29,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A user id from the path: a uuid, lower-cased, or 404 (there is no such user). */
 function userIdOf(id: string): string {
   if (!UUID.test(id)) throw new NotFoundError('user');
+  return id.toLowerCase();
+}
+
+/** A session id from the path: a uuid, lower-cased, or 404. */
+function sessionIdOf(id: string): string {
+  if (!UUID.test(id)) throw new NotFoundError('session');
   return id.toLowerCase();
 }
 
@@ -67,21 +76,34 @@ export const adminUserRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = 
     };
   });
 
+  app.get('/users/:id/activity', {
+    schema: {
+      tags, security, summary: 'A user\'s audit trail, newest first (what GET /v1/me/activity shows them)',
+      params: UserIdParams,
+      querystring: ActivityQuery,
+      response: { 200: ActivityList, ...errorResponses(400, 401, 403, 404, 503) },
+    },
+  }, async (request) => {
+    const id = userIdOf(request.params.id);
+    if (!(await readModels.getUser(id))) throw new NotFoundError('user');
+    return { events: (await readModels.activity(id, request.query.limit ?? 100)).map(activityView) };
+  });
+
   /// Users: actions. Each is one command with the admin as actor; 204 once the read models include it.
 
   const action = (
     method: 'POST' | 'DELETE',
     url: string,
     summary: string,
-    params: typeof UserIdParams | typeof UserRoleParams,
-    run: (userId: string, p: { id: string; role?: string }, request: FastifyRequest) => Promise<bigint | null>,
+    params: typeof UserIdParams | typeof UserRoleParams | typeof UserSessionParams,
+    run: (userId: string, p: { id: string; role?: string; session_id?: string }, request: FastifyRequest) => Promise<bigint | null>,
     statuses: number[] = [401, 403, 404, 503],
   ): void => {
     const schema: FastifySchema = { tags, security, summary, params, response: { 204: Type.Null(), ...errorResponses(...statuses) } };
     app.route({
       method, url, schema,
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
-        const p = request.params as { id: string; role?: string };
+        const p = request.params as { id: string; role?: string; session_id?: string };
         await caughtUp(await run(userIdOf(p.id), p, request));
         return reply.code(204).send(null);
       },
@@ -94,6 +116,8 @@ export const adminUserRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = 
     (id, _p, request) => disableUser(deps, id, eventContext(request)));
   action('POST', '/users/:id/enable', 'Enable a disabled user', UserIdParams,
     (id, _p, request) => enableUser(deps, id, eventContext(request)));
+  action('DELETE', '/users/:id/sessions/:session_id', 'Revoke one session of the user (SessionRevoked, reason revoked_by_admin)', UserSessionParams,
+    (id, p, request) => revokeSessionByAdmin(deps, id, sessionIdOf(p.session_id ?? ''), eventContext(request)));
   action('DELETE', '/users/:id/roles/:role', 'Revoke a role (idempotent)', UserRoleParams,
     (id, p, request) => revokeRole(deps, id, p.role ?? '', eventContext(request)), [400, 401, 403, 404, 503]);
 

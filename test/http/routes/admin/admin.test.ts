@@ -27,6 +27,10 @@ const ADMIN_ROUTES: { method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; url: string; 
   { method: 'PATCH', url: '/v1/admin/settings', payload: { access_token_ttl_seconds: 60 } },
   { method: 'GET', url: '/v1/admin/projections' },
   { method: 'POST', url: '/v1/admin/projections/users/rebuild' },
+  { method: 'GET', url: `/v1/admin/users/${randomUUID()}/activity` },
+  { method: 'DELETE', url: `/v1/admin/users/${randomUUID()}/sessions/${randomUUID()}` },
+  { method: 'GET', url: '/v1/admin/signing-keys' },
+  { method: 'POST', url: '/v1/admin/signing-keys/rotate' },
 ];
 
 t.test('admin API', async (t) => {
