@@ -55,6 +55,8 @@ export interface MfaChallenge {
   mfa_ticket: string;
   expires_in: number;
   mfa_methods: string[];
+  /** WebAuthn assertion options when the account has a passkey. */
+  webauthn: Record<string, unknown> | null;
 }
 
 type Listener = (signedIn: boolean) => void;
@@ -97,13 +99,18 @@ export class Api {
     if (response.ok) return { tokens: this.#accept((await response.json()) as TokenResponse) };
     const problem = await problemOf(response);
     if (problem.code === 'mfa_required' && typeof problem.mfa_ticket === 'string') {
-      return { mfa: { mfa_ticket: problem.mfa_ticket, expires_in: Number(problem.expires_in), mfa_methods: (problem.mfa_methods as string[]) ?? [] } };
+      return {
+        mfa: {
+          mfa_ticket: problem.mfa_ticket, expires_in: Number(problem.expires_in), mfa_methods: (problem.mfa_methods as string[]) ?? [],
+          webauthn: (problem.webauthn as Record<string, unknown> | null) ?? null,
+        },
+      };
     }
     throw new ApiError(problem);
   }
 
-  /** The second step: a TOTP code or a recovery code with the ticket. */
-  async secondFactor(ticket: string, proof: { code: string } | { recovery_code: string }): Promise<TokenResponse> {
+  /** The second step: a TOTP code, a recovery code or a passkey's assertion with the ticket. */
+  async secondFactor(ticket: string, proof: { code: string } | { recovery_code: string } | { webauthn: unknown }): Promise<TokenResponse> {
     const response = await fetch('/v1/auth/login/mfa', {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mfa_ticket: ticket, ...proof }),
     });

@@ -1,6 +1,6 @@
 /** The console: a sign-in, then the pages behind a navigation bar. */
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { useRoute, type Route } from './router.js';
 import { SignIn } from './pages/signIn.js';
@@ -43,16 +43,23 @@ function App() {
   useEffect(() => {
     document.title = signedIn ? `${TITLES[route.page]} · authstream console` : 'Sign in · authstream console';
   }, [signedIn, route.page]);
-  // Focus the main heading after a page change, so keyboard and screen-reader users land on it.
+  // Focus the main heading after a page change (not on the first load), so keyboard and
+  // screen-reader users land on the new page's content rather than on the link they used.
+  const loaded = useRef(false);
   useEffect(() => {
-    (document.querySelector('main h1') as HTMLElement | null)?.focus({ preventScroll: true });
-  }, [route.page, signedIn]);
+    if (loaded.current) (document.querySelector('main h1') as HTMLElement | null)?.focus({ preventScroll: true });
+    loaded.current = true;
+  }, [route, signedIn]);
 
   if (!signedIn) return <SignIn />;
   const user = api.user;
   return (
     <>
-      <a class="skip" href="#main">Skip to content</a>
+      {/* The hash is the route: the skip link moves focus itself instead of changing it. */}
+      <a class="skip" href="#main" onClick={(e) => {
+        e.preventDefault();
+        document.getElementById('main')?.focus();
+      }}>Skip to content</a>
       <header class="bar">
         <span class="brand">authstream console</span>
         <nav aria-label="Main">

@@ -1,5 +1,6 @@
 /** Sign-in with an admin account: password, then a second factor when the account has one. */
 import { useState } from 'preact/hooks';
+import { browserSupportsWebAuthn, startAuthentication } from '@simplewebauthn/browser';
 import { api, type MfaChallenge, type TokenResponse } from '../api.js';
 import { describe, NoticeLine, type Notice } from '../ui.js';
 
@@ -57,6 +58,16 @@ export function SignIn() {
     });
   };
 
+  const passkey = (): void => {
+    if (!challenge?.webauthn) return;
+    const options = challenge.webauthn;
+    void attempt(async () => {
+      const assertion = await startAuthentication({ optionsJSON: options as unknown as Parameters<typeof startAuthentication>[0]['optionsJSON'] });
+      const tokens = await api.secondFactor(challenge.mfa_ticket, { webauthn: assertion });
+      setNotice(await admit(tokens));
+    });
+  };
+
   return (
     <main id="main" class="signin">
       <h1 tabIndex={-1}>authstream console</h1>
@@ -81,6 +92,9 @@ export function SignIn() {
             <input type="checkbox" checked={useRecovery} onChange={(e) => setUseRecovery(e.currentTarget.checked)} /> Use a recovery code
           </label>
           <button type="submit" disabled={busy}>Verify</button>{' '}
+          {challenge.webauthn && browserSupportsWebAuthn() && (
+            <><button type="button" disabled={busy} onClick={passkey}>Use a passkey</button>{' '}</>
+          )}
           <button type="button" class="secondary" onClick={() => { setChallenge(null); setCode(''); }}>Start again</button>
         </form>
       )}
