@@ -96,7 +96,7 @@ export class Api {
     const response = await fetch('/v1/auth/login', {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ identifier, password }),
     });
-    if (response.ok) return { tokens: this.#accept((await response.json()) as TokenResponse) };
+    if (response.ok) return { tokens: (await response.json()) as TokenResponse };
     const problem = await problemOf(response);
     if (problem.code === 'mfa_required' && typeof problem.mfa_ticket === 'string') {
       return {
@@ -115,15 +115,28 @@ export class Api {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mfa_ticket: ticket, ...proof }),
     });
     if (!response.ok) throw new ApiError(await problemOf(response));
-    return this.#accept((await response.json()) as TokenResponse);
+    return (await response.json()) as TokenResponse;
+  }
+
+  /** Signs in with tokens from signIn() or secondFactor(). */
+  adopt(tokens: TokenResponse): void {
+    this.#accept(tokens);
+  }
+
+  /** Ends the session of tokens that are not kept (an account without the admin role). */
+  async discard(tokens: TokenResponse): Promise<void> {
+    await Api.#logout(tokens.refresh_token);
   }
 
   async signOut(): Promise<void> {
     const refresh = this.#refresh;
     this.#forget();
-    if (refresh === null) return;
+    if (refresh !== null) await Api.#logout(refresh);
+  }
+
+  static async #logout(refreshToken: string): Promise<void> {
     await fetch('/v1/auth/logout', {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: refresh }),
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: refreshToken }),
     }).catch(() => undefined);
   }
 

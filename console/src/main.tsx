@@ -1,6 +1,6 @@
 /** The console: a sign-in, then the pages behind a navigation bar. */
 import { render } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { useRoute, type Route } from './router.js';
 import { SignIn } from './pages/signIn.js';
@@ -46,7 +46,7 @@ function App() {
   // Focus the main heading after a page change (not on the first load), so keyboard and
   // screen-reader users land on the new page's content rather than on the link they used.
   const loaded = useRef(false);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (loaded.current) (document.querySelector('main h1') as HTMLElement | null)?.focus({ preventScroll: true });
     loaded.current = true;
   }, [route, signedIn]);

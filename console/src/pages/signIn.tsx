@@ -4,10 +4,13 @@ import { browserSupportsWebAuthn, startAuthentication } from '@simplewebauthn/br
 import { api, type MfaChallenge, type TokenResponse } from '../api.js';
 import { describe, NoticeLine, type Notice } from '../ui.js';
 
-/** Keeps the tokens only for an account that holds `admin`; otherwise says why and signs out. */
+/** Keeps the tokens only for an account that holds `admin`; otherwise ends the session and says why. */
 async function admit(tokens: TokenResponse): Promise<Notice> {
-  if (tokens.user.roles.includes('admin')) return null;
-  await api.signOut();
+  if (tokens.user.roles.includes('admin')) {
+    api.adopt(tokens);
+    return null;
+  }
+  await api.discard(tokens);
   if (tokens.withheld_roles?.includes('admin')) {
     return { kind: 'error', text: 'This account needs a second factor for the admin role. Enrol one (POST /v1/me/mfa/totp), then sign in again.' };
   }
