@@ -2,7 +2,7 @@
 // `npm start`'s first step: compile TypeScript and the console only when dist/ is older
 // than a source file or a tsconfig (a current build starts at once instead of spending
 // seconds in tsc).
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -20,12 +20,40 @@ function newest(path) {
   return max;
 }
 
-const built = existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0;
-const sources = Math.max(...SOURCES.map(newest), ...CONFIGS.map(newest));
-if (built === 0 || sources > built) {
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  process.stderr.write('building (TypeScript changed since the last build)…\n');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-  execFileSync(process.execPath, ['scripts/build-console.mjs'], { stdio: 'inherit' });
-  writeFileSync(STAMP, `${new Date().toISOString()}\n`);
+const stale = () => {
+  const built = existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0;
+  return built === 0 || Math.max(...SOURCES.map(newest), ...CONFIGS.map(newest)) > built;
+};
+
+// Two callers at once (test files run in parallel) build once: the first holds a lock
+// folder, the others wait for it and look again. A lock older than 5 minutes is a dead one.
+const LOCK = join('dist', '.build-lock');
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+function lock() {
+  mkdirSync('dist', { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      return;
+    } catch (error) {
+      if (error.code !== 'EEXIST') throw error;
+      if (Date.now() - statSync(LOCK, { throwIfNoEntry: false })?.mtimeMs > 300_000) rmSync(LOCK, { recursive: true, force: true });
+      else sleep(200);
+    }
+  }
+}
+
+if (stale()) {
+  lock();
+  try {
+    if (stale()) {
+      const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+      process.stderr.write('building (TypeScript changed since the last build)…\n');
+      execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+      execFileSync(process.execPath, ['scripts/build-console.mjs'], { stdio: 'inherit' });
+      writeFileSync(STAMP, `${new Date().toISOString()}\n`);
+    }
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
 }

@@ -40,6 +40,37 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T |
   return { ...state, reload };
 }
 
+export interface Paged<T> { items: T[] | null; next: string | null; error: string | null; more: () => void }
+
+/**
+ * A list read a page at a time: `page(cursor)` with null for the first page, again from
+ * the start when `deps` change; `more()` appends the page after `next`.
+ */
+export function usePaged<T>(page: (cursor: string | null) => Promise<{ items: T[]; next: string | null }>, deps: unknown[]): Paged<T> {
+  const [state, setState] = useState<{ items: T[] | null; next: string | null; error: string | null }>({ items: null, next: null, error: null });
+  const load = useCallback(async (cursor: string | null, append: boolean, live: () => boolean) => {
+    try {
+      const got = await page(cursor);
+      if (!live()) return;
+      setState((before) => ({ items: append && before.items ? [...before.items, ...got.items] : got.items, next: got.next, error: null }));
+    } catch (error) {
+      if (live()) setState((before) => ({ ...before, error: describe(error) }));
+    }
+  }, deps); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => {
+    let live = true;
+    setState({ items: null, next: null, error: null });
+    void load(null, false, () => live);
+    return () => {
+      live = false;
+    };
+  }, [load]);
+  const more = useCallback(() => {
+    if (state.next !== null) void load(state.next, true, () => true);
+  }, [load, state.next]);
+  return { ...state, more };
+}
+
 /** Runs an action, reporting its outcome; `busy` while it runs. */
 export function useAction(): { busy: boolean; notice: Notice; run: (label: string, action: () => Promise<unknown>) => Promise<boolean> } {
   const [busy, setBusy] = useState(false);

@@ -7,35 +7,22 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { go } from '../router.js';
 import type { TailEvent } from '../sse.js';
-import { EventRow, Loading, describe } from '../ui.js';
+import { EventRow, Loading, usePaged } from '../ui.js';
 
 interface EventsPageT { events: TailEvent[]; next_from: string | null }
 
 export function EventsPage({ types, stream, from }: { types: string; stream: string; from: string }) {
   const [form, setForm] = useState({ types, stream, from });
-  const [events, setEvents] = useState<TailEvent[] | null>(null);
-  const [next, setNext] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  const load = async (after: string, append: boolean): Promise<void> => {
+  useEffect(() => setForm({ types, stream, from }), [types, stream, from]);
+  const list = usePaged<TailEvent>(async (cursor) => {
     const params = new URLSearchParams({ limit: '200' });
     if (types.trim()) params.set('types', types.replace(/\s+/g, ''));
+    const after = cursor ?? from;
     if (after) params.set('from', after);
-    try {
-      const page = await api.call<EventsPageT>('GET', `/v1/admin/events?${params}`);
-      setEvents((before) => (append && before ? [...before, ...page.events] : page.events));
-      setNext(page.next_from);
-      setError(null);
-    } catch (e) {
-      setError(describe(e));
-    }
-  };
-
-  useEffect(() => {
-    setForm({ types, stream, from });
-    setEvents(null);
-    void load(from, false);
-  }, [types, stream, from]); // eslint-disable-line react-hooks/exhaustive-deps
+    const page = await api.call<EventsPageT>('GET', `/v1/admin/events?${params}`);
+    return { items: page.events, next: page.next_from };
+  }, [types, from]);
+  const { items: events, next, error } = list;
 
   const shown = (events ?? []).filter((e) => stream === '' || e.stream_id.includes(stream));
   return (
@@ -67,7 +54,7 @@ export function EventsPage({ types, stream, from }: { types: string; stream: str
             {shown.length} of {events.length} events loaded{stream ? ` are in streams containing “${stream}”` : ''}{next ? '; there are more' : '; the end of the log'}.
           </p>
           <ol class="events">{shown.map((e) => <EventRow key={e.id} event={e} />)}</ol>
-          {next && <button type="button" class="secondary" onClick={() => void load(next, true)}>Load more</button>}
+          {next && <button type="button" class="secondary" onClick={list.more}>Load more</button>}
           {error && <p class="notice error" role="alert">{error}</p>}
         </>
       )}

@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type User } from '../api.js';
 import { go } from '../router.js';
-import { Loading, Time, describe } from '../ui.js';
+import { Loading, Time, usePaged } from '../ui.js';
 
 interface UserPage { users: User[]; next_cursor: string | null }
 
@@ -13,29 +13,15 @@ export function displayName(user: User): string {
 
 export function UsersPage({ query }: { query: string }) {
   const [text, setText] = useState(query);
-  const [users, setUsers] = useState<User[] | null>(null);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  const load = async (after: string | null, append: boolean): Promise<void> => {
+  useEffect(() => setText(query), [query]);
+  const list = usePaged<User>(async (cursor) => {
     const params = new URLSearchParams({ limit: '50' });
     if (query) params.set('query', query);
-    if (after) params.set('cursor', after);
-    try {
-      const page = await api.call<UserPage>('GET', `/v1/admin/users?${params}`);
-      setUsers((before) => (append && before ? [...before, ...page.users] : page.users));
-      setCursor(page.next_cursor);
-      setError(null);
-    } catch (e) {
-      setError(describe(e));
-    }
-  };
-
-  useEffect(() => {
-    setText(query);
-    setUsers(null);
-    void load(null, false);
-  }, [query]); // eslint-disable-line react-hooks/exhaustive-deps
+    if (cursor) params.set('cursor', cursor);
+    const page = await api.call<UserPage>('GET', `/v1/admin/users?${params}`);
+    return { items: page.users, next: page.next_cursor };
+  }, [query]);
+  const { items: users, next: cursor, error } = list;
 
   return (
     <>
@@ -66,7 +52,7 @@ export function UsersPage({ query }: { query: string }) {
               </tbody>
             </table>
           </div>
-          {cursor && <button type="button" class="secondary" onClick={() => void load(cursor, true)}>More users</button>}
+          {cursor && <button type="button" class="secondary" onClick={list.more}>More users</button>}
           {error && <p class="notice error" role="alert">{error}</p>}
         </>
       )}
