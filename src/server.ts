@@ -29,6 +29,7 @@ export async function startServer(config: Config): Promise<Server> {
       app.log.info({ outcome }, 'bootstrap admin');
     }
     const url = await app.listen({ port: config.port, host: config.host });
+    if (config.console) app.log.info({ url: `${config.publicUrl}/console` }, 'operator console (sign in with an admin account)');
     const server = app;
     return {
       app: server, runtime, url,

@@ -133,6 +133,37 @@ t.test('the operator console in headless Chromium', async (t) => {
     t.ok(actions.every((e: { metadata: { actor_id: string } }) => e.metadata.actor_id === admin.body.user.id), 'with the admin as actor');
   });
 
+  await t.test('revoke a session, send a reset, erase with a typed confirmation', async (t) => {
+    const email = `erin-${stamp}@example.com`;
+    const id = await register(email, 'Erin', 'Erased');
+    const second = await call(service, 'POST', '/v1/auth/login', { email, password: PASSWORD });
+    await tab.goto(`${origin}/console#/users/${id}`);
+    await tab.getByRole('heading', { level: 1, name: /Erin Erased/ }).waitFor();
+    await tab.getByRole('button', { name: `Revoke session ${String(second.body.session_id).slice(0, 8)}` }).click();
+    await status('Session revoked');
+    t.equal((await call(service, 'GET', '/v1/me', undefined, { authorization: `Bearer ${second.body.access_token}` })).status, 401,
+      'the revoked session\'s token is refused');
+
+    await tab.getByRole('button', { name: 'Send password reset' }).click();
+    await status('password reset');
+    const stream = await call(service, 'GET', `/v1/admin/streams/user-${id}`, undefined, bearer);
+    const requested = stream.body.events.find((e: { type: string }) => e.type === 'PasswordResetRequested');
+    t.equal(requested?.metadata.actor_id, admin.body.user.id, 'a reset was requested, the admin as actor');
+
+    await tab.getByRole('button', { name: 'Erase this user…' }).click();
+    const erase = tab.getByRole('button', { name: 'Erase', exact: true });
+    t.ok(await erase.isDisabled(), 'Erase waits for the confirmation');
+    await tab.getByLabel(/to confirm/).fill('erin');
+    t.ok(await erase.isDisabled(), 'a wrong confirmation does not do');
+    await accessible('erase confirmation');
+    await tab.getByLabel(/to confirm/).fill(email);
+    await erase.click();
+    await tab.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
+    const erased = await call(service, 'GET', `/v1/admin/users/${id}`, undefined, bearer);
+    t.equal(erased.body.status, 'erased', 'erased');
+    t.equal(erased.body.email, null, 'no personal data left');
+  });
+
   await t.test('the live tail receives a registration, pauses and resumes from the last id', async (t) => {
     await tab.getByRole('link', { name: 'Live tail' }).click();
     await tab.locator('#tail-state').filter({ hasText: 'live' }).waitFor();
