@@ -70,9 +70,12 @@ export interface Retirement {
  * the presentation arrived. Requests a client sends at once reach different instances a few
  * milliseconds apart, and a fast winner can commit before a slow loser is even stamped; a
  * replay inside this window gets invalid_token (no tokens, nothing revoked) instead of
- * token_reused. Theft detection gives up this half second across instances, nothing else.
+ * token_reused. Theft detection gives up these two seconds across instances, nothing else.
+ * Half a second was too short: an instance whose event loop stalls (a cold start, a busy
+ * machine) stamps a loser it had long received after the window, and a lost race became
+ * theft on a loaded CI machine; a missed detection costs less than a revoked innocent session.
  */
-export const LOST_RACE_WINDOW_MS = 500;
+export const LOST_RACE_WINDOW_MS = 2000;
 
 /** How many of the newest retirements keep their time (for lost races and the reuse grace). */
 export const TIMED_RETIREMENTS = 16;
