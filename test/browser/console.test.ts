@@ -108,6 +108,10 @@ t.test('the operator console in headless Chromium', async (t) => {
   await t.test('find a user; disable and enable them', async (t) => {
     await tab.getByLabel('Search users').fill('grace-');
     await tab.getByRole('button', { name: 'Search' }).click();
+    await tab.getByRole('link', { name: 'Grace Hopper' }).waitFor();
+    t.equal(await tab.locator('tbody tr').count(), 1, 'the search finds her alone');
+    await accessible('users');
+    await shot('users');
     await tab.getByRole('link', { name: 'Grace Hopper' }).click();
     await tab.getByRole('heading', { level: 1, name: /Grace Hopper/ }).waitFor();
     await tab.getByRole('heading', { name: 'Event history' }).waitFor();
