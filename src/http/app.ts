@@ -54,9 +54,10 @@ export const REDACT = [
 
 function compilers() {
   // Bodies are checked strictly: no type coercion (a numeric password is a 400), unknown
-  // fields rejected, not silently removed. Query strings and params are coerced.
-  const strict = addFormats(new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false, allErrors: false }));
-  const lenient = addFormats(new Ajv({ coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false, allErrors: false }));
+  // fields rejected, not silently removed. Query strings and params are coerced. Every
+  // error is reported at once (allErrors), each field once, in plain words (problem.ts).
+  const strict = addFormats(new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false, allErrors: true }));
+  const lenient = addFormats(new Ajv({ coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false, allErrors: true }));
   return { strict, lenient };
 }
 

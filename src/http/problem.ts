@@ -7,6 +7,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDomainError, ValidationError, type DomainErrorCode } from '../domain/errors.js';
 import { isConcurrencyConflict, isStoreUnavailable } from '../ports/eventStore.js';
+import { fieldErrorsOf, summary, type AjvError, type FieldError } from './validationMessages.js';
 
 export type ProblemCode =
   | DomainErrorCode
@@ -56,10 +57,7 @@ export const PROBLEMS: { readonly [C in ProblemCode]: { status: number; title: s
   internal_error: { status: 500, title: 'Internal server error', oauth: 'server_error' },
 };
 
-export interface FieldError {
-  path: string;
-  message: string;
-}
+export type { FieldError };
 
 export interface Problem {
   type: string;
@@ -97,18 +95,6 @@ export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<str
     ? { ...p, errors: [{ path: '/', message: p.detail }] }
     : p;
   return reply.code(p.status).type('application/problem+json').send(body);
-}
-
-/** Maps Fastify/ajv validation errors to `errors: [{ path, message }]` (JSON Pointer paths). */
-function fieldErrors(error: FastifyError): FieldError[] {
-  return (error.validation ?? []).map((v) => {
-    const params = v.params as { missingProperty?: string; additionalProperty?: string };
-    let path = v.instancePath || '';
-    if (params.missingProperty) path = `${path}/${params.missingProperty}`;
-    if (params.additionalProperty) path = `${path}/${params.additionalProperty}`;
-    const message = params.additionalProperty ? 'is not allowed' : (v.message ?? 'is invalid');
-    return { path: path || '/', message };
-  });
 }
 
 const FASTIFY_CODES: Record<string, ProblemCode> = {
@@ -160,8 +146,8 @@ export function toProblem(error: unknown, request: FastifyRequest): { problem: P
   }
   const fe = error as FastifyError;
   if (fe && typeof fe === 'object' && fe.validation) {
-    const errors = fieldErrors(fe);
-    return { problem: problem('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; ') || 'invalid request', { errors }), headers: {} };
+    const errors = fieldErrorsOf(fe.validation as AjvError[]);
+    return { problem: problem('validation_failed', summary(errors), { errors }), headers: {} };
   }
   const mapped = fe && typeof fe.code === 'string' ? FASTIFY_CODES[fe.code] : undefined;
   if (mapped) {

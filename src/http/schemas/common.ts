@@ -52,7 +52,7 @@ export const TokenResponse = Type.Object({
 export type TokenResponseT = Static<typeof TokenResponse>;
 
 const Password = Type.String({ description: '8 to 256 characters, not a common password' });
-const Name = Type.String({ maxLength: 1000, description: 'trimmed; at most 100 characters' });
+const Name = Type.String({ maxLength: 1000, description: 'trimmed, then at most 100 characters (the schema allows 1000 before trimming)' });
 const Email = Type.String({ maxLength: 1000 });
 const Phone = Type.String({ maxLength: 100, description: 'international format; normalised to E.164' });
 
