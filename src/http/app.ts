@@ -163,7 +163,9 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '/';
     const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
-    if (allowed.length > 0) {
+    // A route of this method that sent the request here itself (a static folder's missing
+    // file) found nothing: 404, not 405.
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
       return sendProblem(reply, problem('method_not_allowed', `${request.method} is not allowed here`, { instance: path }), { allow: allowed.join(', ') });
     }
     return sendProblem(reply, problem('not_found', `no route for ${request.method} ${path.slice(0, 200)}`, { instance: path.slice(0, 200) }));

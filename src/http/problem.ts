@@ -88,7 +88,17 @@ export function problem(code: ProblemCode, detail: string, extra: Partial<Proble
   return { type: `https://authstream.dev/problems/${code.replace(/_/g, '-')}`, title, status, detail, code, ...extra };
 }
 
+/**
+ * The challenge of a 401 (RFC 7235 §3.1 asks one of every 401; RFC 6750 §3 says what a
+ * Bearer one holds): without credentials just the scheme, with a bad token `invalid_token`.
+ */
+export function bearerChallenge(code: string): string {
+  if (code === 'invalid_token' || code === 'token_reused') return 'Bearer realm="authstream", error="invalid_token"';
+  return 'Bearer realm="authstream"';
+}
+
 export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}): FastifyReply {
+  if (p.status === 401 && reply.getHeader('www-authenticate') === undefined) reply.header('www-authenticate', bearerChallenge(p.code));
   for (const [k, v] of Object.entries(headers)) reply.header(k, v);
   // Every validation problem names what was wrong, even when it is the body as a whole.
   const body = p.code === 'validation_failed' && (p.errors === undefined || p.errors.length === 0)

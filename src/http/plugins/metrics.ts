@@ -104,6 +104,7 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { runtime }: { runt
   });
 
   app.get('/metrics', {
+    logLevel: 'warn', // scraped every few seconds: not a line at info each time
     schema: {
       tags: ['operations'], summary: 'Prometheus metrics (text exposition format)',
       response: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },

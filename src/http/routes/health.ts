@@ -30,11 +30,14 @@ async function timed(fn: () => Promise<unknown>, timeoutMs = 2000): Promise<{ ok
 }
 
 export const healthRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {
+  // Probes come every few seconds: their requests are logged only when something is wrong.
   app.get('/live', {
+    logLevel: 'warn',
     schema: { tags: ['operations'], summary: 'The process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
   }, async () => ({ status: 'ok' as const }));
 
   app.get('/ready', {
+    logLevel: 'warn',
     schema: { tags: ['operations'], summary: 'The stores answer and projections keep up', response: { 200: Ready, 503: Ready } },
   }, async (_request, reply) => {
     const [eventStore, readDb] = await Promise.all([
