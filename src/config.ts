@@ -53,6 +53,8 @@ export interface Config {
   mfa: MfaConfig;
   /** Serve the operator console at /console (CONSOLE_ENABLED, default true). */
   console: boolean;
+  /** NODE_ENV=production: stricter about what must be configured. */
+  production: boolean;
 }
 
 /** Outbound webhooks: where they may go and how long they are retried. */
@@ -172,6 +174,7 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: trustProxy(env),
     corsOrigins: cors(env),
     console: bool(env, 'CONSOLE_ENABLED', true),
+    production: env.NODE_ENV?.trim() === 'production',
     bootstrapAdminEmail,
     bootstrapAdminPassword,
     logLevel,

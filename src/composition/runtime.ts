@@ -3,9 +3,7 @@
  * the in-memory caches from a Config, and takes them down again. The HTTP app and the CLI
  * both run on a Runtime.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import type { CommandDeps } from '../commands/handle.js';
 import { StateCache } from '../commands/stateCache.js';
@@ -13,10 +11,10 @@ import { ConfigError, recoveryPolicy, type Config } from '../config.js';
 import type { SettingsValues } from '../domain/events.js';
 import { SETTINGS_STREAM, mfaStream, userStream } from '../domain/events.js';
 import { mfaDeps } from './mfa.js';
+import { masterKeyWarning, openMasterKey, openSql } from './foundations.js';
 import { REVOCATION_HORIZON_MS } from '../domain/settings/settings.js';
 import type { EventStore } from '../ports/eventStore.js';
 import { PostgresEventStore } from '../eventstore/postgres/store.js';
-import { parseKey } from '../infra/crypto.js';
 import { EventCodec } from '../infra/eventCodec.js';
 import type { Decoded } from '../ports/events.js';
 import { PgKeyStore } from '../infra/keyStore.js';
@@ -27,7 +25,6 @@ import type { PasswordHasher } from '../ports/passwordHasher.js';
 import { createSecrets } from '../infra/secrets.js';
 import type { Secrets } from '../ports/secrets.js';
 import { SigningKeys } from '../infra/signingKeys/signingKeys.js';
-import { PgliteSql } from '../infra/sql/pglite.js';
 import { PgSql } from '../infra/sql/pg.js';
 import type { Sql } from '../ports/sql.js';
 import { isCommonPassword } from '../infra/commonPasswords.js';
@@ -97,40 +94,7 @@ export interface RuntimeOptions {
   projections?: boolean;
 }
 
-/** MASTER_KEY, or a key generated once and kept in DATA_DIR/master.key (0600). */
-export function loadMasterKey(config: Config): Buffer {
-  if (config.masterKey !== undefined) {
-    const key = parseKey(config.masterKey);
-    if (!key) throw new ConfigError('MASTER_KEY', 'must be 32 bytes, base64 or hex (generate one: openssl rand -base64 32)');
-    return key;
-  }
-  const file = join(config.dataDir, 'master.key');
-  if (existsSync(file)) {
-    const key = parseKey(readFileSync(file, 'utf8'));
-    if (!key) throw new ConfigError('MASTER_KEY', `${file} does not hold a 32-byte key`);
-    return key;
-  }
-  mkdirSync(config.dataDir, { recursive: true });
-  const key = randomBytes(32);
-  writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
-  return key;
-}
-
-export async function openSql(config: Config): Promise<Sql> {
-  if (config.databaseUrl) {
-    const sql = new PgSql({ connectionString: config.databaseUrl, max: config.databasePoolSize });
-    try {
-      await sql.query('select 1');
-    } catch {
-      await sql.close();
-      throw new ConfigError('DATABASE_URL', `cannot connect to PostgreSQL at ${new URL(config.databaseUrl).host}`);
-    }
-    return sql;
-  }
-  mkdirSync(config.dataDir, { recursive: true });
-  return PgliteSql.open(join(config.dataDir, 'pglite'));
-}
+export { loadMasterKey, openSql } from './foundations.js';
 
 export async function openStore(config: Config, sql: Sql): Promise<EventStore> {
   if (config.eventStore === 'eventstoredb') {
@@ -147,7 +111,8 @@ export async function openStore(config: Config, sql: Sql): Promise<EventStore> {
 
 export async function createRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
   const log = options.log ?? { error: (obj, msg) => console.error(msg, obj) };
-  const master = loadMasterKey(config);
+  const masterKey = openMasterKey(config);
+  const master = masterKey.key;
   const sql = options.sql ?? (await openSql(config));
   const ownsSql = options.sql === undefined;
   const closers: Array<() => Promise<unknown>> = [];
@@ -287,7 +252,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       config, sql, store, keys, codec, hasher, secrets, signingKeys, settings, revocations, cutoffs, projections, deps, readModels,
       reactors: reactors.runner,
       webhooks: reactors.webhooks,
-      notices: reactors.notices,
+      notices: [...[masterKeyWarning(config, masterKey)].filter((n): n is string => n !== null), ...reactors.notices],
       readYourWrites,
       extraRoutes: [],
       async close() {
