@@ -7,6 +7,7 @@ import { SETTINGS_BOUNDS } from './domain/settings/settings.js';
 import type { RecoveryPolicy } from './domain/user/recovery.js';
 import { bool, ConfigError, int, url, type Env } from './configValues.js';
 import { mfaConfig, type MfaConfig } from './mfaConfig.js';
+import { phoneRegion, type CountryCode } from './policy/identifiers.js';
 
 export { ConfigError } from './configValues.js';
 
@@ -55,6 +56,8 @@ export interface Config {
   console: boolean;
   /** NODE_ENV=production: stricter about what must be configured. */
   production: boolean;
+  /** DEFAULT_PHONE_REGION: phone numbers written without `+` are national numbers of this country. */
+  defaultPhoneRegion: CountryCode | undefined;
 }
 
 /** Outbound webhooks: where they may go and how long they are retried. */
@@ -107,6 +110,14 @@ function trustProxy(env: Env): TrustProxy {
     }
   }
   return parts;
+}
+
+function defaultPhoneRegion(env: Env): CountryCode | undefined {
+  const raw = env.DEFAULT_PHONE_REGION?.trim();
+  if (!raw) return undefined;
+  const region = phoneRegion(raw);
+  if (region === null) throw new ConfigError('DEFAULT_PHONE_REGION', `${raw} is not an ISO 3166 country code with a phone numbering plan (e.g. RU, FR, US)`);
+  return region;
 }
 
 function cors(env: Env): Config['corsOrigins'] {
@@ -175,6 +186,7 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: cors(env),
     console: bool(env, 'CONSOLE_ENABLED', true),
     production: env.NODE_ENV?.trim() === 'production',
+    defaultPhoneRegion: defaultPhoneRegion(env),
     bootstrapAdminEmail,
     bootstrapAdminPassword,
     logLevel,

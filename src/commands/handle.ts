@@ -4,6 +4,7 @@
  * (bounded). Commands see only ports: the event store, the codec (encryption), the
  * password hasher, secrets, the session directory, the clock and id generation.
  */
+import type { CountryCode } from '../policy/identifiers.js';
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from '../domain/errors.js';
 import type { Aggregate } from '../domain/decider.js';
@@ -47,6 +48,8 @@ export interface CommandDeps {
   recovery: RecoveryPolicy;
   mfa: MfaDeps;
   isCommonPassword: (lowerCased: string) => boolean;
+  /** DEFAULT_PHONE_REGION: how a phone number written without `+` is read (unset: as international). */
+  phoneRegion?: CountryCode;
   /** A user's sessions (the sessions read model, caught up by the caller). */
   sessions: SessionDirectory;
   /** Told at once of sessions revoked and users erased by this instance's commands. */

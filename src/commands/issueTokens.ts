@@ -11,7 +11,7 @@ import { checkThrottle, type ThrottleState } from '../domain/login/throttle.js';
 import type { Reservation } from '../domain/identifier/reservation.js';
 import type { User } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
-import { normaliseEmail, normaliseIdentifier, normalisePhone } from '../policy/identifiers.js';
+import { normaliseEmail, normaliseIdentifier, normalisePhone, type CountryCode } from '../policy/identifiers.js';
 import { ReservationAggregate } from '../domain/identifier/reservation.js';
 import { UserAggregate } from '../domain/user/user.js';
 import type { CommandDeps } from './handle.js';
@@ -26,10 +26,10 @@ import { issueChallenge, type MfaRequired } from './mfa/signIn.js';
 
 export type LoginIdentifier = { email: string } | { phone: string } | { identifier: string };
 
-export function toIdentifier(input: LoginIdentifier): Identifier {
+export function toIdentifier(input: LoginIdentifier, region?: CountryCode): Identifier {
   if ('email' in input) return { kind: 'email', value: normaliseEmail(input.email) };
-  if ('phone' in input) return { kind: 'phone', value: normalisePhone(input.phone) };
-  return normaliseIdentifier(input.identifier);
+  if ('phone' in input) return { kind: 'phone', value: normalisePhone(input.phone, '/phone', region) };
+  return normaliseIdentifier(input.identifier, '/identifier', region);
 }
 
 /** The user holding a reservation (null: none, or no state known). */

@@ -35,7 +35,7 @@ export interface Registered {
 /** Registers a user without starting a session (the bootstrap admin uses this). */
 export async function createUser(deps: CommandDeps, input: RegisterUserInput, ctx: EventContext): Promise<Registered> {
   const email = input.email == null ? null : normaliseEmail(input.email);
-  const phone = input.phone == null ? null : normalisePhone(input.phone);
+  const phone = input.phone == null ? null : normalisePhone(input.phone, '/phone', deps.phoneRegion);
   if (email === null && phone === null) throw new ValidationError('/email', 'an email or a phone number is required');
   const firstName = normaliseName(input.firstName ?? '', '/first_name');
   const lastName = normaliseName(input.lastName ?? '', '/last_name');

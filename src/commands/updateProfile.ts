@@ -31,7 +31,7 @@ export async function updateProfile(
   if (input.firstName !== undefined) change.firstName = normaliseName(input.firstName, '/first_name');
   if (input.lastName !== undefined) change.lastName = normaliseName(input.lastName, '/last_name');
   if (input.email !== undefined) change.email = input.email === null ? null : normaliseEmail(input.email);
-  if (input.phone !== undefined) change.phone = input.phone === null ? null : normalisePhone(input.phone);
+  if (input.phone !== undefined) change.phone = input.phone === null ? null : normalisePhone(input.phone, '/phone', deps.phoneRegion);
 
   const before = requireExisting((await load(deps, userStream(userId), UserAggregate)).state);
   // Fail fast on a change that would leave no identifier, before claiming anything.

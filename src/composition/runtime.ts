@@ -170,6 +170,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       recovery: recoveryPolicy(config),
       mfa: mfaDeps(config, master),
       isCommonPassword,
+      ...(config.defaultPhoneRegion ? { phoneRegion: config.defaultPhoneRegion } : {}),
       sessions: {
         activeSessionIds: async (userId) => {
           await readYourWrites(await store.lastPosition());

@@ -70,10 +70,10 @@ export function normalisePhone(raw: string, path = '/phone', region?: CountryCod
 /** A country code for normalisePhone's `region`, or null when libphonenumber does not know it. */
 export const phoneRegion = (code: string): CountryCode | null => (isSupportedCountry(code.toUpperCase()) ? code.toUpperCase() as CountryCode : null);
 
-export function normaliseIdentifier(raw: string, path = '/identifier'): { kind: IdentifierKind; value: string } {
+export function normaliseIdentifier(raw: string, path = '/identifier', region?: CountryCode): { kind: IdentifierKind; value: string } {
   return raw.includes('@')
     ? { kind: 'email', value: normaliseEmail(raw, path) }
-    : { kind: 'phone', value: normalisePhone(raw, path) };
+    : { kind: 'phone', value: normalisePhone(raw, path, region) };
 }
 
 /** Names are trimmed; at most 100 characters (code points); any script, stored exactly as given. */

@@ -25,7 +25,7 @@ export async function resetPassword(deps: CommandDeps, proof: ResetProof, newPas
     presented = proof.token;
   } else {
     if (!/^\d{6}$/.test(proof.code)) throw new InvalidCodeError();
-    userId = await holderOf(deps, { kind: 'phone', value: normalisePhone(proof.phone) });
+    userId = await holderOf(deps, { kind: 'phone', value: normalisePhone(proof.phone, '/phone', deps.phoneRegion) });
     presented = proof.code;
   }
   if (userId === null) throw new InvalidCodeError();

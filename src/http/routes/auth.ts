@@ -61,7 +61,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
     const given = Object.entries(ids).filter(([, v]) => v !== undefined);
     if (given.length !== 1) throw new ValidationError('/identifier', 'give exactly one of email, phone or identifier');
     const ctx = eventContext(request, null);
-    const issued = await issueTokens(deps, { identifier: toIdentifier(ids as LoginIdentifier), password }, ctx);
+    const issued = await issueTokens(deps, { identifier: toIdentifier(ids as LoginIdentifier, deps.phoneRegion), password }, ctx);
     if (isMfaRequired(issued)) {
       await caughtUp(issued.position);
       throw mfaRequiredProblem(issued);

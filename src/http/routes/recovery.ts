@@ -37,7 +37,7 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = a
   }, async (request, reply) => {
     const given = Object.entries(request.body).filter(([, v]) => v !== undefined);
     if (given.length !== 1) throw new ValidationError('/identifier', 'give exactly one of email, phone or identifier');
-    await askPasswordReset(deps, toIdentifier(request.body as LoginIdentifier), eventContext(request, null));
+    await askPasswordReset(deps, toIdentifier(request.body as LoginIdentifier, deps.phoneRegion), eventContext(request, null));
     return reply.code(202).send({ status: 'accepted' as const });
   });
 

@@ -51,7 +51,7 @@ export const tokenRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async
       const password = required(request.body.password, 'password');
       let identifier;
       try {
-        identifier = normaliseIdentifier(username, '/username');
+        identifier = normaliseIdentifier(username, '/username', runtime.deps.phoneRegion);
       } catch (e) {
         // Not an email or a phone number: no account can match it.
         if (e instanceof ValidationError) throw invalidGrant('invalid username or password');
