@@ -38,6 +38,17 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 export const BODY_LIMIT = 64 * 1024;
 
+/**
+ * An operationId from a method and a path: `POST /v1/auth/login` → `postAuthLogin`,
+ * `DELETE /v1/admin/users/:id/roles/:role` → `deleteAdminUsersByIdRolesByRole`.
+ */
+export function operationIdOf(method: string, url: string): string {
+  const pascal = (word: string): string => word.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0]?.toUpperCase() + w.slice(1)).join('');
+  const parts = url.split('/').filter((p) => p !== '' && p !== 'v1' && p !== '*');
+  const words = parts.map((p) => (p.startsWith(':') ? `By${pascal(p.slice(1))}` : pascal(p)));
+  return `${method.toLowerCase()}${words.join('') || 'Root'}`;
+}
+
 export interface AppOptions {
   /** Fastify logger options (tests pass a stream to capture logs). */
   logger?: FastifyServerOptions['logger'];
@@ -151,6 +162,13 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     if (!isJsonType(request.headers['content-type'])) {
       throw new HttpProblem('unsupported_media_type', 'request bodies must be application/json');
     }
+  });
+
+  // Every documented operation gets an operationId (client generators name methods by it).
+  app.addHook('onRoute', (route) => {
+    const method = Array.isArray(route.method) ? route.method[0] : route.method;
+    if (method === undefined || method === 'HEAD' || (route.schema as { hide?: boolean } | undefined)?.hide === true) return;
+    route.schema = { ...route.schema, operationId: (route.schema as { operationId?: string } | undefined)?.operationId ?? operationIdOf(method, route.url) };
   });
 
   // Which methods each path answers, for 405s with an Allow header.

@@ -57,6 +57,8 @@ interface OpenApi {
   openapi: string;
   info: { title: string; version: string };
   paths: Record<string, Record<string, {
+    operationId?: string;
+    summary?: string;
     security?: unknown[];
     requestBody?: { content: Record<string, { schema: JsonSchema }> };
     responses: Record<string, { content?: Record<string, { schema: JsonSchema }> }>;
@@ -133,6 +135,17 @@ t.test('GET /openapi.json: an OpenAPI 3 document of this API with its schemas', 
   t.ok(doc.paths['/v1/me/sessions/{id}']?.delete?.parameters?.some((p) => p.name === 'id' && p.in === 'path'));
   t.ok(doc.paths['/v1/auth/login']?.post?.responses['429'], '429 documented for login');
   t.ok(doc.components.securitySchemes.bearer);
+
+  const operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([m, op]) => ({ path, m, op })));
+  const ids = operations.map((o) => o.op.operationId);
+  t.same(operations.filter((o) => typeof o.op.operationId !== 'string').map((o) => `${o.m} ${o.path}`), [], 'every operation has an operationId');
+  t.equal(new Set(ids).size, ids.length, 'each one its own');
+  t.equal(doc.paths['/v1/auth/login']?.post?.operationId, 'postAuthLogin');
+  t.equal(doc.paths['/v1/admin/users/{id}/roles/{role}']?.delete?.operationId, 'deleteAdminUsersByIdRolesByRole');
+  t.same(operations.filter((o) => !o.op.summary).map((o) => `${o.m} ${o.path}`), [], 'and a summary');
+  const tail = doc.paths['/v1/admin/events']?.get?.responses['200']?.content;
+  t.ok(tail?.['application/json'] && tail['text/event-stream'], 'the feed documents JSON and the SSE tail (text/event-stream)');
+  t.ok(doc.paths['/oauth/revoke']?.post?.responses['200'], 'RFC 7009\'s empty 200 is documented');
 });
 
 t.test('GET /docs: an HTML API reference', async (t) => {

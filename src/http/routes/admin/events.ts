@@ -92,7 +92,19 @@ export const adminEventRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> =
         + 'more), null when fewer were returned (the end of the store as of this read). SSE frames: `id: <position>`, '
         + '`event: <type>`, `data: <event JSON>`; `Last-Event-ID` resumes after that position.',
       querystring: EventsQuery,
-      response: { 200: EventsPage, ...errorResponses(400, 401, 403, 503) },
+      response: {
+        200: {
+          description: 'A page of events (JSON), or with Accept: text/event-stream the live tail',
+          content: {
+            'application/json': { schema: EventsPage },
+            'text/event-stream': {
+              schema: { type: 'string', description: 'SSE frames; `event: overflow` or `event: end` with `{ reason, last_event_id }` ends the stream' },
+              example: 'id: 42\nevent: UserRegistered\ndata: {"id":"…","type":"UserRegistered","position":"42",…}\n\n',
+            },
+          },
+        },
+        ...errorResponses(400, 401, 403, 503),
+      },
     },
   }, async (request, reply) => {
     const query = request.query;

@@ -16,7 +16,10 @@ export const revokeRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = asyn
       summary: 'RFC 7009 revocation: a refresh or access token; its session ends. 200 for unknown tokens too',
       consumes: BODY_TYPES,
       body: TokenBody,
-      response: oauthErrors(400, 413, 415, 503), // 200 with an empty body
+      response: {
+        200: { description: 'RFC 7009: the token is revoked, or there was nothing to revoke (an empty body)', type: 'null' },
+        ...oauthErrors(400, 413, 415, 503),
+      },
     },
   }, async (request, reply) => {
     const token = required(request.body.token, 'token');
