@@ -97,7 +97,12 @@ export function bearerChallenge(code: string): string {
   return 'Bearer realm="authstream"';
 }
 
+/** The problem code each error answer carried (the metrics label auth outcomes by it). */
+const answeredCodes = new WeakMap<object, string>();
+export const problemCodeOf = (reply: FastifyReply): string | undefined => answeredCodes.get(reply.raw);
+
 export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<string, string> = {}): FastifyReply {
+  answeredCodes.set(reply.raw, p.code);
   if (p.status === 401 && reply.getHeader('www-authenticate') === undefined) reply.header('www-authenticate', bearerChallenge(p.code));
   for (const [k, v] of Object.entries(headers)) reply.header(k, v);
   // Every validation problem names what was wrong, even when it is the body as a whole.

@@ -3,6 +3,7 @@
  * the HTTP histogram), /openapi.json (OpenAPI 3 listing this API with its schemas), /docs.
  */
 import t from 'tap';
+import { readFileSync } from 'node:fs';
 import { buildTestApp } from '../helpers/app.js';
 import { bearer, cheapHasher, parse, post, register } from '../helpers/http.js';
 
@@ -43,10 +44,27 @@ t.test('GET /metrics: Prometheus text with the HTTP request histogram', async (t
   t.match(text, /^authstream_http_request_duration_seconds_sum\{method="GET",route="\/v1\/me",status="200"\} [\d.e-]+$/m);
   t.match(text, /route="unmatched",status="404"/, 'unknown paths are one series, not one per path');
   t.notMatch(text, /no\/such\/path/);
-  t.match(text, /^authstream_auth_outcomes_total\{operation="login",outcome="401"\} 1$/m);
+  t.match(text, /^authstream_auth_outcomes_total\{operation="login",outcome="invalid_credentials"\} 1$/m, 'outcomes by problem code');
   t.match(text, /^authstream_auth_outcomes_total\{operation="register",outcome="ok"\} 1$/m);
   t.match(text, /^# TYPE authstream_projection_lag_events gauge$/m);
-  t.match(text, /^authstream_process_cpu_user_seconds_total /m);
+  t.match(text, /^process_cpu_user_seconds_total /m, 'the standard process_* names');
+  t.match(text, /^nodejs_eventloop_lag_seconds /m, 'and nodejs_* ones');
+  t.notMatch(text, /^authstream_process_/m);
+
+  // The Grafana dashboard in docs/ asks only for series this service exports.
+  const dashboard = JSON.parse(readFileSync(new URL('../../docs/grafana/authstream.json', import.meta.url), 'utf8')) as {
+    panels: { title: string; targets: { expr: string }[] }[];
+  };
+  const exported = new Set([
+    ...[...text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{| )/gm)].map((m) => m[1]),
+    ...[...text.matchAll(/^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) /gm)].map((m) => m[1]), // declared, no sample yet
+  ]);
+  for (const panel of dashboard.panels) {
+    for (const { expr } of panel.targets) {
+      const names = [...expr.matchAll(/\b((?:authstream|process|nodejs)_[a-z0-9_]+)\b/g)].map((m) => m[1] as string);
+      t.ok(names.length > 0 && names.every((n) => exported.has(n)), `dashboard "${panel.title}": ${names.join(', ')} exported`);
+    }
+  }
   // Every sample line is `name{labels} value`.
   for (const line of text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))) {
     if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (-?[\d.e+-]+|NaN|[+-]Inf)$/.test(line)) t.fail(`not a sample line: ${line}`);

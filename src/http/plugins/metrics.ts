@@ -5,6 +5,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { problemCodeOf } from '../problem.js';
 import type { Runtime } from '../../composition/runtime.js';
 import { countRequest } from '../context.js';
 
@@ -19,7 +20,8 @@ declare module 'fastify' {
 
 export const metricsPlugin = fp(async (app: FastifyInstance, { runtime }: { runtime: Runtime }) => {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'authstream_' });
+  // The standard process_* and nodejs_* names, unprefixed, so stock dashboards work.
+  collectDefaultMetrics({ register: registry });
 
   const duration = new Histogram({
     name: 'authstream_http_request_duration_seconds',
@@ -30,7 +32,7 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { runtime }: { runt
   });
   const authOutcomes = new Counter({
     name: 'authstream_auth_outcomes_total',
-    help: 'Outcomes of register, login, refresh and logout by error code (or ok)',
+    help: 'Outcomes of register, login, refresh and logout: ok, or the problem code (invalid_credentials, rate_limited, …)',
     labelNames: ['operation', 'outcome'] as const,
     registers: [registry],
   });
@@ -98,7 +100,7 @@ export const metricsPlugin = fp(async (app: FastifyInstance, { runtime }: { runt
     timer.observe(seconds);
     const op = /^\/v1\/auth\/(register|login|refresh|logout)$/.exec(route)?.[1];
     if (op) {
-      const outcome = reply.statusCode < 400 ? 'ok' : String(reply.statusCode);
+      const outcome = reply.statusCode < 400 ? 'ok' : problemCodeOf(reply) ?? String(reply.statusCode);
       authOutcomes.inc({ operation: op, outcome });
     }
   });
