@@ -126,27 +126,35 @@ void t.test('forgot: the same answer, body and time whether or not the account e
   for (let i = 0; i < 10; i++) await ask(i % 2 ? known : unknown); // warm up
   const times = { known: [] as number[], unknown: [] as number[] };
   const bodies = new Set<string>();
-  for (let i = 0; i < 120; i++) {
-    const which = i % 2 ? 'known' : 'unknown';
-    await reactorsSettled(a); // the previous ask's work after its answer is not this one's
-    const r = await ask(which === 'known' ? known : unknown);
-    t.equal(r.status, 202);
-    bodies.add(r.body);
-    times[which].push(r.ms);
+  const round = async (): Promise<void> => {
+    for (let i = 0; i < 120; i++) {
+      const which = i % 2 ? 'known' : 'unknown';
+      await reactorsSettled(a); // the previous ask's work after its answer is not this one's
+      const r = await ask(which === 'known' ? known : unknown);
+      t.equal(r.status, 202);
+      bodies.add(r.body);
+      times[which].push(r.ms);
+    }
+  };
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+  // Each known ask against the unknown one just before it: the median of those differences
+  // cancels the load other test files put on the machine meanwhile (CI runs with four files
+  // at a time saw the plain medians 2-3 ms apart at ~10 ms, in either direction when
+  // repeated). A real difference (a write or a hash on one side only) is systematic: it stays
+  // in the pooled samples when a noisy round is measured again (up to three rounds), where
+  // noise does not. Within 10 % of the median time, or 1.5 ms.
+  let shift = 0;
+  let limit = 0;
+  for (let rounds = 1; rounds <= 3; rounds++) {
+    await round();
+    const [mk, mu] = [median(times.known), median(times.unknown)];
+    shift = median(times.known.map((k, i) => k - (times.unknown[i] ?? k)));
+    limit = Math.max(0.1 * Math.max(mk, mu), 1.5);
+    t.comment(`after ${rounds * 120} asks: median known ${mk.toFixed(2)} ms, unknown ${mu.toFixed(2)} ms, paired difference ${shift.toFixed(2)} ms`);
+    if (Math.abs(shift) <= limit) break;
   }
   t.equal(bodies.size, 1, 'one body for both');
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
-  const [mk, mu] = [median(times.known), median(times.unknown)];
-  t.comment(`median known ${mk.toFixed(2)} ms, unknown ${mu.toFixed(2)} ms`);
-  // Each known ask against the unknown one just before it: the median of those differences
-  // cancels the load other test files put on the machine meanwhile (two CI runs with four
-  // files at a time saw the plain medians 2 ms apart at ~10 ms, in either direction when
-  // repeated). A real difference (a write or a hash on one side only) is systematic and
-  // stays; within 10 % of the median time, or 1.5 ms.
-  const pairs = times.known.map((k, i) => k - (times.unknown[i] ?? k));
-  const shift = median(pairs);
-  t.comment(`median paired difference (known - unknown) ${shift.toFixed(2)} ms`);
-  t.ok(Math.abs(shift) <= Math.max(0.1 * Math.max(mk, mu), 1.5), 'no systematic difference in time');
+  t.ok(Math.abs(shift) <= limit, 'no systematic difference in time');
   await reactorsSettled(a);
   const tooMany = await buildRecoveryApp(t, { RECOVERY_MAX_REQUESTS: '2' });
   for (const address of [email('k'), email('u')]) {
