@@ -44,6 +44,8 @@ export interface Config {
   bootstrapAdminEmail: string | undefined;
   bootstrapAdminPassword: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** LOG_FORMAT: `pretty` lines for a person, `json` for a collector; `auto` is pretty on a terminal. */
+  logFormat: 'auto' | 'pretty' | 'json';
   /** How long a command waits for projections before answering (read-your-writes). */
   readYourWritesTimeoutMs: number;
   /** Admin SSE tail: heartbeat comment interval, and events buffered per connection before `overflow`. */
@@ -110,6 +112,12 @@ function trustProxy(env: Env): TrustProxy {
     }
   }
   return parts;
+}
+
+function logFormat(env: Env): Config['logFormat'] {
+  const raw = env.LOG_FORMAT?.trim().toLowerCase() || 'auto';
+  if (raw !== 'auto' && raw !== 'pretty' && raw !== 'json') throw new ConfigError('LOG_FORMAT', 'must be auto, pretty or json');
+  return raw;
 }
 
 function defaultPhoneRegion(env: Env): CountryCode | undefined {
@@ -190,6 +198,7 @@ export function loadConfig(env: Env = process.env): Config {
     bootstrapAdminEmail,
     bootstrapAdminPassword,
     logLevel,
+    logFormat: logFormat(env),
     readYourWritesTimeoutMs: int(env, 'READ_YOUR_WRITES_TIMEOUT_MS', 5000, 0, 60_000),
     sseHeartbeatMs: int(env, 'SSE_HEARTBEAT_MS', 15_000, 10, 600_000),
     sseBufferEvents: int(env, 'SSE_BUFFER_EVENTS', 1000, 1, 100_000),

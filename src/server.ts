@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { bootstrapAdmin } from './composition/bootstrapAdmin.js';
 import { buildApp } from './http/app.js';
+import { startupSummary } from './startupSummary.js';
 import { createRuntime, type Runtime } from './composition/runtime.js';
 import type { FastifyInstance } from 'fastify';
 
@@ -24,12 +25,13 @@ export async function startServer(config: Config): Promise<Server> {
   try {
     app = await buildApp(runtime);
     for (const notice of runtime.notices) app.log.warn(notice);
+    let bootstrap: string | null = null;
     if (config.bootstrapAdminEmail && config.bootstrapAdminPassword) {
       const outcome = await bootstrapAdmin(runtime, config.bootstrapAdminEmail, config.bootstrapAdminPassword);
-      app.log.info({ outcome }, 'bootstrap admin');
+      bootstrap = `${config.bootstrapAdminEmail}: ${outcome}`;
     }
     const url = await app.listen({ port: config.port, host: config.host });
-    if (config.console) app.log.info({ url: `${config.publicUrl}/console` }, 'operator console (sign in with an admin account)');
+    app.log.info({ listening: url, ...startupSummary(config, bootstrap) }, `authstream is ready at ${config.publicUrl}`);
     const server = app;
     return {
       app: server, runtime, url,

@@ -3,6 +3,7 @@
  * projections). src/main.ts listens; tests use `inject` or listen on port 0.
  */
 import cors from '@fastify/cors';
+import pretty from 'pino-pretty';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -37,6 +38,9 @@ import { Problem } from './schemas/common.js';
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 export const BODY_LIMIT = 64 * 1024;
+
+/** Pretty lines for a person at a terminal (or when asked), JSON for everything else. */
+const prettyLogs = (format: 'auto' | 'pretty' | 'json'): boolean => format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
 
 /**
  * An operationId from a method and a path: `POST /v1/auth/login` → `postAuthLogin`,
@@ -106,7 +110,10 @@ function clientErrorHandler(error: Error & { code?: string }, socket: Duplex): v
 export async function buildApp(runtime: Runtime, options: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = runtime;
   const app = Fastify({
-    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } },
+    logger: options.logger ?? {
+      level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' },
+      ...(prettyLogs(config.logFormat) ? { stream: pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) } : {}),
+    },
     childLoggerFactory: lazyChildLogger,
     bodyLimit: BODY_LIMIT,
     // A hop count trusts that many proxies in front of us (as proxy-addr does for numbers).
