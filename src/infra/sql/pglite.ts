@@ -1,10 +1,14 @@
 /** The Sql port on embedded PGlite (the zero-configuration default): one connection, statements in order. */
-import { readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../config.js';
 import { StoreUnavailableError } from '../../ports/eventStore.js';
 import type { BatchOutcome, QueryResult, Sql, SqlExecutor, Statement, TransactionOptions } from '../../ports/sql.js';
 
 import { batchOneByOne, inOrder } from './sequential.js';
+import { PGLITE_CONF } from './pgliteConf.js';
 
 type PGliteLike = {
   query<R>(text: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }>;
@@ -35,8 +39,11 @@ export class PgliteSql implements Sql {
   static async open(dataDir?: string): Promise<PgliteSql> {
     const unlock = dataDir === undefined ? () => {} : lockDataDir(`${dataDir}.lock`);
     try {
+      if (dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'))) await initialise(dataDir);
       const { PGlite } = await import('@electric-sql/pglite');
-      const db = (await PGlite.create(dataDir, { parsers: { 20: (v: string) => BigInt(v) } })) as unknown as PGliteLike;
+      const db = (await PGlite.create(dataDir, {
+        parsers: { 20: (v: string) => BigInt(v) }, postgresqlconf: PGLITE_CONF,
+      })) as unknown as PGliteLike;
       return new PgliteSql(db, unlock);
     } catch (e) {
       unlock();
@@ -137,4 +144,22 @@ function isAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * A first start's initdb, in a child process (pgliteInit): its memory goes with the child.
+ * The child runs as this process does (the TypeScript loader of a test run included).
+ */
+async function initialise(dataDir: string): Promise<void> {
+  const here = fileURLToPath(import.meta.url);
+  const script = join(dirname(here), `pgliteInit${extname(here)}`);
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, script, dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-2000);
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`creating the embedded database in ${dataDir} failed (${code}): ${stderr.trim()}`))));
+  });
 }

@@ -35,3 +35,18 @@ void t.test('a lock naming this very pid but not held here (a restarted containe
   t.pass('taken over');
   await sql.close();
 });
+
+void t.test('a first start creates the cluster in a child process, with small shared buffers', async (t) => {
+  const fresh = join(dir, 'fresh');
+  const sql = await PgliteSql.open(fresh);
+  t.ok(existsSync(join(fresh, 'PG_VERSION')), 'the cluster is there');
+  t.same((await sql.query('show shared_buffers')).rows, [{ shared_buffers: '32MB' }]);
+  await sql.close();
+  const again = await PgliteSql.open(fresh);
+  t.same((await again.query('select 1 as one')).rows, [{ one: 1 }], 'and opens as it is at the next start');
+  await again.close();
+
+  const blocked = join(dir, 'not-a-folder');
+  writeFileSync(blocked, 'a file where the data directory should be');
+  await t.rejects(PgliteSql.open(blocked), { message: /creating the embedded database in .* failed/ }, 'a failed initdb says so');
+});
