@@ -80,6 +80,10 @@ void t.test('kill -9 of an instance under refresh and register load', async (t) 
   const killBy = Date.now() + 20_000;
   while (refreshed < CLIENTS * 3 && Date.now() < killBy) await sleep(5);
   await a.kill('SIGKILL');
+  // The balancer notices a moment later (a health check's interval): requests sent to the dead
+  // instance meanwhile lose their answer too. Without it a kill that happened to find no
+  // request in flight there left nothing to resend, and the test nothing to check.
+  await sleep(200);
   dead = true;
   await Promise.all([...chains, registering]);
 
