@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import { SETTINGS_BOUNDS } from './domain/settings/settings.js';
 import type { RecoveryPolicy } from './domain/user/recovery.js';
-import { bool, ConfigError, int, url, type Env } from './configValues.js';
+import { bool, ConfigError, int, url, withFileSettings, type Env } from './configValues.js';
 import { mfaConfig, type MfaConfig } from './mfaConfig.js';
 import { phoneRegion, type CountryCode } from './policy/identifiers.js';
 
@@ -145,7 +145,8 @@ function cors(env: Env): Config['corsOrigins'] {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(given: Env = process.env): Config {
+  const env = withFileSettings(given);
   const port = int(env, 'PORT', 3000, 0, 65535);
   const publicUrl = (url(env, 'PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(/\/+$/, '');
   const eventStore = (env.EVENT_STORE?.trim() || 'postgres').toLowerCase();

@@ -1,4 +1,5 @@
 /** Reading one setting from the environment: a bad value is a ConfigError naming it. */
+import { readFileSync } from 'node:fs';
 
 export class ConfigError extends Error {
   readonly setting: string;
@@ -39,4 +40,32 @@ export function url(env: Env, name: string, protocols: string[]): string | undef
   }
   if (!protocols.includes(u.protocol)) throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
   return raw;
+}
+
+/**
+ * Settings that may come from a file, as Docker and Kubernetes secrets are mounted:
+ * `NAME_FILE=/run/secrets/name` holds NAME's value (one trailing newline dropped).
+ */
+export const FILE_SETTINGS = [
+  'MASTER_KEY', 'DATABASE_URL', 'JWT_PRIVATE_KEY', 'BOOTSTRAP_ADMIN_PASSWORD', 'SMTP_URL', 'SMS_WEBHOOK_TOKEN', 'REDIS_URL', 'EVENTSTORE_URL',
+] as const;
+
+/** `env` with every NAME_FILE read into NAME; a file that cannot be read stops start-up naming it. */
+export function withFileSettings(env: Env): Env {
+  let out = env;
+  for (const name of FILE_SETTINGS) {
+    const path = env[`${name}_FILE`]?.trim();
+    if (!path) continue;
+    if (env[name]?.trim()) throw new ConfigError(`${name}_FILE`, `is set and so is ${name}: keep one`);
+    let value: string;
+    try {
+      value = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new ConfigError(`${name}_FILE`, `cannot read ${path} (${(e as { code?: string }).code ?? 'error'})`);
+    }
+    if (value.trim() === '') throw new ConfigError(`${name}_FILE`, `${path} is empty`);
+    if (out === env) out = { ...env };
+    out[name] = value;
+  }
+  return out;
 }
