@@ -24,6 +24,7 @@ import { stampConnections } from './context.js';
 import { lazyChildLogger } from './plugins/requestLogger.js';
 import { authRoutes } from './routes/auth.js';
 import { consoleRoutes, defaultConsoleDir } from './routes/console.js';
+import { withExamples, type OpenApiDocument } from './openapiExamples.js';
 import { healthRoutes } from './routes/health.js';
 import { meRoutes } from './routes/me.js';
 import { meMfaRoutes } from './routes/meMfa.js';
@@ -203,6 +204,8 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       servers: [{ url: config.publicUrl }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
+    // Every JSON body without a written example gets one made from its schema.
+    transformObject: (documents) => ('openapiObject' in documents ? withExamples(documents.openapiObject as OpenApiDocument) : documents.swaggerObject) as never,
     // Shared schemas appear under their own names (#/components/schemas/Problem, …).
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),

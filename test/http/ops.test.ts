@@ -164,6 +164,21 @@ t.test('GET /openapi.json: an OpenAPI 3 document of this API with its schemas', 
   const tail = doc.paths['/v1/admin/events']?.get?.responses['200']?.content;
   t.ok(tail?.['application/json'] && tail['text/event-stream'], 'the feed documents JSON and the SSE tail (text/event-stream)');
   t.ok(doc.paths['/oauth/revoke']?.post?.responses['200'], 'RFC 7009\'s empty 200 is documented');
+
+  type Media = { example?: unknown; examples?: unknown; schema: JsonSchema };
+  const hasExample = (m: Media | undefined) => m !== undefined && (m.example !== undefined || m.examples !== undefined);
+  const bodies = operations.filter((o) => o.op.requestBody?.content['application/json']);
+  t.same(bodies.filter((o) => !hasExample(o.op.requestBody?.content['application/json'] as Media)).map((o) => `${o.m} ${o.path}`), [],
+    `every JSON request body has an example (${bodies.length})`);
+  const answers = operations.flatMap((o) => Object.entries(o.op.responses).filter(([c, r]) => c.startsWith('2') && r.content?.['application/json'])
+    .map(([c, r]) => ({ at: `${o.m} ${o.path} ${c}`, media: r.content?.['application/json'] as Media })));
+  t.same(answers.filter((a) => !hasExample(a.media)).map((a) => a.at), [], `every JSON success answer has one (${answers.length})`);
+  const example = (doc.paths['/v1/auth/register']?.post?.requestBody?.content['application/json'] as Media).example as Record<string, unknown>;
+  const made = await app.inject({ method: 'POST', url: '/v1/auth/register', payload: { ...example, email: 'example-from-openapi@example.com' } });
+  t.equal(made.statusCode, 201, `the register example is a request the API accepts: ${made.body.slice(0, 200)}`);
+  const login = (doc.paths['/v1/auth/login']?.post?.requestBody?.content['application/json'] as Media).example;
+  const tried = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: login as object });
+  t.equal(tried.statusCode, 401, 'the login example passes validation (an unknown account: 401, not 400)');
 });
 
 t.test('GET /docs: an HTML API reference', async (t) => {
