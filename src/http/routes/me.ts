@@ -5,17 +5,16 @@ import { changePassword } from '../../commands/changePassword.js';
 import { eraseUser } from '../../commands/eraseUser.js';
 import { revokeOwnSession } from '../../commands/logout.js';
 import { updateProfile } from '../../commands/updateProfile.js';
-import { NotFoundError } from '../../domain/errors.js';
 import type { Runtime } from '../../composition/runtime.js';
 import { credentialsLimit } from '../plugins/rateLimits.js';
 import { eventContext } from '../context.js';
+import { pathId } from '../pathIds.js';
 import { HttpProblem } from '../problem.js';
 import {
   ActivityList, ChangePasswordBody, EraseMeBody, errorResponses, PatchMeBody, SessionIdParams, SessionList, User,
 } from '../schemas/common.js';
 import { activityView, sessionView, userView } from '../views.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const meRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {
   const { deps, readModels } = runtime;
@@ -98,8 +97,7 @@ export const meRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (
     },
   }, async (request, reply) => {
     const auth = who(request);
-    if (!UUID.test(request.params.id)) throw new NotFoundError('session');
-    await caughtUp(await revokeOwnSession(deps, auth.userId, request.params.id.toLowerCase(), eventContext(request)));
+    await caughtUp(await revokeOwnSession(deps, auth.userId, pathId(request.params.id, 'session'), eventContext(request)));
     return reply.code(204).send(null);
   });
 

@@ -8,10 +8,11 @@ import { Type } from '@sinclair/typebox';
 import { confirmTotp, startTotp } from '../../commands/mfa/enrolTotp.js';
 import { mfaSummary, oneProof, regenerateRecoveryCodes, removeFactor } from '../../commands/mfa/factors.js';
 import { passkeyRegistrationOptions, registerPasskey } from '../../commands/mfa/registerPasskey.js';
-import { NotFoundError, ValidationError } from '../../domain/errors.js';
+import { ValidationError } from '../../domain/errors.js';
 import type { Runtime } from '../../composition/runtime.js';
 import { credentialsLimit } from '../plugins/rateLimits.js';
 import { eventContext } from '../context.js';
+import { pathId } from '../pathIds.js';
 import { HttpProblem } from '../problem.js';
 import { errorResponses } from '../schemas/common.js';
 import {
@@ -20,7 +21,6 @@ import {
 } from '../schemas/mfa.js';
 import { factorListView, factorView } from '../mfaViews.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A label as stored: trimmed, at most 64 characters, no control characters; `fallback` when empty. */
 export function labelOf(raw: string | undefined, fallback: string): string {
@@ -43,10 +43,7 @@ export const meMfaRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = asyn
     if (!request.auth) throw new HttpProblem('unauthorized', 'a Bearer token is required');
     return request.auth.userId;
   };
-  const factorId = (id: string): string => {
-    if (!UUID.test(id)) throw new NotFoundError('factor');
-    return id.toLowerCase();
-  };
+  const factorId = (id: string): string => pathId(id, 'factor');
 
   app.get('/', {
     schema: { tags, security, summary: 'The user\'s second factors and how many recovery codes are left', response: { 200: FactorList, ...errorResponses(401, 503) } },

@@ -6,25 +6,21 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { mfaSummary, resetMfa } from '../../../commands/mfa/factors.js';
-import { NotFoundError } from '../../../domain/errors.js';
 import type { Runtime } from '../../../composition/runtime.js';
 import { UserIdParams } from '../../schemas/admin.js';
 import { eventContext } from '../../context.js';
+import { pathId } from '../../pathIds.js';
 import { errorResponses } from '../../schemas/common.js';
 import { FactorList } from '../../schemas/mfa.js';
 import { factorListView } from '../../mfaViews.js';
 import { currentUser } from '../../../commands/mfa/enrolTotp.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const adminMfaRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {
   const { deps } = runtime;
   const security = [{ bearer: [] }];
   const tags = ['admin'];
-  const userIdOf = (id: string): string => {
-    if (!UUID.test(id)) throw new NotFoundError('user');
-    return id.toLowerCase();
-  };
+  const userIdOf = (id: string): string => pathId(id, 'user');
 
   app.get('/users/:id/mfa', {
     schema: {

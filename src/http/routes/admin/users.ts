@@ -1,11 +1,4 @@
 /** /v1/admin/users*: search and view users and their activity; erase, disable, enable, roles, sessions. */
-/**
- * /v1/admin/*: users, the event store (streams, the global log and its live SSE tail),
- * run-time settings and projections. Every route needs the role `admin`, checked once for
- * the whole plugin before anything else (401/403 come before any validation answer). Every
- * admin action is an event whose `actor_id` is the admin; the answer waits until the read
- * models include it. Events are shown only through src/infra/redact.ts.
- */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { disableUser, enableUser, grantRole, revokeRole } from '../../../commands/admin.js';
@@ -19,24 +12,14 @@ import {
   ActivityQuery, AdminUser, RoleBody, UserIdParams, UserPage, UserRoleParams, UserSessionParams, UsersQuery,
 } from '../../schemas/admin.js';
 import { eventContext } from '../../context.js';
+import { pathId } from '../../pathIds.js';
 import { ActivityList, errorResponses } from '../../schemas/common.js';
 import { activityView, sessionView, userView } from '../../views.js';
 
 import type { FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** A user id from the path: a uuid, lower-cased, or 404 (there is no such user). */
-function userIdOf(id: string): string {
-  if (!UUID.test(id)) throw new NotFoundError('user');
-  return id.toLowerCase();
-}
-
-/** A session id from the path: a uuid, lower-cased, or 404. */
-function sessionIdOf(id: string): string {
-  if (!UUID.test(id)) throw new NotFoundError('session');
-  return id.toLowerCase();
-}
+const userIdOf = (id: string): string => pathId(id, 'user');
+const sessionIdOf = (id: string): string => pathId(id, 'session');
 
 export const adminUserRoutes: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {
   const { deps, readModels } = runtime;
