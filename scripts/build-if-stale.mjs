@@ -2,28 +2,15 @@
 // `npm start`'s first step: compile TypeScript and the console only when dist/ is older
 // than a source file or a tsconfig (a current build starts at once instead of spending
 // seconds in tsc).
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { STAMP, staleSince } from './buildStamp.mjs';
 
-const STAMP = join('dist', '.build-stamp');
 const SOURCES = ['src', 'bench', 'examples', 'console'];
 const CONFIGS = ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json', 'scripts/build-console.mjs'];
-
-function newest(path) {
-  if (!existsSync(path)) return 0;
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let max = st.mtimeMs; // a deleted or renamed file changes its folder's time
-  for (const entry of readdirSync(path)) max = Math.max(max, newest(join(path, entry)));
-  return max;
-}
-
-const stale = () => {
-  const built = existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0;
-  return built === 0 || Math.max(...SOURCES.map(newest), ...CONFIGS.map(newest)) > built;
-};
+const stale = () => staleSince([...SOURCES, ...CONFIGS]);
 
 // Two callers at once (test files run in parallel) build once: the first holds a lock
 // folder, the others wait for it and look again. A lock older than 5 minutes is a dead one.

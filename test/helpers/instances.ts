@@ -7,7 +7,7 @@
  * `src/main.ts` under this test's TypeScript loader otherwise: compiling the whole service
  * in every child took most of a start-up on a loaded CI machine (a minute, at worst).
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +15,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Test } from 'tap';
 import { createTestDatabaseUrl } from './db.js';
+import { staleSince } from '../../scripts/buildStamp.mjs';
 
 export interface Instance {
   readonly name: string;
@@ -57,25 +58,13 @@ async function waitReady(url: string, child: ChildProcess, output: string[], tim
   }
 }
 
-const STAMP = join('dist', '.build-stamp');
-
-function newest(path: string): number {
-  if (!existsSync(path)) return 0;
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let max = st.mtimeMs; // a deleted or renamed file changes its folder's time
-  for (const entry of readdirSync(path)) max = Math.max(max, newest(join(path, entry)));
-  return max;
-}
-
 let entry: string[] | undefined;
 
 /** The service's entry point and node arguments: the current build, else the sources under the loader. */
 function serviceEntry(): string[] {
   if (entry) return entry;
-  const built = existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0;
-  const sources = Math.max(newest('src'), newest('tsconfig.json'), newest('tsconfig.build.json'), newest('package-lock.json'));
-  if (built > 0 && built >= sources && existsSync(join('dist', 'src', 'main.js'))) {
+  // Only what the service's own build depends on: a changed bench or console leaves it current.
+  if (!staleSince(['src', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json']) && existsSync(join('dist', 'src', 'main.js'))) {
     entry = [join('dist', 'src', 'main.js')];
   } else {
     const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript') || a.startsWith('--import') || a.startsWith('--loader'));
