@@ -194,7 +194,7 @@ export function loadConfig(given: Env = process.env): Config {
     trustProxy: trustProxy(env),
     corsOrigins: cors(env),
     console: bool(env, 'CONSOLE_ENABLED', true),
-    production: env.NODE_ENV?.trim() === 'production',
+    production: isProduction(env),
     defaultPhoneRegion: defaultPhoneRegion(env),
     bootstrapAdminEmail,
     bootstrapAdminPassword,
@@ -213,6 +213,8 @@ export function loadConfig(given: Env = process.env): Config {
     },
   };
 }
+
+const isProduction = (env: Env): boolean => env.NODE_ENV?.trim() === 'production';
 
 function recoveryConfig(env: Env, publicUrl: string): RecoveryConfig {
   const productName = env.PRODUCT_NAME?.trim() || 'authstream';
@@ -236,7 +238,7 @@ function recoveryConfig(env: Env, publicUrl: string): RecoveryConfig {
     ratePerIpPerMinute: int(env, 'RECOVERY_RATE_PER_IP_PER_MINUTE', 30, 1, 1_000_000),
     maxRequestsPerIdentifier: int(env, 'RECOVERY_MAX_REQUESTS', 5, 1, 1000),
     requestWindowSeconds: int(env, 'RECOVERY_WINDOW_SECONDS', 3600, 1, 86_400 * 7),
-    logMessages: env.NODE_ENV?.trim() !== 'production',
+    logMessages: !isProduction(env),
     reactorLeaseMs: int(env, 'REACTOR_LEASE_MS', 30_000, 500, 600_000),
   };
 }
