@@ -92,9 +92,11 @@ export function problem(code: ProblemCode, detail: string, extra: Partial<Proble
  * The challenge of a 401 (RFC 7235 §3.1 asks one of every 401; RFC 6750 §3 says what a
  * Bearer one holds): without credentials just the scheme, with a bad token `invalid_token`.
  */
+export const BEARER_REALM = 'Bearer realm="authstream"';
+
 export function bearerChallenge(code: string): string {
-  if (code === 'invalid_token' || code === 'token_reused') return 'Bearer realm="authstream", error="invalid_token"';
-  return 'Bearer realm="authstream"';
+  if (code === 'invalid_token' || code === 'token_reused') return `${BEARER_REALM}, error="invalid_token"`;
+  return BEARER_REALM;
 }
 
 /** The problem code each error answer carried (the metrics label auth outcomes by it). */

@@ -6,9 +6,9 @@ import { isStoreUnavailable } from '../../../ports/eventStore.js';
 import { introspectRefreshToken } from '../../../tokens/introspection.js';
 import type { AccessClaims } from '../../plugins/auth.js';
 import { BODY_TYPES, IntrospectionResponse, JWT_SHAPE, TokenBody, oauthErrors, type Introspection } from '../../schemas/oauth.js';
+import { BEARER_REALM, bearerChallenge } from '../../problem.js';
 import { OAuthError, required } from './errors.js';
 
-const REALM = 'Bearer realm="authstream"';
 
 export const introspectRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = async (app, { runtime }) => {
   const { deps, config } = runtime;
@@ -21,14 +21,14 @@ export const introspectRoute: FastifyPluginAsyncTypebox<{ runtime: Runtime }> = 
       if (isStoreUnavailable(e)) throw e;
       const missing = typeof request.headers.authorization !== 'string' || !/^Bearer\s/i.test(`${request.headers.authorization.trim()} `);
       throw missing
-        ? new OAuthError(401, 'invalid_token', 'a Bearer token with the role admin or service is required', { 'www-authenticate': REALM })
+        ? new OAuthError(401, 'invalid_token', 'a Bearer token with the role admin or service is required', { 'www-authenticate': bearerChallenge('unauthorized') })
         : new OAuthError(401, 'invalid_token', 'the Bearer token is invalid, expired or revoked',
-          { 'www-authenticate': `${REALM}, error="invalid_token"` });
+          { 'www-authenticate': bearerChallenge('invalid_token') });
     }
     const roles = request.auth?.roles ?? [];
     if (!roles.includes('admin') && !roles.includes('service')) {
       throw new OAuthError(403, 'insufficient_scope', 'introspection needs the role admin or service',
-        { 'www-authenticate': `${REALM}, error="insufficient_scope"` });
+        { 'www-authenticate': `${BEARER_REALM}, error="insufficient_scope"` });
     }
   };
 
