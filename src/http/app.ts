@@ -3,7 +3,6 @@
  * projections). src/main.ts listens; tests use `inject` or listen on port 0.
  */
 import cors from '@fastify/cors';
-import pretty from 'pino-pretty';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -110,10 +109,12 @@ function clientErrorHandler(error: Error & { code?: string }, socket: Duplex): v
 
 export async function buildApp(runtime: Runtime, options: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = runtime;
+  // pino-pretty is loaded only when it is used (a terminal, or LOG_FORMAT=pretty).
+  const pretty = options.logger === undefined && prettyLogs(config.logFormat) ? (await import('pino-pretty')).default : undefined;
   const app = Fastify({
     logger: options.logger ?? {
       level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' },
-      ...(prettyLogs(config.logFormat) ? { stream: pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) } : {}),
+      ...(pretty ? { stream: pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) } : {}),
     },
     childLoggerFactory: lazyChildLogger,
     bodyLimit: BODY_LIMIT,
