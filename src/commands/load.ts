@@ -4,6 +4,7 @@
  */
 import type { Aggregate } from '../domain/decider.js';
 import type { DomainEvent } from '../domain/events.js';
+import type { StreamRead } from '../ports/eventStore.js';
 import type { Decoded } from '../ports/events.js';
 import type { CommandDeps } from './handle.js';
 
@@ -18,10 +19,8 @@ export async function load<S, E extends DomainEvent>(
   streamId: string,
   aggregate: Aggregate<S, E>,
 ): Promise<Loaded<S>> {
-  const cached = deps.states?.get(streamId);
-  const raw = await deps.store.readStream(streamId, cached ? { fromRevision: cached.revision + 1n } : undefined);
-  const events = (await deps.codec.decodeAll(raw)) as Decoded<E>[];
-  return fold(deps, streamId, aggregate, cached, raw, events);
+  const [loaded] = await loadMany(deps, { streamId, aggregate });
+  return loaded;
 }
 
 /** One stream for `loadMany`. */
@@ -41,6 +40,22 @@ type LoadedAll<L extends readonly StreamLoad<any, any>[]> = {
   -readonly [K in keyof L]: L[K] extends StreamLoad<infer S, infer _E> ? Loaded<S> : never;
 };
 
+type Cached = { state: unknown; revision: bigint } | undefined;
+
+/**
+ * What to read of one stream: what follows the cached state, or the whole stream; for an
+ * aggregate with a window, at most its newest `latest` of those, and (cold) its first event.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see LoadedAll
+function readsOf(l: StreamLoad<any, any>, cached: Cached): StreamRead[] {
+  const windowed = l.aggregate.window?.latest as number | undefined;
+  const latest = windowed === undefined ? l.latest : Math.min(windowed, l.latest ?? windowed);
+  const newest = latest === undefined ? {} : { latest };
+  if (cached) return [{ streamId: l.streamId, fromRevision: cached.revision + 1n, ...newest }];
+  if (windowed !== undefined) return [{ streamId: l.streamId, maxCount: 1 }, { streamId: l.streamId, fromRevision: 1n, ...newest }];
+  return [{ streamId: l.streamId, ...newest }];
+}
+
 /**
  * Loads several streams at once (one read of the store for all of them), each from its
  * cached state when there is one: what `load` does for each, in one round trip.
@@ -51,31 +66,44 @@ export async function loadMany<L extends readonly StreamLoad<any, any>[]>(
   ...loads: L
 ): Promise<LoadedAll<L>> {
   const cached = loads.map((l) => deps.states?.get(l.streamId));
-  const raws = await deps.store.readStreams(loads.map((l, i) => {
-    const from = cached[i];
-    return {
-      streamId: l.streamId,
-      ...(from ? { fromRevision: from.revision + 1n } : {}),
-      ...(l.latest === undefined ? {} : { latest: l.latest }),
-    };
-  }));
+  const reads = loads.map((l, i) => readsOf(l, cached[i]));
+  const flat = reads.flat();
+  // A single plain read goes through readStream (one query of the simplest shape).
+  const only = flat.length === 1 ? flat[0] : undefined;
+  const raws = only && only.latest === undefined && only.maxCount === undefined
+    ? [await deps.store.readStream(only.streamId, only.fromRevision === undefined ? undefined : { fromRevision: only.fromRevision })]
+    : await deps.store.readStreams(flat);
   const decoded = await Promise.all(raws.map((raw) => deps.codec.decodeAll(raw)));
-  return loads.map((l, i) =>
-    fold(deps, l.streamId, l.aggregate, cached[i], raws[i] ?? [], (decoded[i] ?? []) as Decoded<DomainEvent>[])) as LoadedAll<L>;
+  let next = 0;
+  return loads.map((l, i) => {
+    const parts = reads[i]?.length ?? 0;
+    const events = decoded.slice(next, next + parts).flat() as Decoded<DomainEvent>[];
+    const lastRead = raws.slice(next, next + parts).flat().at(-1);
+    next += parts;
+    return fold(deps, l.streamId, l.aggregate, cached[i], events, lastRead?.revision);
+  }) as LoadedAll<L>;
 }
 
+/**
+ * Folds the events read onto the cached (or initial) state. An event that does not follow
+ * the one before it (a windowed read skipped some) is folded by the aggregate's `resume`.
+ */
 function fold<S, E extends DomainEvent>(
   deps: Pick<CommandDeps, 'states'>,
   streamId: string,
   aggregate: Aggregate<S, E>,
-  cached: { state: unknown; revision: bigint } | undefined,
-  raw: readonly { revision: bigint }[],
+  cached: Cached,
   events: readonly Decoded<E>[],
+  /** The revision of the last event read (decoding may leave some out). */
+  lastRead: bigint | undefined,
 ): Loaded<S> {
   let state = cached ? (cached.state as S) : aggregate.initial();
-  for (const e of events) state = aggregate.evolve(state, e);
-  const last = raw[raw.length - 1];
-  const revision = last ? last.revision : (cached?.revision ?? null);
-  if (revision !== null && last) deps.states?.set(streamId, state, revision, aggregate.weigh?.(state));
+  let expected = cached ? cached.revision + 1n : 0n;
+  for (const e of events) {
+    state = e.revision > expected && aggregate.window ? aggregate.window.resume(state, e) : aggregate.evolve(state, e);
+    expected = e.revision + 1n;
+  }
+  const revision = lastRead ?? cached?.revision ?? null;
+  if (lastRead !== undefined) deps.states?.set(streamId, state, lastRead, aggregate.weigh?.(state));
   return { state, revision };
 }

@@ -5,10 +5,10 @@
 import { NotFoundError } from '../domain/errors.js';
 import { sessionStream } from '../domain/events.js';
 import type { EventContext } from '../ports/events.js';
-import { SessionAggregate } from '../domain/session/session.js';
+import { SessionAggregate, retiredRecently } from '../domain/session/session.js';
 import type { CommandDeps } from './handle.js';
 import { load } from './load.js';
-import { revokeSessions } from './sessions.js';
+import { revokeSessions, wasIssued } from './sessions.js';
 
 /** Revokes the session a refresh token belongs to; unknown or revoked tokens change nothing. */
 export async function logoutByRefreshToken(deps: CommandDeps, refreshToken: string, ctx: EventContext): Promise<bigint | null> {
@@ -16,7 +16,7 @@ export async function logoutByRefreshToken(deps: CommandDeps, refreshToken: stri
   if (!parsed) return null;
   const { state } = await load(deps, sessionStream(parsed.sessionId), SessionAggregate);
   if (state.status !== 'active') return null;
-  if (state.currentHash !== parsed.hash && !state.previousHashes.has(parsed.hash)) return null;
+  if (state.currentHash !== parsed.hash && !retiredRecently(state, parsed.hash) && !(await wasIssued(deps, parsed))) return null;
   return revokeSessions(deps, [state.id], 'logout', { ...ctx, actorId: ctx.actorId ?? state.userId });
 }
 

@@ -10,18 +10,20 @@
  */
 import { ConflictError, InvalidTokenError, TokenReusedError } from '../domain/errors.js';
 import { sessionStream, userStream, type SessionEvent } from '../domain/events.js';
-import { LOST_RACE_WINDOW_MS, decideRotate, type Session } from '../domain/session/session.js';
+import { LOST_RACE_WINDOW_MS, decideRotate, retiredRecently, type Session } from '../domain/session/session.js';
 import { userAllowsSession, type User } from '../domain/user/user.js';
 import type { EventContext } from '../ports/events.js';
+import type { ParsedRefreshToken } from '../ports/secrets.js';
 import { SessionAggregate } from '../domain/session/session.js';
 import { UserAggregate } from '../domain/user/user.js';
 import { handle, type CommandDeps, type Handled } from './handle.js';
 import { load, loadMany } from './load.js';
-import { rolesFor, type IssuedTokens } from './sessions.js';
+import { rolesFor, wasIssued, type IssuedTokens } from './sessions.js';
 
 interface Rotation {
-  presentedHash: string;
-  newHash: string;
+  presented: ParsedRefreshToken;
+  /** Makes the new token, named by the revision its event will have (the one decided on + 1). */
+  mint: (decidedOn: bigint | null) => string;
   newExpiresAt: Date;
   now: Date;
   graceSeconds: number;
@@ -44,10 +46,15 @@ export async function rotateRefresh(
 ): Promise<IssuedTokens> {
   const parsed = deps.secrets.parseRefreshToken(refreshToken);
   if (!parsed) throw new InvalidTokenError();
-  const next = deps.secrets.newRefreshToken(parsed.sessionId);
+  // The token of the last decision made; the one appended, once handle returns.
+  let next = { token: '', hash: '' };
   const settings = deps.settings();
   const rotation: Rotation = {
-    presentedHash: parsed.hash, newHash: next.hash, now: ctx.now, graceSeconds: settings.refresh_reuse_grace_seconds,
+    presented: parsed, now: ctx.now, graceSeconds: settings.refresh_reuse_grace_seconds,
+    mint: (decidedOn) => {
+      next = deps.secrets.newRefreshToken(parsed.sessionId, (decidedOn ?? -1n) + 1n);
+      return next.hash;
+    },
     raceWindowMs: options.answeredHere === true ? 0 : LOST_RACE_WINDOW_MS,
     newExpiresAt: new Date(ctx.now.getTime() + settings.refresh_token_ttl_seconds * 1000),
   };
@@ -90,7 +97,7 @@ async function rotateAsCached(
 ): Promise<Decided | undefined> {
   const cachedSession = deps.states?.get(streamId);
   const session = cachedSession?.state as Session | undefined;
-  if (!cachedSession || session?.status !== 'active' || session.currentHash !== rotation.presentedHash) return undefined;
+  if (!cachedSession || session?.status !== 'active' || session.currentHash !== rotation.presented.hash) return undefined;
   const cachedUser = deps.states?.get(userStream(session.userId));
   const user = cachedUser?.state as User | undefined;
   if (!cachedUser || !user) return undefined;
@@ -99,7 +106,9 @@ async function rotateAsCached(
     return undefined;
   }
   try {
-    const result = await handle(deps, streamId, SessionAggregate, (s) => decideRotate(s, { ...rotation, userAllows: true }), actor, {
+    const result = await handle(deps, streamId, SessionAggregate, (s, revision) => decideRotate(s, {
+      ...rotation, presentedHash: rotation.presented.hash, newHash: rotation.mint(revision), userAllows: true,
+    }), actor, {
       attempts: 1,
       start: { state: session, revision: cachedSession.revision },
       alsoExpect: [{ streamId: userStream(session.userId), revision: cachedUser.revision }],
@@ -121,6 +130,7 @@ async function rotateAsStored(
   const decidedAgainst: { user: User } = { user: { status: 'none' } };
   // Whether the token was current in the first state this request read from the store.
   let sawCurrent: boolean | undefined;
+  let issuedBefore: boolean | undefined;
   // A session this instance has seen names its user: read both streams in one round trip.
   const seen = deps.states?.get(streamId)?.state as Session | undefined;
   let preloaded: { session: { state: Session; revision: bigint | null }; user: User } | undefined;
@@ -130,14 +140,21 @@ async function rotateAsStored(
     preloaded = { session, user: user.state };
   }
   try {
-    const result = await handle(deps, streamId, SessionAggregate, async (session) => {
-      sawCurrent ??= session.status === 'active' && session.currentHash === rotation.presentedHash;
+    const result = await handle(deps, streamId, SessionAggregate, async (session, revision) => {
+      const presentedHash = rotation.presented.hash;
+      sawCurrent ??= session.status === 'active' && session.currentHash === presentedHash;
       let userAllows = false;
       if (session.status === 'active') {
         decidedAgainst.user = preloaded?.user ?? (await load(deps, userStream(session.userId), UserAggregate)).state;
         userAllows = userAllowsSession(decidedAgainst.user, session.id, session.userRevision);
+        // A retired token older than the state keeps: read the event that issued it (once).
+        if (session.currentHash !== presentedHash && !retiredRecently(session, presentedHash)) {
+          issuedBefore ??= await wasIssued(deps, rotation.presented);
+        }
       }
-      return decideRotate(session, { ...rotation, userAllows, sawCurrent });
+      return decideRotate(session, {
+        ...rotation, presentedHash, newHash: rotation.mint(revision), userAllows, sawCurrent, ...(issuedBefore ? { issuedBefore } : {}),
+      });
     }, actor, { attempts: STORED_ATTEMPTS, ...(preloaded ? { start: preloaded.session } : {}) });
     return { result, user: decidedAgainst.user };
   } catch (e) {

@@ -1,8 +1,10 @@
 /** Starting and revoking sessions: shared by login, register, logout and the rest. */
 import { sessionStream, type SessionRevokedReason } from '../domain/events.js';
-import { decideRevoke, decideStart } from '../domain/session/session.js';
+import { decideRevoke, decideStart, issues } from '../domain/session/session.js';
 import type { ExistingUser } from '../domain/user/user.js';
-import type { EventContext } from '../ports/events.js';
+import type { Decoded, EventContext } from '../ports/events.js';
+import type { ParsedRefreshToken } from '../ports/secrets.js';
+import type { SessionEvent } from '../domain/events.js';
 import { SessionAggregate } from '../domain/session/session.js';
 import { PASSWORD_ONLY, tokenRoles } from '../domain/mfa/amr.js';
 import { handle, later, type CommandDeps } from './handle.js';
@@ -34,7 +36,8 @@ export async function startSession(
   deps: CommandDeps, user: ExistingUser, ctx: EventContext, amr: readonly string[] = PASSWORD_ONLY,
 ): Promise<IssuedTokens> {
   const sessionId = deps.newId();
-  const { token, hash } = deps.secrets.newRefreshToken(sessionId);
+  // A session's first token is recorded by its first event: generation 0.
+  const { token, hash } = deps.secrets.newRefreshToken(sessionId, 0n);
   const expiresAt = new Date(ctx.now.getTime() + deps.settings().refresh_token_ttl_seconds * 1000);
   const r = await handle(deps, sessionStream(sessionId), SessionAggregate, (state) =>
     decideStart(state, { sessionId, userId: user.id, refreshTokenHash: hash, expiresAt, userRevision: user.revision, amr }), ctx,
@@ -58,4 +61,18 @@ export async function revokeSessions(
   }
   if (revoked.length > 0) deps.listener?.sessionsRevoked(revoked);
   return position;
+}
+
+/**
+ * Whether the session issued this refresh token (and has retired it, when it is not the
+ * current one): read from the one event that recorded it, the revision the token names.
+ * A token from before generations is looked for in the whole stream.
+ */
+export async function wasIssued(deps: Pick<CommandDeps, 'store' | 'codec'>, token: ParsedRefreshToken): Promise<boolean> {
+  const streamId = sessionStream(token.sessionId);
+  const raw = token.generation === null
+    ? await deps.store.readStream(streamId)
+    : await deps.store.readStream(streamId, { fromRevision: token.generation, maxCount: 1 });
+  const events = (await deps.codec.decodeAll(raw)) as Decoded<SessionEvent>[];
+  return events.some((e) => issues(e, token.hash));
 }

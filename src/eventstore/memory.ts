@@ -104,11 +104,13 @@ export class MemoryEventStore implements EventStore {
   async readStreams(requests: readonly StreamRead[]): Promise<RecordedEvent[][]> {
     this.#open();
     return requests.map((r) => {
-      if (r.latest !== undefined && (!Number.isInteger(r.latest) || r.latest < 0)) {
-        throw new RangeError(`latest must be a non-negative integer, got ${r.latest}`);
+      for (const [name, n] of [['latest', r.latest], ['maxCount', r.maxCount]] as const) {
+        if (n !== undefined && (!Number.isInteger(n) || n < 0)) throw new RangeError(`${name} must be a non-negative integer, got ${n}`);
       }
+      if (r.latest !== undefined && r.maxCount !== undefined) throw new RangeError('a stream read takes latest or maxCount, not both');
       const stream = (this.#streams.get(r.streamId) ?? []).slice(Number(r.fromRevision ?? 0n));
-      const kept = r.latest === undefined ? stream : r.latest === 0 ? [] : stream.slice(-r.latest);
+      const kept = r.maxCount !== undefined ? stream.slice(0, r.maxCount)
+        : r.latest === undefined ? stream : r.latest === 0 ? [] : stream.slice(-r.latest);
       return kept.map(copy);
     });
   }

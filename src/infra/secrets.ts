@@ -2,15 +2,21 @@
  * Keyed hashes and tokens.
  * - Identifier stream names: HMAC-SHA256 of the normalised identifier with a key derived
  *   from the master key, so nobody without the key can confirm an identifier by hashing.
- * - Refresh tokens: base64url(session id (16 bytes) ‖ 32 random bytes): 256 bits of
- *   randomness; only SHA-256 of the whole token is stored. Carrying the session id lets a
- *   refresh be decided from the session's own stream, with no read-model lookup.
+ * - Refresh tokens: base64url(session id (16 bytes) ‖ generation (4 bytes) ‖ 32 random
+ *   bytes): 256 bits of randomness; only SHA-256 of the whole token is stored. Carrying the
+ *   session id lets a refresh be decided from the session's own stream, with no read-model
+ *   lookup; the generation is the revision of the event that recorded the token's hash, so
+ *   a retired token is recognised by reading that one event, however long the stream.
+ *   Tokens issued before generations (48 bytes, no generation) are still read.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Secrets } from '../ports/secrets.js';
 import { deriveKey, open, seal } from './crypto.js';
 
 const UUID_HEX = /^[0-9a-f]{32}$/;
+
+/** The largest generation a refresh token carries (4 bytes): four billion rotations of one session. */
+const MAX_GENERATION = 0xffff_ffffn;
 
 export function createSecrets(master: Buffer): Secrets {
   const identifierKey = deriveKey(master, 'identifier-hmac');
@@ -23,17 +29,21 @@ export function createSecrets(master: Buffer): Secrets {
     identifierHash(kind, normalised) {
       return createHmac('sha256', identifierKey).update(`${kind}:${normalised}`).digest('hex');
     },
-    newRefreshToken(sessionId) {
-      const token = Buffer.concat([uuidToBytes(sessionId), randomBytes(32)]).toString('base64url');
+    newRefreshToken(sessionId, generation) {
+      if (generation < 0n || generation > MAX_GENERATION) throw new RangeError(`a refresh token generation must be 0…${MAX_GENERATION}`);
+      const g = Buffer.alloc(4);
+      g.writeUInt32BE(Number(generation));
+      const token = Buffer.concat([uuidToBytes(sessionId), g, randomBytes(32)]).toString('base64url');
       return { token, hash: hashToken(token) };
     },
     parseRefreshToken(token) {
-      if (typeof token !== 'string' || token.length !== 64 || !/^[A-Za-z0-9_-]+$/.test(token)) return null;
+      if (typeof token !== 'string' || (token.length !== 70 && token.length !== 64) || !/^[A-Za-z0-9_-]+$/.test(token)) return null;
       const bytes = Buffer.from(token, 'base64url');
-      if (bytes.length !== 48) return null;
+      if (bytes.length !== 52 && bytes.length !== 48) return null;
       const hex = bytes.subarray(0, 16).toString('hex');
       if (!UUID_HEX.test(hex)) return null;
-      return { sessionId: bytesToUuid(hex), hash: hashToken(token) };
+      const generation = bytes.length === 52 ? BigInt(bytes.readUInt32BE(16)) : null;
+      return { sessionId: bytesToUuid(hex), hash: hashToken(token), generation };
     },
     linkToken(purpose, userId, requestId) {
       return Buffer.concat([uuidToBytes(userId), mac(tokenKey, 'link', purpose, userId, requestId)]).toString('base64url');

@@ -95,6 +95,8 @@ export interface StreamRead {
   fromRevision?: bigint;
   /** Only the newest `latest` of those events (still returned in revision order). */
   latest?: number;
+  /** Only the oldest `maxCount` of those events. Not with `latest`. */
+  maxCount?: number;
 }
 
 export interface SubscribeOptions {

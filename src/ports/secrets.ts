@@ -1,11 +1,20 @@
 /** Keyed identifier hashes, refresh tokens, reset and verification tokens (infra/secrets.ts). */
 import type { IdentifierKind, MessagePurpose } from '../domain/events.js';
 
+export interface ParsedRefreshToken {
+  sessionId: string;
+  /** SHA-256 of the whole token, as events record it. */
+  hash: string;
+  /** The revision of the session stream's event that recorded it (null: a token from before generations). */
+  generation: bigint | null;
+}
+
 export interface Secrets {
   identifierHash(kind: IdentifierKind, normalised: string): string;
-  newRefreshToken(sessionId: string): { token: string; hash: string };
+  /** A refresh token of the session, whose hash the event at revision `generation` of its stream records. */
+  newRefreshToken(sessionId: string, generation: bigint): { token: string; hash: string };
   /** null when the token is not of our shape. */
-  parseRefreshToken(token: string): { sessionId: string; hash: string } | null;
+  parseRefreshToken(token: string): ParsedRefreshToken | null;
   /**
    * The token of a link (reset or email verification) for one request: 256 bits derived
    * with a server key from the purpose, user and request id, so the messages reactor can

@@ -205,7 +205,7 @@ export async function openCommandEnv(t: Test, options: CommandEnvOptions = {}): 
 /**
  * env.deps with a store that records what commands ask of it: `append <stream> at
  * <expected>` (with any `unchanged` streams), `readStream <stream>`, `readStreams <stream>…`
- * (a stream read with `latest` shows it as `<stream>(latest N)`).
+ * (a stream read with `latest` shows it as `<stream>(latest N)`, with `maxCount` as `<stream>(max N)`).
  */
 export function countingDeps(env: CommandTestEnv, over: Partial<CommandDeps> = {}): { deps: CommandDeps; calls: string[] } {
   const calls: string[] = [];
@@ -227,7 +227,8 @@ export function countingDeps(env: CommandTestEnv, over: Partial<CommandDeps> = {
         return store.readStream(...args);
       },
       readStreams: (...args) => {
-        calls.push(`readStreams ${args[0].map((q) => q.streamId + (q.latest === undefined ? '' : `(latest ${q.latest})`)).join(' ')}`);
+        calls.push(`readStreams ${args[0].map((q) => q.streamId + (q.latest === undefined ? '' : `(latest ${q.latest})`)
+          + (q.maxCount === undefined ? '' : `(max ${q.maxCount})`)).join(' ')}`);
         return store.readStreams(...args);
       },
       readAll: (...args) => store.readAll(...args),

@@ -246,6 +246,29 @@ export function eventStoreContract(t: Test, name: string, open: OpenEventStore):
       await t.rejects(store.readStreams([{ streamId: a, latest: -1 }]), RangeError);
     });
 
+    void t.test('readStreams: `maxCount` keeps only the oldest events asked for; a stream\'s head and tail in one read', async (t) => {
+      const store = await open(t);
+      const a = streamName('max-a');
+      const aEvents = [event('A0'), event('A1'), event('A2'), event('A3'), event('A4')];
+      await store.appendToStream(a, aEvents, { expectedRevision: 'no_stream' });
+      const ids = aEvents.map((e) => e.id);
+
+      const [first, middle, all, none, head, tail] = await store.readStreams([
+        { streamId: a, maxCount: 1 },
+        { streamId: a, fromRevision: 2n, maxCount: 2 },
+        { streamId: a, maxCount: 50 },
+        { streamId: a, maxCount: 0 },
+        { streamId: a, maxCount: 1 }, { streamId: a, fromRevision: 1n, latest: 2 },
+      ]);
+      t.same(idsOf(first ?? []), ids.slice(0, 1), 'the first event only');
+      t.same((middle ?? []).map((e) => e.revision), [2n, 3n], 'from a revision, the next two');
+      t.same(idsOf(all ?? []), ids, 'fewer events than maxCount: all of them');
+      t.same(none, [], 'maxCount 0 reads nothing');
+      t.same([...(head ?? []), ...(tail ?? [])].map((e) => e.revision), [0n, 3n, 4n], 'the first and the two newest, as a bounded load reads them');
+      await t.rejects(store.readStreams([{ streamId: a, maxCount: -1 }]), RangeError);
+      await t.rejects(store.readStreams([{ streamId: a, maxCount: 1, latest: 1 }]), RangeError, 'both counts at once are refused');
+    });
+
     void t.test('events round-trip exactly: ids, type, data, metadata, occurredAt', async (t) => {
       const store = await open(t);
       const start = await store.headPosition();

@@ -8,56 +8,6 @@ import type { Aggregate } from '../decider.js';
 
 /// State
 
-/** Retired hashes packed into one string per this many (see RetiredHashes). */
-const CHUNK = 64;
-const SEPARATOR = '\n';
-
-/**
- * The hashes of a session's retired refresh tokens, oldest first: an immutable list that
- * grows in O(1) per rotation (a session rotated every few minutes for weeks retires
- * thousands) and is kept compact, since cached session states hold it. Every `CHUNK`
- * hashes are packed into one string (`\nh1\nh2\n…\n`), ~44 bytes a hash against ~114 as
- * separate strings in linked nodes; the newest ones wait in a short array. Appending
- * copies that array (fewer than `CHUNK` references) or, once full, the list of chunks.
- * `has` searches the strings, which only a token other than the current one pays for.
- */
-export class RetiredHashes implements Iterable<string> {
-  static readonly none = new RetiredHashes([], [], 0);
-  /** The most recently retired hash. */
-  readonly last: string | undefined;
-  readonly size: number;
-  readonly #chunks: readonly string[];
-  /** The newest hashes, not packed yet (fewer than CHUNK), oldest first. */
-  readonly #tail: readonly string[];
-
-  private constructor(chunks: readonly string[], tail: readonly string[], size: number, last?: string) {
-    this.#chunks = chunks;
-    this.#tail = tail;
-    this.size = size;
-    this.last = last;
-  }
-
-  with(hash: string): RetiredHashes {
-    if (hash.includes(SEPARATOR)) throw new RangeError('a token hash cannot contain a line break');
-    const tail = [...this.#tail, hash];
-    if (tail.length < CHUNK) return new RetiredHashes(this.#chunks, tail, this.size + 1, hash);
-    const packed = `${SEPARATOR}${tail.join(SEPARATOR)}${SEPARATOR}`;
-    return new RetiredHashes([...this.#chunks, packed], [], this.size + 1, hash);
-  }
-
-  has(hash: string): boolean {
-    if (this.#tail.includes(hash)) return true;
-    if (hash.includes(SEPARATOR)) return false;
-    const needle = `${SEPARATOR}${hash}${SEPARATOR}`;
-    return this.#chunks.some((chunk) => chunk.includes(needle));
-  }
-
-  *[Symbol.iterator](): Iterator<string> {
-    for (const chunk of this.#chunks) yield* chunk.slice(1, -1).split(SEPARATOR);
-    yield* this.#tail;
-  }
-}
-
 /** A retired refresh token and when the store recorded the rotation that retired it. */
 export interface Retirement {
   hash: string;
@@ -77,16 +27,27 @@ export interface Retirement {
  */
 export const LOST_RACE_WINDOW_MS = 2000;
 
-/** How many of the newest retirements keep their time (for lost races and the reuse grace). */
+/** How many of the newest retirements the state keeps, with their times (for lost races and the reuse grace). */
 export const TIMED_RETIREMENTS = 16;
+
+/**
+ * How many of a stream's newest events, with its first, make its state (see
+ * SessionAggregate.window): the rotations that retired the TIMED_RETIREMENTS newest tokens,
+ * the one before them (it issued the oldest of those), and a reuse detection and a
+ * revocation, which can only come last.
+ */
+export const SESSION_WINDOW = TIMED_RETIREMENTS + 3;
 
 export interface ExistingSession {
   status: 'active' | 'revoked';
   id: string;
   userId: string;
   currentHash: string;
-  previousHashes: RetiredHashes;
-  /** The newest retirements with their times, newest last (at most TIMED_RETIREMENTS). */
+  /**
+   * The newest retirements with their times, newest last (at most TIMED_RETIREMENTS). Older
+   * retired tokens are not kept: a token names the revision of the event that issued it,
+   * and the command reads that one event to tell a retired token from a forged one.
+   */
   recentRetirements: readonly Retirement[];
   expiresAt: Date;
   createdAt: Date;
@@ -105,8 +66,7 @@ export function evolveSession(state: Session, event: Recorded<SessionEvent>): Se
   if (event.type === 'SessionStarted') {
     const d = event.data;
     return {
-      status: 'active', id: d.session_id, userId: d.user_id, currentHash: d.refresh_token_hash,
-      previousHashes: RetiredHashes.none, recentRetirements: [], expiresAt: new Date(d.expires_at), createdAt: event.occurredAt,
+      status: 'active', id: d.session_id, userId: d.user_id, currentHash: d.refresh_token_hash, recentRetirements: [], expiresAt: new Date(d.expires_at), createdAt: event.occurredAt,
       lastUsedAt: event.occurredAt, userRevision: BigInt(d.user_revision), revokedReason: null, amr: d.amr ?? ['pwd'],
     };
   }
@@ -115,7 +75,6 @@ export function evolveSession(state: Session, event: Recorded<SessionEvent>): Se
     case 'RefreshTokenRotated':
       return {
         ...state, currentHash: event.data.refresh_token_hash,
-        previousHashes: state.previousHashes.with(state.currentHash),
         recentRetirements: [
           ...state.recentRetirements.slice(1 - TIMED_RETIREMENTS), { hash: state.currentHash, at: event.recordedAt },
         ],
@@ -126,6 +85,28 @@ export function evolveSession(state: Session, event: Recorded<SessionEvent>): Se
     case 'SessionRevoked':
       return state.status === 'revoked' ? state : { ...state, status: 'revoked', revokedReason: event.data.reason };
   }
+}
+
+/**
+ * Folds `event` into a state that does not hold the events just before it (a bounded read:
+ * see SessionAggregate.window). A rotation then only says which token is current: the
+ * tokens it and the skipped events retired are older than any the window keeps.
+ */
+export function resumeSession(state: Session, event: Recorded<SessionEvent>): Session {
+  if (state.status === 'none' || event.type !== 'RefreshTokenRotated') return evolveSession(state, event);
+  return {
+    ...state, currentHash: event.data.refresh_token_hash, recentRetirements: [],
+    expiresAt: new Date(event.data.expires_at), lastUsedAt: event.occurredAt,
+  };
+}
+
+/** Whether `hash` is among the retirements the state keeps (the newest TIMED_RETIREMENTS). */
+export const retiredRecently = (state: ExistingSession, hash: string): boolean =>
+  state.recentRetirements.some((r) => r.hash === hash);
+
+/** Whether `event` is the one that issued the refresh token whose hash is `hash`. */
+export function issues(event: Recorded<SessionEvent> | undefined, hash: string): boolean {
+  return (event?.type === 'SessionStarted' || event?.type === 'RefreshTokenRotated') && event.data.refresh_token_hash === hash;
 }
 
 /// Decisions
@@ -161,6 +142,12 @@ export interface RotateRefresh {
   userAllows: boolean;
   /** The reuse grace in seconds (0: none). */
   graceSeconds: number;
+  /**
+   * The presented token is one this session issued and has retired, as the command found by
+   * reading the event that issued it (the revision the token names). Not needed for the
+   * current token or a recently retired one, which the state knows.
+   */
+  issuedBefore?: boolean;
   /**
    * The presented token was the session's current one when this request first read the
    * stream: whatever happened since, the request began before the rotation that retired
@@ -199,7 +186,7 @@ export function decideRotate(state: Session, c: RotateRefresh): SessionEvent[] {
     }];
   };
   if (c.presentedHash === state.currentHash) return rotated(false);
-  if (!state.previousHashes.has(c.presentedHash)) throw new InvalidTokenError();
+  if (!retiredRecently(state, c.presentedHash) && c.issuedBefore !== true) throw new InvalidTokenError();
   const retiredAt = retirementOf(state, c.presentedHash)?.getTime();
   if (retiredAt !== undefined && withinGrace(retiredAt, c)) return rotated(true);
   if (c.sawCurrent === true || (retiredAt !== undefined && c.now.getTime() <= retiredAt + (c.raceWindowMs ?? 0))) {
@@ -237,8 +224,12 @@ export const isLive = (s: Session, now: Date): s is ExistingSession =>
 export const refreshTokenUsable = (s: Session, presentedHash: string, now: Date): s is ExistingSession =>
   isLive(s, now) && s.currentHash === presentedHash;
 
+/**
+ * A session's state is made of its first event and its SESSION_WINDOW newest: a cold read of
+ * a session refreshed every five minutes for a month (8,640 events) reads 20 of them.
+ */
 export const SessionAggregate: Aggregate<Session, SessionEvent> = {
   initial: initialSession,
   evolve: evolveSession,
-  weigh: (state) => (state.status === 'none' ? 1 : 1 + Math.floor(state.previousHashes.size / 20)),
+  window: { latest: SESSION_WINDOW, resume: resumeSession },
 };

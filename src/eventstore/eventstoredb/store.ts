@@ -188,7 +188,12 @@ export class EventStoreDbEventStore implements EventStore {
   /** One read per stream (gRPC streams side by side; this client has no multi-stream read). */
   async readStreams(requests: readonly StreamRead[]): Promise<RecordedEvent[][]> {
     return Promise.all(requests.map(async (r) => {
-      if (r.latest === undefined) return this.readStream(r.streamId, r.fromRevision === undefined ? {} : { fromRevision: r.fromRevision });
+      if (r.latest !== undefined && r.maxCount !== undefined) throw new RangeError('a stream read takes latest or maxCount, not both');
+      if (r.latest === undefined) {
+        return this.readStream(r.streamId, {
+          ...(r.fromRevision === undefined ? {} : { fromRevision: r.fromRevision }), ...(r.maxCount === undefined ? {} : { maxCount: r.maxCount }),
+        });
+      }
       // The newest `latest` events, read from the end, then those from `fromRevision` on, oldest first.
       const newest = await this.readStream(r.streamId, { direction: 'backwards', maxCount: r.latest });
       const from = r.fromRevision ?? 0n;

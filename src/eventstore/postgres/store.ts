@@ -78,7 +78,7 @@ import {
   type QuotedSchema,
 } from './schema.js';
 
-import { EVENT_COLUMNS, type EventRow, guard, optionalCount, toRecordedEvent } from './rows.js';
+import { EVENT_COLUMNS, type EventRow, guard, optionalCount, streamReadCounts, toRecordedEvent } from './rows.js';
 import { appendManyStatement, takesAll } from './appendMany.js';
 import { appendInTransaction, checkAppendSize } from './append.js';
 import { PostgresSubscription } from './subscription.js';
@@ -198,12 +198,14 @@ export class PostgresEventStore implements EventStore {
     // single read's whatever the statistics.
     const params: string[] = [];
     const text = requests.map((r, i) => {
-      const latest = optionalCount(r.latest);
+      const { latest, maxCount } = streamReadCounts(r);
       params.push(r.streamId, String(r.fromRevision ?? 0n));
-      const where = `where stream_id = $${params.length - 1} and revision >= $${params.length}::bigint`;
-      if (latest === undefined) return `(select ${i + 1} as ord, ${EVENT_COLUMNS} from ${this.#s}.events ${where} order by revision)`;
-      params.push(String(latest));
-      return `(select ${i + 1} as ord, ${EVENT_COLUMNS} from ${this.#s}.events ${where} order by revision desc limit $${params.length}::bigint)`;
+      const select = `select ${i + 1} as ord, ${EVENT_COLUMNS} from ${this.#s}.events
+        where stream_id = $${params.length - 1} and revision >= $${params.length}::bigint`;
+      const limit = latest ?? maxCount;
+      if (limit === undefined) return `(${select} order by revision)`;
+      params.push(String(limit));
+      return `(${select} order by revision${latest === undefined ? '' : ' desc'} limit $${params.length}::bigint)`;
     }).join(' union all ');
     const { rows } = await guard('event store', () => this.#sql.query<EventRow & { ord: number }>(text, params));
     const out: RecordedEvent[][] = requests.map(() => []);

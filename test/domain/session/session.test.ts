@@ -1,9 +1,10 @@
 import t from 'tap';
 import type { SessionEvent, SessionStarted } from '../../../src/domain/events.js';
 import {
-  RetiredHashes, decideRevoke, decideRotate, decideStart, evolveSession, initialSession, isLive, type ExistingSession, type Session,
+  SESSION_WINDOW, SessionAggregate, TIMED_RETIREMENTS, decideRevoke, decideRotate, decideStart, evolveSession, initialSession, isLive,
+  issues, retiredRecently, type ExistingSession, type Session,
 } from '../../../src/domain/session/session.js';
-import { SPEC_NOW, ago, at, given, type Evolving } from '../../helpers/spec.js';
+import { SPEC_NOW, ago, at, given, recordAll, type Evolving } from '../../helpers/spec.js';
 
 const Session: Evolving<Session, SessionEvent> = { initial: initialSession, evolve: evolveSession };
 const SID = '5e55100e-2222-4aaa-8bbb-000000000001';
@@ -39,7 +40,7 @@ void t.test('start', async (t) => {
     status: 'active', id: SID, userId: UID, currentHash: 'hash-A', expiresAt: inADay, userRevision: 3n, revokedReason: null,
     createdAt: SPEC_NOW, lastUsedAt: SPEC_NOW,
   });
-  t.equal(existing(w.stateAfter).previousHashes.size, 0);
+  t.strictSame(existing(w.stateAfter).recentRetirements, []);
   given(t, Session, [started()]).when((s) => decideStart(s, {
     sessionId: SID, userId: UID, refreshTokenHash: 'x', expiresAt: inADay, userRevision: 0n, amr: ['pwd'],
   })).thenThrows({ code: 'invalid_token' }, 'a session id is used once');
@@ -50,7 +51,7 @@ void t.test('rotate the current token', async (t) => {
   w.then([{ type: 'RefreshTokenRotated', data: { ...ids, refresh_token_hash: 'hash-NEW', expires_at: inTwoDays.toISOString() } }]);
   const after = existing(w.stateAfter);
   t.equal(after.currentHash, 'hash-NEW');
-  t.ok(after.previousHashes.has('hash-A'), 'the old token is remembered');
+  t.ok(retiredRecently(after, 'hash-A'), 'the old token is remembered');
   t.strictSame(after.expiresAt, inTwoDays);
   t.strictSame(after.lastUsedAt, SPEC_NOW);
 
@@ -123,7 +124,8 @@ void t.test('evolve and isLive', async (t) => {
   const useAt = ago(30_000);
   const s = existing(given(t, Session, [at(startAt, started()), at(useAt, rotated('hash-B', inTwoDays))]).state);
   t.match(s, { createdAt: startAt, lastUsedAt: useAt, currentHash: 'hash-B', expiresAt: inTwoDays, userRevision: 3n });
-  t.strictSame([...s.previousHashes], ['hash-A']);
+  t.strictSame(s.recentRetirements.map((r) => r.hash), ['hash-A']);
+  t.strictSame(s.recentRetirements[0]?.at, useAt, 'retired when its rotation was recorded');
   const noted = given(t, Session, [started(), { type: 'RefreshTokenReuseDetected', data: ids }]).state;
   t.match(noted, { status: 'active' }, 'a detection alone does not revoke (the SessionRevoked after it does)');
   t.strictSame(given(t, Session, [rotated('x')]).state, { status: 'none' }, 'events before a start fold to nothing');
@@ -134,49 +136,61 @@ void t.test('evolve and isLive', async (t) => {
   t.notOk(isLive({ status: 'none' }, SPEC_NOW));
 });
 
-void t.test('retired hashes: oldest first, each rotation adds one, earlier states unchanged', async (t) => {
-  const one = RetiredHashes.none.with('h1');
-  const two = one.with('h2');
-  const branch = one.with('h3');
-  t.strictSame([...RetiredHashes.none], []);
-  t.equal(RetiredHashes.none.size, 0);
-  t.notOk(RetiredHashes.none.has('h1'));
-  t.strictSame([...two], ['h1', 'h2']);
-  t.equal(two.size, 2);
-  t.equal(two.last, 'h2');
-  t.ok(two.has('h1') && two.has('h2'));
-  t.notOk(two.has('h3'));
-  t.strictSame([...one], ['h1'], 'growing a list leaves the one it grew from alone');
-  t.strictSame([...branch], ['h1', 'h3']);
-
-  const hashes = Array.from({ length: 200 }, (_, i) => `hash-${i}`);
-  const events = [started({ refresh_token_hash: 'hash-first' }), ...hashes.map((h) => rotated(h))];
+void t.test('a token retired longer ago than the state remembers is reuse only if the command found it issued', async (t) => {
+  const hashes = Array.from({ length: 40 }, (_, i) => `hash-${i}`);
+  const events = [started({ refresh_token_hash: 'hash-first' }), ...hashes.map((h) => at(ago(60_000), rotated(h)))];
   const s = existing(given(t, Session, events).state);
-  t.equal(s.previousHashes.size, 200, 'every retired token is remembered');
-  t.equal(s.currentHash, 'hash-199');
-  t.ok(s.previousHashes.has('hash-first') && s.previousHashes.has('hash-100'));
-  t.notOk(s.previousHashes.has('hash-199'), 'the current token is not retired');
+  t.equal(s.recentRetirements.length, TIMED_RETIREMENTS, 'the state keeps the newest retirements only');
+  t.strictSame(s.recentRetirements.map((r) => r.hash), hashes.slice(40 - TIMED_RETIREMENTS - 1, 39), 'the newest, oldest first');
+  t.notOk(retiredRecently(s, 'hash-first'));
+  const reuse: SessionEvent[] = [
+    { type: 'RefreshTokenReuseDetected', data: ids },
+    { type: 'SessionRevoked', data: { ...ids, reason: 'reuse_detected' } },
+  ];
+  const present = (presentedHash: string, issuedBefore?: boolean) => (state: Session, now: Date) => decideRotate(state, {
+    presentedHash, newHash: 'hash-NEW', newExpiresAt: inTwoDays, now, userAllows: true, graceSeconds: 0, ...(issuedBefore === undefined ? {} : { issuedBefore }),
+  });
+  given(t, Session, events).when(present('hash-first', true)).then(reuse, 'the first token, found in its event: reuse');
+  given(t, Session, events).when(present('hash-first')).thenThrows({ code: 'invalid_token' }, 'not looked for: unknown');
+  given(t, Session, events).when(present('hash-forged', false)).thenThrows({ code: 'invalid_token' }, 'not found where it says: forged');
+  given(t, Session, events).when(present('hash-30')).then(reuse, 'a recent one needs no look-up');
 });
 
-void t.test('retired hashes stay exact across the packed chunks', async (t) => {
-  const hashes = Array.from({ length: 300 }, (_, i) => `h${i}`);
-  const lists = [RetiredHashes.none];
-  for (const h of hashes) lists.push((lists.at(-1) ?? RetiredHashes.none).with(h));
-  const all = lists[300] ?? RetiredHashes.none;
-  t.strictSame([...all], hashes, 'every hash, oldest first, through chunk and tail');
-  t.equal(all.size, 300);
-  t.equal(all.last, 'h299');
-  t.ok(hashes.every((h) => all.has(h)), 'each one found, packed or not');
-  for (const partial of ['h', '99', 'h00', 'h3000', '\nh1\n', 'h1\nh2', '']) {
-    t.notOk(all.has(partial), `no match on a part of one or across two: ${JSON.stringify(partial)}`);
+void t.test('issues: which event recorded a token', async (t) => {
+  const [first, second, detected] = recordAll<SessionEvent>([started(), rotated('hash-B'), { type: 'RefreshTokenReuseDetected', data: ids }]);
+  t.ok(issues(first, 'hash-A'));
+  t.ok(issues(second, 'hash-B'));
+  t.notOk(issues(second, 'hash-A'), 'a rotation issues its new token, not the one it retires');
+  t.notOk(issues(detected, 'hash-B'));
+  t.notOk(issues(undefined, 'hash-A'), 'no event there: issued nothing');
+});
+
+void t.test('window: the first event and the newest SESSION_WINDOW give the state of the whole stream', async (t) => {
+  const window = SessionAggregate.window;
+  if (!window) throw new Error('the session aggregate has no window');
+  t.equal(window.latest, SESSION_WINDOW);
+  const tails: Record<string, SessionEvent[]> = {
+    'rotations only': [],
+    'revoked last': [revoked('logout')],
+    'reuse detected last': [{ type: 'RefreshTokenReuseDetected', data: ids }, revoked('reuse_detected')],
+  };
+  for (const [name, tail] of Object.entries(tails)) {
+    for (const rotations of [0, 1, 5, SESSION_WINDOW - 2, SESSION_WINDOW, SESSION_WINDOW + 1, 200]) {
+      const events = recordAll<SessionEvent>([
+        at(ago(10_000_000), started()),
+        ...Array.from({ length: rotations }, (_, i) => at(ago(10_000_000 - (i + 1) * 1000), rotated(`hash-${i}`, new Date(inADay.getTime() + i)))),
+        ...tail,
+      ]);
+      const whole = events.reduce(evolveSession, initialSession());
+      // As a cold load reads it: the first event, then the newest SESSION_WINDOW after it, resumed over the gap.
+      const newest = events.slice(1).slice(-SESSION_WINDOW);
+      let state = evolveSession(initialSession(), events[0] as (typeof events)[number]);
+      let expected = 1n;
+      for (const e of newest) {
+        state = e.revision > expected ? window.resume(state, e) : evolveSession(state, e);
+        expected = e.revision + 1n;
+      }
+      t.strictSame(state, whole, `${name}, ${rotations} rotations`);
+    }
   }
-  for (const n of [63, 64, 65, 128, 129]) {
-    const earlier = lists[n] ?? RetiredHashes.none;
-    t.strictSame([...earlier], hashes.slice(0, n), `the list of ${n} is unchanged by what grew from it`);
-    t.notOk(earlier.has(`h${n}`), `the list of ${n} does not hold the next one`);
-    const branch = earlier.with('other');
-    t.strictSame([...branch], [...hashes.slice(0, n), 'other'], `a branch off the list of ${n}`);
-    t.notOk(all.has('other'), 'and the longer list does not see the branch');
-  }
-  t.throws(() => RetiredHashes.none.with('a\nb'), RangeError, 'a hash with a line break is refused');
 });
