@@ -130,9 +130,11 @@ void t.test('read models after a scenario, and the queries over them', async (t)
     t.same(all.map((a) => a.type), [
       'LoginFailed', 'UserEnabled', 'UserDisabled', 'RoleRevoked', 'RoleGranted', 'RoleGranted', 'PasswordChanged',
       'SessionRevoked', 'SessionStarted', 'SessionRevoked', 'RefreshTokenReuseDetected', 'SessionStarted',
-      'RefreshTokenRotated', 'RefreshTokenRotated', 'SessionStarted', 'PhoneChanged', 'EmailChanged',
+      'RefreshTokenRotated', 'SessionStarted', 'PhoneChanged', 'EmailChanged',
       'ProfileUpdated', 'UserRegistered',
-    ], 'newest first, every event that concerns Alice');
+    ], 'newest first, every event that concerns Alice; a session\'s refreshes as one row');
+    t.same(all.find((a) => a.type === 'RefreshTokenRotated')?.occurredAt, await timeOf(env, sessionStream(S.a1), 'RefreshTokenRotated', 1),
+      'the refresh row is the session\'s latest rotation');
     t.same((await activity(db, ALICE, 2)).map((a) => a.type), ['LoginFailed', 'UserEnabled']);
     t.match(all[0], { ip: '203.0.113.50', userAgent: 'Bot/1', sessionId: null });
     t.match(all.find((a) => a.type === 'RefreshTokenReuseDetected'), { sessionId: S.a2, ip: '203.0.113.9', userAgent: 'curl/8' });

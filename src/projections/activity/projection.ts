@@ -3,11 +3,15 @@
  * global position), newest first in the views. The ip and user agent come from the
  * event's decrypted metadata.
  *
+ * A session's refreshes make one row, not one each (a session refreshed every five minutes
+ * would add 288 rows a day): its RefreshTokenRotated row is its latest rotation, moved up
+ * (position, time, ip, user agent) by each newer one; replaying an older one changes nothing.
+ *
  * Erasure: UserErased gets a row of its own (it happened to the account, and it marks the
  * user as erased). Its arrival nulls ip and user agent of all the user's rows, and rows
  * written after it (events that raced the erasure and were decoded with a still-cached
- * key) are stored without them, as a rebuild (key gone) stores them. Rows are insert-only
- * (`on conflict do nothing`), so a replay changes nothing.
+ * key) are stored without them, as a rebuild (key gone) stores them. Other rows are
+ * insert-only (`on conflict do nothing`), so a replay changes nothing.
  *
  * A failed login names its user only under the user's key (PSEUDONYMOUS in
  * domain/events.ts): once the user is erased a rebuild cannot attribute it, so the erasure
@@ -79,6 +83,7 @@ function userOf(e: ActivityEvent): string {
  * already stored (the rows of a user erased within this batch are handled by the caller).
  */
 async function insertRows(tx: SqlExecutor, t: string, rows: readonly ActivityRow[]): Promise<void> {
+  if (rows.length === 0) return;
   await tx.query(
     `with r as (
        select * from jsonb_to_recordset($1::jsonb) as r(
@@ -95,9 +100,42 @@ async function insertRows(tx: SqlExecutor, t: string, rows: readonly ActivityRow
     [JSON.stringify(rows)]);
 }
 
+/**
+ * Moves each session's refresh row to its latest rotation (one row per session in `rows`,
+ * the newest of the batch). Network data follows insertRows' rule for erased users.
+ */
+async function upsertRefreshRows(tx: SqlExecutor, t: string, rows: readonly ActivityRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(
+    `with r as (
+       select * from jsonb_to_recordset($1::jsonb) as r(
+         position bigint, user_id uuid, type text, occurred_at timestamptz, session_id uuid, ip text, user_agent text)),
+     gone as (
+       select distinct x.user_id from ${t} x where x.type = 'UserErased' and x.user_id in (select user_id from r))
+     insert into ${t} as a (position, user_id, type, occurred_at, session_id, ip, user_agent)
+     select r.position, r.user_id, r.type, r.occurred_at, r.session_id,
+            case when gone.user_id is null then r.ip end, case when gone.user_id is null then r.user_agent end
+     from r left join gone on gone.user_id = r.user_id
+     on conflict (session_id) where type = 'RefreshTokenRotated' do update
+       set position = excluded.position, occurred_at = excluded.occurred_at, ip = excluded.ip, user_agent = excluded.user_agent
+       where excluded.position > a.position`,
+    [JSON.stringify(rows)]);
+}
+
+/** Splits the rows: the newest refresh row of each session, and the rest. */
+function refreshRowsApart(rows: readonly ActivityRow[]): { refreshes: ActivityRow[]; others: ActivityRow[] } {
+  const latest = new Map<string, ActivityRow>();
+  const others: ActivityRow[] = [];
+  for (const row of rows) {
+    if (row.type === 'RefreshTokenRotated' && row.session_id !== null) latest.set(row.session_id, row); // rows come in position order
+    else others.push(row);
+  }
+  return { refreshes: [...latest.values()], others };
+}
+
 export const activityProjection: Projection = {
   name: 'activity',
-  version: 2,
+  version: 3,
   writesOnly: true,
   tables: ['activity'],
   types: ACTIVITY_TYPES,
@@ -115,6 +153,7 @@ export const activityProjection: Projection = {
     )`);
     await tx.query(`create index if not exists ${indexName(t, 'user')} on ${t} (user_id, position desc)`);
     await tx.query(`create index if not exists ${indexName(t, 'erased')} on ${t} (user_id) where type = 'UserErased'`);
+    await tx.query(`create unique index if not exists ${indexName(t, 'refresh')} on ${t} (session_id) where type = 'RefreshTokenRotated'`);
   },
 
   async apply(tx: SqlExecutor, events: Decoded[], table: TableNamer): Promise<void> {
@@ -138,7 +177,9 @@ export const activityProjection: Projection = {
         user_agent: gone ? null : e.metadata.user_agent,
       }];
     });
-    await insertRows(tx, t, rows);
+    const { refreshes, others } = refreshRowsApart(rows);
+    await insertRows(tx, t, others);
+    await upsertRefreshRows(tx, t, refreshes);
     await forgetNetworkData(tx, t, erasedNow);
     if (erasedNow.length > 0) {
       await tx.query(`delete from ${t} where user_id = any($1::uuid[]) and type = 'LoginFailed'`, [erasedNow]);
