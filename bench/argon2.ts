@@ -21,9 +21,9 @@ export interface Argon2Result {
   login_ceiling_per_s: number;
   /**
    * Hashes a second with one hash per core in flight and nothing else running (the
-   * service's own gate): what hashing alone reaches when every core hashes at once. Not
-   * the ceiling the target is held to; it shows how much of that ceiling the cores keep
-   * when they all hash (they share caches and memory bandwidth).
+   * service's own gate): what hashing alone reaches when every core hashes at once (the
+   * cores share caches and memory bandwidth, so it is below cores ÷ hash time). The login
+   * target is held to it: logins ÷ this ≥ 0.90.
    */
   all_cores_hashes_per_s: number;
 }

@@ -3,7 +3,7 @@
  * scenario on a log scale, with each scenario's target marked, then every target as
  * measured ÷ target (right of the 1× line = met).
  */
-import { fmt, type SuiteResult, type Target } from './report.js';
+import { fmt, LOGIN_RATIO_TARGET, ME_RATIO_TARGET, PEER_RATIO_TARGET, type SuiteResult, type Target } from './report.js';
 
 interface Bar {
   label: string;
@@ -74,10 +74,13 @@ export function renderChart(result: SuiteResult): string {
   const add = (label: string, rps: number | undefined, c: string, tick?: number): void => {
     if (rps !== undefined) http.push({ label, value: rps, text: `${fmt(rps)} req/s`, tick, color: c });
   };
+  // Targets are ratios to a reference measured in the same run: the tick is that reference × the ratio.
   add('bare Fastify (baseline)', s.baseline?.rps, BASE);
-  add('GET /v1/me', s.me?.rps, color('me'), s.baseline ? s.baseline.rps * 0.4 : undefined);
-  add('POST /v1/auth/refresh', s.refresh?.rps, color('refresh'), 1200);
-  add('POST /v1/auth/login', s.login?.rps, color('login'), target('login')?.bound);
+  add('GET /v1/me', s.me?.rps, color('me'), s.baseline ? s.baseline.rps * ME_RATIO_TARGET : undefined);
+  add('oidc-provider refresh (peer)', s.peer?.rps, BASE);
+  add('POST /v1/auth/refresh', s.refresh?.rps, color('refresh'), s.peer ? s.peer.rps * PEER_RATIO_TARGET : undefined);
+  add('POST /v1/auth/login', s.login?.rps, color('login'),
+    s.argon2 ? s.argon2.all_cores_hashes_per_s * LOGIN_RATIO_TARGET : undefined);
   add('POST /v1/auth/register', s.register?.rps, NEUTRAL);
 
   const parts: string[] = [];

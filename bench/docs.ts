@@ -69,7 +69,7 @@ export function resultsSection(result: SuiteResult): string {
   }
   out.push(renderChart(result), '');
 
-  const http = (['baseline', 'me', 'register', 'login', 'refresh'] as const).filter((k) => s[k]);
+  const http = (['baseline', 'me', 'register', 'login', 'refresh', 'peer'] as const).filter((k) => s[k]);
   if (http.length > 0) {
     out.push('Where the CPU went during each HTTP scenario, as a share of all cores (server = the process under load: the service, or the bare Fastify child for the baseline; PostgreSQL = this run\'s backends and the server\'s shared processes; load generator = autocannon and the lag probe; other = everything else on the machine). The load generator\'s CPU per request is the same code in every run, so it gauges the machine\'s speed of the moment: runs on a slower minute show it higher, and every other number with it.', '');
     out.push('| Scenario | connections | server | PostgreSQL | load generator | other | idle | server CPU per answer (event loop / other threads) | PostgreSQL CPU per answer | load generator CPU per request | DB transactions per answer | rows read / written per answer | service RSS peak | non-2xx / errors |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
@@ -77,7 +77,7 @@ export function resultsSection(result: SuiteResult): string {
       const r = s[k];
       if (!r) continue;
       const cpuMs = (share: number): string => (r.ok > 0 ? `${fmt((share * m.cores * r.seconds * 1000) / r.ok, 3)} ms` : '–');
-      out.push(`| ${k} | ${r.connections} | ${pct(r.cpu.service)} | ${pct(r.cpu.postgres)} | ${pct(r.cpu.loadGenerator)} | ${pct(r.cpu.other)} | ${pct(r.cpu.idle)} | ${cpuMs(r.cpu.service)} (${cpuMs(r.cpu.service_threads.main)} / ${cpuMs(r.cpu.service_threads.workers)}) | ${cpuMs(r.cpu.postgres)} | ${cpuMs(r.cpu.loadGenerator)} | ${fmt(r.db.transactions, 1)} | ${fmt(r.db.rows_read, 1)} / ${fmt(r.db.rows_written, 1)} | ${k === 'baseline' ? '–' : `${fmt(r.service_rss_peak_mib, 1)} MiB`} | ${fmt(r.failed)} |`);
+      out.push(`| ${k} | ${r.connections} | ${pct(r.cpu.service)} | ${pct(r.cpu.postgres)} | ${pct(r.cpu.loadGenerator)} | ${pct(r.cpu.other)} | ${pct(r.cpu.idle)} | ${cpuMs(r.cpu.service)} (${cpuMs(r.cpu.service_threads.main)} / ${cpuMs(r.cpu.service_threads.workers)}) | ${cpuMs(r.cpu.postgres)} | ${cpuMs(r.cpu.loadGenerator)} | ${fmt(r.db.transactions, 1)} | ${fmt(r.db.rows_read, 1)} / ${fmt(r.db.rows_written, 1)} | ${k === 'baseline' || k === 'peer' ? '–' : `${fmt(r.service_rss_peak_mib, 1)} MiB`} | ${fmt(r.failed)} |`);
     }
     out.push('');
   }

@@ -1,7 +1,8 @@
 /**
  * HTTP load over loopback with autocannon: the scenarios (bare Fastify baseline, GET
- * /v1/me, register, login, refresh) and the users they start from. Every run is bounded in
- * time (`seconds`) and in count (`maxRequests`, after which it is stopped).
+ * /v1/me, register, login, refresh; the peer's refresh in bench/peer.ts, on the same
+ * chain) and the users they start from. Every run is bounded in time (`seconds`) and in
+ * count (`maxRequests`, after which it is stopped).
  *
  * Refresh chains tokens: each refresh token may be used once, so the scenario keeps a
  * queue of unused tokens: a request takes one from the queue, its 200 answer puts the new
@@ -194,25 +195,50 @@ export interface RefreshChain {
   available(): number;
 }
 
-/** POST /v1/auth/refresh, chaining each session's tokens (see the module comment). */
-export function refreshRequests(baseUrl: string, tokens: readonly string[]): RefreshChain {
+/** What a refresh chain sends for a token, and what a 200 answer hands back. */
+export interface ChainedRequest {
+  path: string;
+  headers: Record<string, string>;
+  body(refreshToken: string): string;
+  /** The new refresh token of a 200 answer's body (and its session, when the answer names one). */
+  next(body: string): { refreshToken: string; session?: string };
+}
+
+/**
+ * Refresh requests chaining single-use tokens through one queue (see the module comment):
+ * authstream's refresh and the peer's refresh_token grant run this same load shape.
+ */
+export function tokenChain(baseUrl: string, tokens: readonly string[], shape: ChainedRequest): RefreshChain {
   const free = [...tokens];
   let latest: string | undefined;
   const request: Request = {
     method: 'POST',
-    path: '/v1/auth/refresh',
-    headers: JSON_HEADERS,
+    path: shape.path,
+    headers: shape.headers,
     setupRequest: (req) => {
       // An empty queue means tokens were lost to failed answers: the request then fails too (counted).
       const token = free.shift() ?? 'exhausted';
-      return { ...req, body: JSON.stringify({ refresh_token: token }) };
+      return { ...req, body: shape.body(token) };
     },
     onResponse: (status, body) => {
       if (status !== 200) return;
-      const b = JSON.parse(body) as TokenBody;
-      free.push(b.refresh_token);
-      latest = b.session_id;
+      const next = shape.next(body);
+      free.push(next.refreshToken);
+      latest = next.session ?? latest;
     },
   };
   return { options: { url: baseUrl, requests: [request] }, latestSession: () => latest, available: () => free.length };
+}
+
+/** POST /v1/auth/refresh, chaining each session's tokens. */
+export function refreshRequests(baseUrl: string, tokens: readonly string[]): RefreshChain {
+  return tokenChain(baseUrl, tokens, {
+    path: '/v1/auth/refresh',
+    headers: JSON_HEADERS,
+    body: (token) => JSON.stringify({ refresh_token: token }),
+    next: (body) => {
+      const b = JSON.parse(body) as TokenBody;
+      return { refreshToken: b.refresh_token, session: b.session_id };
+    },
+  });
 }

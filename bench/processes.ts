@@ -1,6 +1,6 @@
 /**
- * Child processes of the suite (the service and the bare Fastify baseline) and what /proc
- * tells about them: resident memory and CPU time.
+ * Child processes of the suite (the service, the bare Fastify baseline; the oidc-provider
+ * peer in bench/peer.ts) and what /proc tells about them: resident memory and CPU time.
  *
  * The suite runs either compiled (`node dist/bench/run.js`, children `node dist/src/main.js`)
  * or from its TypeScript sources under a loader (the test imports bench/*.ts through tap's
@@ -142,27 +142,35 @@ export async function startService(options: ServiceOptions): Promise<Child> {
   return wrapped;
 }
 
-/** Starts the bare Fastify baseline (bench/baselineServer) and reads its URL from its first stdout line. */
-export async function startBaseline(startTimeoutMs = 60_000): Promise<Child> {
-  const child = spawn(process.execPath, [...loaderFlags(), modulePath('./baselineServer')], {
+/**
+ * Starts a bench/ program that prints what the suite needs on its first stdout line (the
+ * baseline its URL, the peer a JSON line) and resolves with the child and that line.
+ */
+export async function startPrinting(module: string, args: string[], what: string, startTimeoutMs: number): Promise<{ child: Child; line: string }> {
+  const child = spawn(process.execPath, [...loaderFlags(), modulePath(module), ...args], {
     env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let url = '';
   let out = '';
+  let line = '';
   child.stdout?.on('data', (chunk: Buffer) => {
-    out += chunk.toString('utf8');
-    const line = /^(http:\/\/\S+)\n/m.exec(out);
-    if (line?.[1]) url = line[1];
+    if (line === '') out += chunk.toString('utf8');
+    if (out.includes('\n')) line = out.slice(0, out.indexOf('\n'));
   });
   const wrapped = wrap(child, '');
   try {
-    await waitUntil(async () => url !== '', child, 'the baseline server', startTimeoutMs, wrapped.stderr);
+    await waitUntil(async () => line !== '', child, what, startTimeoutMs, wrapped.stderr);
   } catch (e) {
     await wrapped.stop(2000);
     throw e;
   }
-  return { ...wrapped, url };
+  return { child: wrapped, line };
+}
+
+/** Starts the bare Fastify baseline (bench/baselineServer) and reads its URL from its first stdout line. */
+export async function startBaseline(startTimeoutMs = 60_000): Promise<Child> {
+  const { child, line } = await startPrinting('./baselineServer', [], 'the baseline server', startTimeoutMs);
+  return { ...child, url: line };
 }
 
 /// /proc

@@ -49,6 +49,8 @@ export interface Scenarios {
   login: HttpScenario;
   /** With the length the refreshed session streams reached (a refresh reads its whole stream). */
   refresh: HttpScenario & { session_stream_events: { mean: number; max: number } };
+  /** The peer's refresh: oidc-provider's refresh_token grant (in memory), same load shape as `refresh`. */
+  peer: HttpScenario;
   argon2: Argon2Result;
   rebuild: RebuildResult;
   lag: LagResult;
@@ -84,8 +86,11 @@ export interface SuiteResult {
   profiles?: Record<string, ProfileSummary>;
 }
 
-export const REFRESH_TARGET_PER_S = 1200;
-export const ME_RATIO_TARGET = 0.4;
+/** authstream's refreshes ÷ the peer's (oidc-provider, in memory), in the same run. */
+export const PEER_RATIO_TARGET = 1.0;
+/** GET /v1/me ÷ bare Fastify GET /. */
+export const ME_RATIO_TARGET = 0.5;
+/** Logins/s ÷ argon2 hashes/s with every core hashing at once, measured in the same run. */
 export const LOGIN_RATIO_TARGET = 0.9;
 export const REBUILD_TARGET_PER_S = 20_000;
 export const LAG_P99_TARGET_MS = 50;
@@ -102,17 +107,21 @@ export function checkTargets(s: Partial<Scenarios>): Target[] {
   };
   if (s.login && s.argon2) {
     atLeast({
-      id: 'login', label: 'logins/s', measured: s.login.rps, bound: LOGIN_RATIO_TARGET * s.argon2.login_ceiling_per_s,
-      unit: '/s', text: `≥ 90 % of cores ÷ hash time (${fmt(s.argon2.login_ceiling_per_s, 1)}/s)`,
+      id: 'login', label: 'logins ÷ every-core hashing', measured: s.login.rps / s.argon2.all_cores_hashes_per_s,
+      bound: LOGIN_RATIO_TARGET, unit: '×', text: `≥ ${fmt(LOGIN_RATIO_TARGET, 2)} × every-core hashing (${fmt(s.argon2.all_cores_hashes_per_s, 1)}/s)`,
     });
   }
-  if (s.refresh) {
-    atLeast({ id: 'refresh', label: 'refreshes/s', measured: s.refresh.rps, bound: REFRESH_TARGET_PER_S, unit: '/s', text: '≥ 1,200/s' });
+  // Against the peer measured in the same run only: an absolute rate says more about the machine than the code.
+  if (s.refresh && s.peer) {
+    atLeast({
+      id: 'refresh', label: 'refreshes ÷ oidc-provider', measured: s.refresh.rps / s.peer.rps, bound: PEER_RATIO_TARGET,
+      unit: '×', text: `≥ ${fmt(PEER_RATIO_TARGET, 2)} × oidc-provider (${fmt(s.peer.rps)}/s)`,
+    });
   }
   if (s.me && s.baseline) {
     atLeast({
       id: 'me', label: 'GET /v1/me ÷ bare Fastify', measured: s.me.rps / s.baseline.rps, bound: ME_RATIO_TARGET,
-      unit: '×', text: '≥ 0.40 × bare Fastify',
+      unit: '×', text: `≥ ${fmt(ME_RATIO_TARGET, 2)} × bare Fastify`,
     });
   }
   if (s.rebuild) {
@@ -136,7 +145,7 @@ export function warningsOf(s: Partial<Scenarios>, busyBefore: number | undefined
   if (busyBefore !== undefined && busyBefore >= 0.15) {
     out.push(`the machine was ${fmt(busyBefore * 100)} % busy before the run started`);
   }
-  for (const name of ['baseline', 'me', 'register', 'login', 'refresh'] as const) {
+  for (const name of ['baseline', 'me', 'register', 'login', 'refresh', 'peer'] as const) {
     const r = s[name];
     if (!r) continue;
     if (r.cpu.other > 0.1) out.push(`other processes used ${fmt(r.cpu.other * 100)} % of the CPU during ${name}`);
@@ -196,12 +205,13 @@ export function rows(result: SuiteResult): Row[] {
   http('POST /v1/auth/register', s.register, ceiling ? `login ceiling ${fmt(ceiling, 1)}/s` : '–',
     s.register && ceiling ? `${fmt(s.register.rps / ceiling, 2)} × ceiling` : '–');
   const allCores = s.argon2?.all_cores_hashes_per_s;
-  http('POST /v1/auth/login', s.login, ceiling
-    ? `ceiling ${fmt(ceiling, 1)}/s${allCores !== undefined && s.login ? ` (${fmt(s.login.rps / allCores, 2)} × all-core hashing)` : ''}`
+  http('POST /v1/auth/login', s.login, allCores !== undefined && ceiling !== undefined
+    ? `every-core hashing ${fmt(allCores, 1)}/s${s.login ? `; ${fmt(s.login.rps / ceiling, 2)} × ceiling ${fmt(ceiling, 1)}/s` : ''}`
     : '–',
-    s.login && ceiling ? `${fmt(s.login.rps / ceiling, 2)} × ceiling` : '–', 'login');
-  http('POST /v1/auth/refresh', s.refresh, `${fmt(REFRESH_TARGET_PER_S)}/s`,
-    s.refresh ? `${fmt(s.refresh.rps / REFRESH_TARGET_PER_S, 2)} × target` : '–', 'refresh');
+    s.login && allCores ? `${fmt(s.login.rps / allCores, 2)} × every-core hashing` : '–', 'login');
+  http('POST /v1/auth/refresh', s.refresh, s.peer ? `oidc-provider ${fmt(s.peer.rps)} req/s` : '–',
+    s.refresh && s.peer ? `${fmt(s.refresh.rps / s.peer.rps, 2)} × oidc-provider` : '–', 'refresh');
+  http('oidc-provider POST /token refresh (peer, in memory)', s.peer, '–', '1.00');
   if (s.argon2) {
     const a = s.argon2;
     out.push({

@@ -2,9 +2,10 @@
  * The benchmark suite: a fresh database, the service in a child process, load over
  * loopback, then the in-process measurements; see docs/benchmarks.md for the method.
  *
- * Order: argon2 (alone on the machine) → service and baseline children → users to start
- * from → baseline, GET /v1/me, register, login, refresh (with the lag probe) → RSS → the
- * children stop → store filled to the rebuild size → rebuilds → database dropped.
+ * Order: argon2 (alone on the machine) → service, baseline and peer (oidc-provider) children
+ * → users to start from → baseline, GET /v1/me, register, login, refresh (with the lag
+ * probe), the peer's refresh right after it → RSS → the children stop → store filled to the
+ * rebuild size → rebuilds → database dropped.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { measureArgon2 } from './argon2.js';
 import { counterDelta, createBenchDatabase, dbReader, type BenchDatabase, type DbCounters } from './db.js';
 import { describeMachine, measuredCommit } from './docs.js';
 import { startLagProbe } from './lag.js';
+import { peerRefreshRequests, startPeer } from './peer.js';
 import {
   baselineRequests, loginRequests, measure, meRequests, PASSWORD, refreshRequests, registerRequests, seedUsers,
   type LoadShape, type Requests,
@@ -27,14 +29,14 @@ import { formatSummary, loadProfile, monotonicUs, summariseProfile, type Profile
 import { measureRebuild } from './rebuild.js';
 import { checkTargets, warningsOf, type HttpScenario, type Mode, type Scenarios, type SuiteResult } from './report.js';
 
-export const SCENARIOS = ['argon2', 'baseline', 'me', 'register', 'login', 'refresh', 'rebuild'] as const;
+export const SCENARIOS = ['argon2', 'baseline', 'me', 'register', 'login', 'refresh', 'peer', 'rebuild'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface SuiteOptions {
   mode: Mode;
   /** Scenarios to run (all when omitted). The lag probe runs with refresh, RSS with any HTTP scenario. */
   only?: ReadonlySet<ScenarioName>;
-  /** Connections of the cheap HTTP scenarios (baseline, me, refresh) and of the argon2-bound ones (register, login). */
+  /** Connections of the cheap HTTP scenarios (baseline, me, refresh, peer) and of the argon2-bound ones (register, login). */
   connections: { http: number; argon2: number };
   /** Measured seconds per HTTP scenario, after `warmupSeconds` of discarded load. */
   seconds: number;
@@ -126,17 +128,19 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
       log(`argon2id: ${scenarios.argon2.hash_ms_mean.toFixed(1)} ms a hash → ceiling ${scenarios.argon2.login_ceiling_per_s.toFixed(1)} logins/s; every core hashing: ${scenarios.argon2.all_cores_hashes_per_s.toFixed(1)} hashes/s`);
     }
 
-    const httpScenarios = (['baseline', 'me', 'register', 'login', 'refresh'] as const).filter(wants);
+    const httpScenarios = (['baseline', 'me', 'register', 'login', 'refresh', 'peer'] as const).filter(wants);
     if (httpScenarios.length > 0) {
       const profileFlags = options.profileDir
         ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=service-${httpScenarios.join('-')}-${tag}.cpuprofile`]
         : [];
       if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
-      const [baseline, service] = await Promise.all([
+      const [baseline, peer, service] = await Promise.all([
         wants('baseline') ? startBaseline().then((c) => (children.push(c), c)) : undefined,
+        // As many refresh chains as authstream's refresh scenario gets (one per seeded user).
+        wants('peer') ? startPeer(options.seedUsers).then((c) => (children.push(c), c)) : undefined,
         startService({ databaseUrl: db.url, masterKey, dataDir, env: SERVICE_ENV, nodeFlags: profileFlags }).then((c) => (children.push(c), c)),
       ]);
-      log(`service pid ${service.pid} at ${service.url}${baseline ? `, baseline pid ${baseline.pid} at ${baseline.url}` : ''}`);
+      log(`service pid ${service.pid} at ${service.url}${baseline ? `, baseline pid ${baseline.pid} at ${baseline.url}` : ''}${peer ? `, peer pid ${peer.pid} at ${peer.url}` : ''}`);
       const idleRss = procStatusBytes(service.pid, 'VmRSS') ?? 0;
       const rss = rssSampler(service.pid);
 
@@ -198,6 +202,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
         scenarios.refresh = { ...refreshed, session_stream_events: await reader.streamLengths(seeds.map((u) => `session-${u.sessionId}`)) };
         log(`lag: ${scenarios.lag.samples} samples, p50 ${scenarios.lag.p50_ms.toFixed(1)} ms, p99 ${scenarios.lag.p99_ms.toFixed(1)} ms`);
       }
+      if (peer) scenarios.peer = await timed('peer', peerRefreshRequests(peer).options, http, { server: peer });
 
       rss.stop();
       scenarios.rss = {

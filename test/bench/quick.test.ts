@@ -13,7 +13,7 @@ import type { Test } from 'tap';
 import { serverAnswers } from '../../bench/db.js';
 import { BEGIN, END, updateDocs } from '../../bench/docs.js';
 import { writeResults } from '../../bench/output.js';
-import { markdownTable, textTable, type SuiteResult } from '../../bench/report.js';
+import { LOGIN_RATIO_TARGET, markdownTable, ME_RATIO_TARGET, PEER_RATIO_TARGET, textTable, type SuiteResult } from '../../bench/report.js';
 import { MODES, runSuite } from '../../bench/suite.js';
 import { allProjections } from '../../src/projections/index.js';
 
@@ -35,7 +35,7 @@ if (!(await serverAnswers())) {
     const written = JSON.parse(readFileSync(json, 'utf8')) as SuiteResult;
     const s = written.scenarios;
 
-    for (const name of ['baseline', 'me', 'register', 'login', 'refresh'] as const) {
+    for (const name of ['baseline', 'me', 'register', 'login', 'refresh', 'peer'] as const) {
       const r = s[name];
       t.ok(r, `${name} ran`);
       if (!r) continue;
@@ -62,13 +62,26 @@ if (!(await serverAnswers())) {
     positive(t, s.rss?.peak_under_load_mib, 'RSS: peak under load');
     positive(t, s.rss?.end_mib, 'RSS at the end');
     t.same(written.targets.map((x) => x.id).sort(), ['lag', 'login', 'me', 'rebuild', 'refresh', 'rss'], 'every target checked');
+    // The ratio targets are held to references measured in the same run.
+    const target = (id: string): SuiteResult['targets'][number] | undefined => written.targets.find((x) => x.id === id);
+    const ratio = (what: string, id: string, measured: number | undefined, bound: number): void => {
+      const x = target(id);
+      t.ok(x && measured !== undefined && Math.abs(x.measured - measured) < 1e-9 && x.bound === bound && x.unit === '×',
+        `${what} (${x?.measured} against ${x?.bound})`);
+    };
+    const over = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b ? a / b : undefined);
+    ratio('refresh: authstream ÷ the peer', 'refresh', over(s.refresh?.rps, s.peer?.rps), PEER_RATIO_TARGET);
+    ratio('me: GET /v1/me ÷ bare Fastify', 'me', over(s.me?.rps, s.baseline?.rps), ME_RATIO_TARGET);
+    ratio('login: logins ÷ every-core hashing', 'login', over(s.login?.rps, s.argon2?.all_cores_hashes_per_s), LOGIN_RATIO_TARGET);
+    t.equal(PEER_RATIO_TARGET, 1, 'the refresh target is 1.0 × the peer');
+    t.equal(ME_RATIO_TARGET, 0.5, 'the /v1/me target is 0.50 × bare Fastify');
 
     t.match(readFileSync(svg, 'utf8'), /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*<\/svg>\s*$/, 'the chart is an SVG document');
     const table = textTable(written);
-    for (const label of ['GET /v1/me', 'POST /v1/auth/login', 'POST /v1/auth/refresh', 'projection rebuild', 'projection lag', 'RSS']) {
+    for (const label of ['GET /v1/me', 'POST /v1/auth/login', 'POST /v1/auth/refresh', 'oidc-provider', 'projection rebuild', 'projection lag', 'RSS']) {
       t.ok(table.includes(label), `the table has ${label}`);
     }
-    t.ok(markdownTable(written).split('\n').length >= 11, 'the markdown table has a row per scenario');
+    t.ok(markdownTable(written).split('\n').length >= 12, 'the markdown table has a row per scenario');
 
     // The docs update replaces only the generated section.
     const doc = join(dir, 'benchmarks.md');
