@@ -41,8 +41,10 @@ export class PgliteSql implements Sql {
     try {
       if (dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'))) await initialise(dataDir);
       const { PGlite } = await import('@electric-sql/pglite');
+      // pg_trgm: the admin search's index (src/projections/users/searchText.ts).
+      const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
       const db = (await PGlite.create(dataDir, {
-        parsers: { 20: (v: string) => BigInt(v) }, postgresqlconf: PGLITE_CONF,
+        parsers: { 20: (v: string) => BigInt(v) }, postgresqlconf: PGLITE_CONF, extensions: { pg_trgm },
       })) as unknown as PGliteLike;
       return new PgliteSql(db, unlock);
     } catch (e) {

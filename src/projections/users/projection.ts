@@ -16,6 +16,7 @@ import type { UserEvent } from '../../domain/events.js';
 import type { Decoded } from '../../ports/events.js';
 import type { SqlExecutor } from '../../ports/sql.js';
 import type { Projection } from '../../ports/projections.js';
+import { createSearchIndex } from './searchText.js';
 import { indexName, type TableNamer } from '../engine/tables.js';
 
 export type UserStatus = 'active' | 'disabled' | 'erased';
@@ -130,7 +131,7 @@ async function upsertUsers(tx: SqlExecutor, t: string, rows: readonly UserRow[])
 
 export const usersProjection: Projection = {
   name: 'users',
-  version: 2,
+  version: 3,
   tables: ['users'],
   types: USER_TYPES,
 
@@ -151,8 +152,9 @@ export const usersProjection: Projection = {
     )`);
     await tx.query(`create index if not exists ${indexName(t, 'lower_email')} on ${t} (lower(email))`);
     await tx.query(`create index if not exists ${indexName(t, 'phone')} on ${t} (phone)`);
-    // Keyset pagination of the search; the substring match itself is a filtered scan (ILIKE).
+    // Keyset pagination of the search; its substring match goes through the trigram index.
     await tx.query(`create index if not exists ${indexName(t, 'created')} on ${t} (created_at, id)`);
+    await createSearchIndex(tx, t);
   },
 
   async apply(tx: SqlExecutor, events: Decoded[], table: TableNamer): Promise<void> {

@@ -8,6 +8,7 @@ import { isUuid } from '../../lib/uuid.js';
 import { int8, type SqlExecutor } from '../../ports/sql.js';
 import { liveTable } from '../engine/tables.js';
 import { USER_COLUMNS, type UserRow, type UserStatus } from './projection.js';
+import { SEARCH_TEXT } from './searchText.js';
 
 const USERS = liveTable('users');
 
@@ -66,26 +67,36 @@ export async function findUserIdByPhone(db: SqlExecutor, phone: string): Promise
   return rows[0]?.id ?? null;
 }
 
+/** The statement of searchUsers (exported for the test that checks its plan uses the trigram index). */
+export function searchStatement(options: SearchUsersOptions): { text: string; params: unknown[]; limit: number } {
+  const limit = options.limit ?? 50;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new ValidationError('/limit', 'must be an integer from 1 to 500');
+  const query = options.query?.trim() ?? '';
+  const cursor = options.cursor ? decodeCursor(options.cursor) : null;
+  // With a query: candidates from the trigram index (SEARCH_TEXT), then the match itself.
+  const matching = query === '' ? '$1::text is null' : `${SEARCH_TEXT} ilike $1
+            and (email ilike $1 or phone ilike $1 or first_name ilike $1 or last_name ilike $1
+                 or (first_name || ' ' || last_name) ilike $1)`;
+  return {
+    text: `select ${USER_COLUMNS}, (extract(epoch from created_at) * 1000000)::bigint as created_us
+     from ${USERS}
+     where ${matching}
+       and ($2::bigint is null
+            or (created_at, id) > (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::uuid))
+     order by created_at, id
+     limit $4`,
+    params: [query === '' ? null : `%${escapeLike(query)}%`, cursor?.createdUs ?? null, cursor?.id ?? null, limit + 1],
+    limit,
+  };
+}
+
 /**
  * Users in (created_at, id) order, oldest first, filtered by a case-insensitive substring;
  * every status included. Keyset pagination: pass `nextCursor` back as `cursor`.
  */
 export async function searchUsers(db: SqlExecutor, options: SearchUsersOptions = {}): Promise<UserPage> {
-  const limit = options.limit ?? 50;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new ValidationError('/limit', 'must be an integer from 1 to 500');
-  const query = options.query?.trim() ?? '';
-  const cursor = options.cursor ? decodeCursor(options.cursor) : null;
-  const { rows } = await db.query<UserRow & { created_us: unknown }>(
-    `select ${USER_COLUMNS}, (extract(epoch from created_at) * 1000000)::bigint as created_us
-     from ${USERS}
-     where ($1::text is null
-            or email ilike $1 or phone ilike $1 or first_name ilike $1 or last_name ilike $1
-            or (first_name || ' ' || last_name) ilike $1)
-       and ($2::bigint is null
-            or (created_at, id) > (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::uuid))
-     order by created_at, id
-     limit $4`,
-    [query === '' ? null : `%${escapeLike(query)}%`, cursor?.createdUs ?? null, cursor?.id ?? null, limit + 1]);
+  const { text, params, limit } = searchStatement(options);
+  const { rows } = await db.query<UserRow & { created_us: unknown }>(text, params);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return {
