@@ -5,16 +5,18 @@
  *
  *   node dist/bench/run.js                 full mode (~10 s a scenario, 100k-event rebuild)
  *   node dist/bench/run.js --quick         a few seconds a scenario, 5k-event rebuild
- *   node dist/bench/run.js --only=me,refresh   some scenarios (argon2 baseline me register login refresh rebuild)
+ *   node dist/bench/run.js --only=me,refresh   some scenarios (argon2 baseline me register login refresh peer rebuild growth)
  *   node dist/bench/run.js --profile --only=refresh
  *                                          service under --cpu-prof (and the rebuild under the
  *                                          inspector); prints where the time goes; writes
  *                                          $TMPDIR/authstream-bench-profiles/, not latest.json nor the docs
+ *   node dist/bench/run.js --only=growth   the growth scenario alone (stores of 10k, 100k and 1M users:
+ *                                          ~15 min; --quick: 2k and 20k); --growth-sizes=10000,100000 to choose
  *   --no-docs  leave docs/benchmarks.md alone      --docs  update it even in quick mode
  *   --out=DIR  where latest.json and latest.svg go (default bench/results)
  *   --wait-quiet=S  wait up to S seconds for a quiet machine first (full mode: 180)
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +24,8 @@ import { serverAnswers, ADMIN_URL } from './db.js';
 import { updateDocs } from './docs.js';
 import { writeResults } from './output.js';
 import { textTable } from './report.js';
-import { cleanUpInterruptedRuns, MODES, runSuite, SCENARIOS, type ScenarioName } from './suite.js';
+import { growthTable, GROWTH_MODES, measureGrowth } from './growth.js';
+import { cleanUpInterruptedRuns, MODES, runSuite, SCENARIOS, SERVICE_ENV, type ScenarioName } from './suite.js';
 
 /** The repository root, whether this runs from bench/ or dist/bench/. */
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), import.meta.url.includes('/dist/bench/') ? '../..' : '..');
@@ -39,16 +42,19 @@ function parseArgs(argv: string[]): Map<string, string | true> {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const known = new Set(['quick', 'only', 'profile', 'no-docs', 'docs', 'out', 'wait-quiet']);
+  const known = new Set(['quick', 'only', 'profile', 'no-docs', 'docs', 'out', 'wait-quiet', 'growth-sizes']);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
   const mode = args.has('quick') ? 'quick' : 'full';
   const onlyArg = args.get('only');
   let only: Set<ScenarioName> | undefined;
+  let growth = !args.has('profile');
   if (typeof onlyArg === 'string') {
     only = new Set();
+    growth = false;
     for (const s of onlyArg.split(',')) {
-      if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s} (${SCENARIOS.join(', ')})`);
-      only.add(s as ScenarioName);
+      if (s === 'growth') growth = true;
+      else if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s} (${SCENARIOS.join(', ')}, growth)`);
+      else only.add(s as ScenarioName);
     }
   }
   const outDir = resolve(root, typeof args.get('out') === 'string' ? (args.get('out') as string) : 'bench/results');
@@ -65,6 +71,22 @@ async function main(): Promise<void> {
   log(`${mode} mode${only ? `, only ${[...only].join(', ')}` : ''}${profiling ? ', profiling' : ''}`);
   const waitArg = args.get('wait-quiet');
   const waitQuietSeconds = typeof waitArg === 'string' ? Number(waitArg) : MODES[mode].waitQuietSeconds;
+  if (growth) {
+    const sizesArg = args.get('growth-sizes');
+    const sizes = typeof sizesArg === 'string' ? sizesArg.split(',').map(Number) : GROWTH_MODES[mode].sizes;
+    if (sizes.some((n) => !Number.isInteger(n) || n < 10)) throw new Error('--growth-sizes takes whole numbers of users, at least 10');
+    const grown = await measureGrowth({
+      ...GROWTH_MODES[mode], sizes, http: { connections: MODES[mode].connections.http, seconds: MODES[mode].seconds, maxRequests: MODES[mode].maxRequests.http },
+      argon2: { connections: MODES[mode].connections.argon2, seconds: MODES[mode].seconds, maxRequests: MODES[mode].maxRequests.argon2 },
+      warmupSeconds: MODES[mode].warmupSeconds, serviceEnv: SERVICE_ENV, log,
+    });
+    process.stdout.write(`\n${growthTable(grown)}\n\n`);
+    mkdirSync(outDir, { recursive: true });
+    const file = join(outDir, 'growth-latest.json');
+    writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), mode, ...grown }, null, 2)}\n`);
+    process.stdout.write(`wrote ${file}\n`);
+    if (only?.size === 0) return;
+  }
   const result = await runSuite({ ...MODES[mode], mode, only, profileDir, log, waitQuietSeconds });
 
   process.stdout.write(`\n${textTable(result)}\n\n`);
