@@ -71,21 +71,10 @@ async function main(): Promise<void> {
   log(`${mode} mode${only ? `, only ${[...only].join(', ')}` : ''}${profiling ? ', profiling' : ''}`);
   const waitArg = args.get('wait-quiet');
   const waitQuietSeconds = typeof waitArg === 'string' ? Number(waitArg) : MODES[mode].waitQuietSeconds;
-  if (growth) {
-    const sizesArg = args.get('growth-sizes');
-    const sizes = typeof sizesArg === 'string' ? sizesArg.split(',').map(Number) : GROWTH_MODES[mode].sizes;
-    if (sizes.some((n) => !Number.isInteger(n) || n < 10)) throw new Error('--growth-sizes takes whole numbers of users, at least 10');
-    const grown = await measureGrowth({
-      ...GROWTH_MODES[mode], sizes, http: { connections: MODES[mode].connections.http, seconds: MODES[mode].seconds, maxRequests: MODES[mode].maxRequests.http },
-      argon2: { connections: MODES[mode].connections.argon2, seconds: MODES[mode].seconds, maxRequests: MODES[mode].maxRequests.argon2 },
-      warmupSeconds: MODES[mode].warmupSeconds, serviceEnv: SERVICE_ENV, log,
-    });
-    process.stdout.write(`\n${growthTable(grown)}\n\n`);
-    mkdirSync(outDir, { recursive: true });
-    const file = join(outDir, 'growth-latest.json');
-    writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), mode, ...grown }, null, 2)}\n`);
-    process.stdout.write(`wrote ${file}\n`);
-    if (only?.size === 0) return;
+  // The growth scenario alone (--only=growth) skips the suite; otherwise it runs after it.
+  if (only?.size === 0) {
+    await runGrowth(mode, args.get('growth-sizes'), outDir, log);
+    return;
   }
   const result = await runSuite({ ...MODES[mode], mode, only, profileDir, log, waitQuietSeconds });
 
@@ -109,6 +98,22 @@ async function main(): Promise<void> {
     updateDocs(join(root, 'docs/benchmarks.md'), result);
     process.stdout.write('updated docs/benchmarks.md\n');
   }
+  if (growth) await runGrowth(mode, args.get('growth-sizes'), outDir, log);
+}
+
+async function runGrowth(mode: 'full' | 'quick', sizesArg: string | true | undefined, outDir: string, log: (line: string) => void): Promise<void> {
+  const sizes = typeof sizesArg === 'string' ? sizesArg.split(',').map(Number) : GROWTH_MODES[mode].sizes;
+  if (sizes.some((n) => !Number.isInteger(n) || n < 10)) throw new Error('--growth-sizes takes whole numbers of users, at least 10');
+  const grown = await measureGrowth({
+    ...GROWTH_MODES[mode], sizes, http: { connections: MODES[mode].connections.http, seconds: MODES[mode].seconds, maxRequests: MODES[mode].maxRequests.http },
+    argon2: { connections: MODES[mode].connections.argon2, seconds: MODES[mode].seconds, maxRequests: MODES[mode].maxRequests.argon2 },
+    warmupSeconds: MODES[mode].warmupSeconds, serviceEnv: SERVICE_ENV, log,
+  });
+  process.stdout.write(`\n${growthTable(grown)}\n\n`);
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, 'growth-latest.json');
+  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), mode, ...grown }, null, 2)}\n`);
+  process.stdout.write(`wrote ${file}\n`);
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
