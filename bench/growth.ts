@@ -228,7 +228,7 @@ export const GROWTH_MODES: Record<'full' | 'quick' | 'test', Pick<GrowthOptions,
   // A month of refreshes every five minutes: 8,640 events a long session.
   full: { sizes: [10_000, 100_000, 1_000_000], longSessions: 20, longRotations: 8_640, sample: 400 },
   quick: { sizes: [2_000, 20_000], longSessions: 8, longRotations: 2_000, sample: 200 },
-  test: { sizes: [100, 400], longSessions: 2, longRotations: 60, sample: 40 },
+  test: { sizes: [60, 150], longSessions: 1, longRotations: 30, sample: 20 },
 };
 
 /** The growth result as a text table: a row per size and scenario, and the ratios. */
