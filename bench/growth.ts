@@ -17,7 +17,8 @@ import { createRuntime } from '../src/composition/runtime.js';
 import { counterDelta, createBenchDatabase, dbReader } from './db.js';
 import { fillGrowthStore, type GrowthSample } from './growthStore.js';
 import { loginRequests, measure, meRequests, PASSWORD, refreshRequests, registerRequests, type LoadShape, type Requests, type SeedUser } from './load.js';
-import { cpuMeter, startService } from './processes.js';
+import { cpuMeter } from './procStats.js';
+import { startService } from './processes.js';
 import { countEvents } from './rebuild.js';
 
 /** At the largest size a request may cost at most this many times what it costs at the smallest. */

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBenchDatabase, type BenchDatabase } from './db.js';
 import { loginRequests, measure, meRequests, refreshRequests, seedUsers, type LoadResult, type Requests, type SeedUser } from './load.js';
-import { cpuMeter, fromSources, startService, type Child, type CpuSplit } from './processes.js';
+import { cpuMeter, type CpuSplit } from './procStats.js';
+import { fromSources, startService, type Child } from './processes.js';
 import { SERVICE_ENV } from './suite.js';
 
 const root = fileURLToPath(new URL(fromSources ? '../' : '../../', import.meta.url));

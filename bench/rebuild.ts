@@ -23,7 +23,7 @@ import type { EventContext } from '../src/ports/events.js';
 import { hashToken } from '../src/infra/secrets.js';
 import { allProjections } from '../src/projections/index.js';
 import type { Runtime } from '../src/composition/runtime.js';
-import { cpuMeter } from './processes.js';
+import { cpuMeter } from './procStats.js';
 import { availableParallelism } from 'node:os';
 
 const SESSIONS_PER_USER = 4;

@@ -6,7 +6,7 @@ import type { Argon2Result } from './argon2.js';
 import type { LagResult } from './lag.js';
 import type { LoadResult } from './load.js';
 import type { ProfileSummary } from './profile.js';
-import type { CpuSplit } from './processes.js';
+import type { CpuSplit } from './procStats.js';
 import type { RebuildResult } from './rebuild.js';
 
 export type Mode = 'full' | 'quick' | 'test';

@@ -24,7 +24,8 @@ import {
   baselineRequests, loginRequests, measure, meRequests, PASSWORD, refreshRequests, registerRequests, seedUsers,
   type LoadShape, type Requests,
 } from './load.js';
-import { cpuMeter, procStatusBytes, rssSampler, startBaseline, startService, waitForQuiet, type Child } from './processes.js';
+import { cpuMeter, procStatusBytes, rssSampler, waitForQuiet } from './procStats.js';
+import { startBaseline, startService, type Child } from './processes.js';
 import { formatSummary, loadProfile, monotonicUs, summariseProfile, type ProfileSummary, type Window } from './profile.js';
 import { measureRebuild } from './rebuild.js';
 import { checkTargets, warningsOf, type HttpScenario, type Mode, type Scenarios, type SuiteResult } from './report.js';
