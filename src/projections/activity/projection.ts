@@ -79,35 +79,12 @@ function userOf(e: ActivityEvent): string {
 }
 
 /**
- * Inserts the rows; ip and user agent are left out for users whose UserErased row is
- * already stored (the rows of a user erased within this batch are handled by the caller).
+ * The insert of `rows` (sent as one JSON parameter) into `t`, with ip and user agent left
+ * out for users whose UserErased row is already stored (the rows of a user erased within
+ * the batch are handled by the caller); `tail` ends the statement.
  */
-async function insertRows(tx: SqlExecutor, t: string, rows: readonly ActivityRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await tx.query(
-    `with r as (
-       select * from jsonb_to_recordset($1::jsonb) as r(
-         position bigint, user_id uuid, type text, occurred_at timestamptz, session_id uuid, ip text, user_agent text)),
-     gone as (
-       select distinct x.user_id from ${t} x where x.type = 'UserErased' and x.user_id in (select user_id from r))
-     insert into ${t} (position, user_id, type, occurred_at, session_id, ip, user_agent)
-     select r.position, r.user_id, r.type, r.occurred_at, r.session_id,
-            case when gone.user_id is null then r.ip end, case when gone.user_id is null then r.user_agent end
-     from r left join gone on gone.user_id = r.user_id
-     where not (r.type = 'LoginFailed' and gone.user_id is not null)
-     on conflict (position) do nothing`,
-    // No replacer: one called for every key of every row was most of this function's time.
-    [JSON.stringify(rows)]);
-}
-
-/**
- * Moves each session's refresh row to its latest rotation (one row per session in `rows`,
- * the newest of the batch). Network data follows insertRows' rule for erased users.
- */
-async function upsertRefreshRows(tx: SqlExecutor, t: string, rows: readonly ActivityRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await tx.query(
-    `with r as (
+function insertStatement(t: string, tail: string): string {
+  return `with r as (
        select * from jsonb_to_recordset($1::jsonb) as r(
          position bigint, user_id uuid, type text, occurred_at timestamptz, session_id uuid, ip text, user_agent text)),
      gone as (
@@ -116,9 +93,29 @@ async function upsertRefreshRows(tx: SqlExecutor, t: string, rows: readonly Acti
      select r.position, r.user_id, r.type, r.occurred_at, r.session_id,
             case when gone.user_id is null then r.ip end, case when gone.user_id is null then r.user_agent end
      from r left join gone on gone.user_id = r.user_id
-     on conflict (session_id) where type = 'RefreshTokenRotated' do update
+     ${tail}`;
+}
+
+/** Inserts the rows (insert-only: a replayed event changes nothing); no failed login of an erased user. */
+async function insertRows(tx: SqlExecutor, t: string, rows: readonly ActivityRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(
+    insertStatement(t, `where not (r.type = 'LoginFailed' and gone.user_id is not null)
+     on conflict (position) do nothing`),
+    // No replacer: one called for every key of every row was most of this function's time.
+    [JSON.stringify(rows)]);
+}
+
+/**
+ * Moves each session's refresh row to its latest rotation (one row per session in `rows`,
+ * the newest of the batch); an older rotation, replayed, changes nothing.
+ */
+async function upsertRefreshRows(tx: SqlExecutor, t: string, rows: readonly ActivityRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(
+    insertStatement(t, `on conflict (session_id) where type = 'RefreshTokenRotated' do update
        set position = excluded.position, occurred_at = excluded.occurred_at, ip = excluded.ip, user_agent = excluded.user_agent
-       where excluded.position > a.position`,
+       where excluded.position > a.position`),
     [JSON.stringify(rows)]);
 }
 
