@@ -17,6 +17,12 @@
  * it rolls back), and the COMMIT. Otherwise the lock, the statements and the checkpoint
  * update go in one round trip, then COMMIT once the locked rows confirm the assumption, or
  * ROLLBACK. A batch found on the wrong assumption goes the careful, locking way.
+ *
+ * Several instances on one database each offer every batch: one applies it, the others
+ * find it done. For those the pipelined paths are wasted work (every statement of the
+ * batch run, then rolled back), so a runner that has just found its checkpoints moved by
+ * another instance (`contended`) goes the locking way first for a while (`lockFirst`): it
+ * waits for the lock, sees the batch applied, and commits nothing.
  */
 import type { Decoded } from '../../ports/events.js';
 import type { Projection } from '../../ports/projections.js';
@@ -30,10 +36,18 @@ import { liveTable } from './tables.js';
 export interface BatchOutcome {
   position: bigint;
   rewound: boolean;
+  /** The batch was found applied already (by another instance, or a rebuild). */
+  byOther?: true;
 }
 
 /** A pipelined batch found a checkpoint elsewhere than this runner left it (rolled back). */
 class CheckpointsMoved extends Error {}
+
+/** What applyLiveBatch did: where each checkpoint stands, and whether another instance had moved one. */
+export interface BatchResult {
+  outcomes: Map<string, BatchOutcome>;
+  contended: boolean;
+}
 
 /** Events strictly after `position`. */
 export const after = (events: readonly Decoded[], position: bigint): Decoded[] =>
@@ -51,46 +65,51 @@ export async function applyLiveBatch(
   events: readonly Decoded[],
   from: bigint,
   last: bigint,
-): Promise<Map<string, BatchOutcome>> {
+  /** Skip the pipelined paths: other instances have been applying the batches lately. */
+  lockFirst = false,
+): Promise<BatchResult> {
   const names = projections.map((p) => p.name);
   const asLeft = (locked: Record<string, unknown>[]): boolean => {
     const stored = checkpointPositions(locked, names);
     return names.every((name) => stored.get(name) === expected.get(name));
   };
-  const allAdvanced = (): Map<string, BatchOutcome> => new Map(names.map((name) => [name, { position: last, rewound: false }]));
-  if (names.every((name) => { const p = expected.get(name) ?? -1n; return p >= from && p < last; })) {
-    const writes = await recordWrites(projections, events, expected);
-    if (writes) {
-      const { first, failure } = await sql.pipelinedBatch(lockCheckpointsStatement(names),
-        [...writes, advanceCheckpointsStatement(expected, last)]);
-      if (asLeft(first)) {
-        if (failure) throw failure;
-        return allAdvanced();
-      }
-      // A checkpoint had moved: the checkpoint update failed, nothing was committed.
-      return applyLocked(sql, projections, events, from, last);
+  const allAdvanced = (): BatchResult => ({ outcomes: new Map(names.map((name) => [name, { position: last, rewound: false }])), contended: false });
+  const locked = async (contended: boolean): Promise<BatchResult> => {
+    const outcomes = await applyLocked(sql, projections, events, from, last);
+    return { outcomes, contended: contended || [...outcomes.values()].some((o) => o.byOther === true) };
+  };
+  if (lockFirst || !names.every((name) => { const p = expected.get(name) ?? -1n; return p >= from && p < last; })) return locked(false);
+  const writes = await recordWrites(projections, events, expected);
+  if (writes) {
+    const { first, failure } = await sql.pipelinedBatch(lockCheckpointsStatement(names),
+      [...writes, advanceCheckpointsStatement(expected, last)]);
+    if (asLeft(first)) {
+      if (failure) throw failure;
+      return allAdvanced();
     }
-    try {
-      return await sql.pipelinedTransaction(lockCheckpointsStatement(names), async (tx, locked) => {
-        const writes: Promise<void>[] = [];
-        for (const p of projections) {
-          const fresh = after(events, expected.get(p.name) ?? -1n);
-          if (fresh.length > 0) writes.push(p.apply(tx, fresh, liveTable));
-        }
-        writes.push(saveCheckpoints(tx, names, last));
-        // Every statement settles before COMMIT or ROLLBACK is sent.
-        const failed = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
-        // Checked first: writes made on a wrong assumption may fail (a row applied twice),
-        // and that is no error of the batch.
-        if (!asLeft(await locked)) throw new CheckpointsMoved();
-        if (failed) throw failed.reason;
-        return allAdvanced();
-      });
-    } catch (error) {
-      if (!(error instanceof CheckpointsMoved)) throw error;
-    }
+    // A checkpoint had moved: the checkpoint update failed, nothing was committed.
+    return locked(true);
   }
-  return applyLocked(sql, projections, events, from, last);
+  try {
+    return await sql.pipelinedTransaction(lockCheckpointsStatement(names), async (tx, lockedRows) => {
+      const pending: Promise<void>[] = [];
+      for (const p of projections) {
+        const fresh = after(events, expected.get(p.name) ?? -1n);
+        if (fresh.length > 0) pending.push(p.apply(tx, fresh, liveTable));
+      }
+      pending.push(saveCheckpoints(tx, names, last));
+      // Every statement settles before COMMIT or ROLLBACK is sent.
+      const failed = (await Promise.allSettled(pending)).find((r) => r.status === 'rejected');
+      // Checked first: writes made on a wrong assumption may fail (a row applied twice),
+      // and that is no error of the batch.
+      if (!asLeft(await lockedRows)) throw new CheckpointsMoved();
+      if (failed) throw failed.reason;
+      return allAdvanced();
+    });
+  } catch (error) {
+    if (!(error instanceof CheckpointsMoved)) throw error;
+    return locked(true);
+  }
 }
 
 /** The batch decided on the locked checkpoints: skip, rewind or apply per projection. */
@@ -110,7 +129,7 @@ function applyLocked(
     for (const p of projections) {
       const position = stored.get(p.name) ?? 0n;
       if (position >= last) {
-        outcomes.set(p.name, { position, rewound: false }); // another instance (or a rebuild) got here first
+        outcomes.set(p.name, { position, rewound: false, byOther: true }); // another instance (or a rebuild) got here first
       } else if (position < from) {
         outcomes.set(p.name, { position, rewound: true });
       } else {

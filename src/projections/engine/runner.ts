@@ -35,6 +35,13 @@ export type { RebuildProgress } from './rebuild.js';
 export type { ProjectionStatus } from './status.js';
 export type { ProjectionRunnerOptions, RunnerLog } from './options.js';
 
+/**
+ * After finding a batch applied by another instance, this many batches go the locking way
+ * first (liveBatch.ts); an instance that is alone, or applies the batches itself again,
+ * returns to the pipelined paths once they are counted down.
+ */
+const LOCK_FIRST_BATCHES = 32;
+
 interface SqlTarget {
   projection: Projection;
   position: bigint;
@@ -171,6 +178,8 @@ export class ProjectionRunner {
   }
 
   #started = false;
+  /** Batches still to go the locking way first (see LOCK_FIRST_BATCHES). */
+  #lockFirst = 0;
 
   /** Position of every SQL projection and live consumer, as this instance knows it. */
   positions(): Map<string, bigint> {
@@ -259,7 +268,9 @@ export class ProjectionRunner {
     const due = [...this.#projections.values()].filter((t) => t.position < last);
     if (due.length === 0) return;
     const expected = new Map(due.map((t) => [t.projection.name, t.position]));
-    const outcomes = await applyLiveBatch(this.#sql, due.map((t) => t.projection), expected, events, from, last);
+    const { outcomes, contended } = await applyLiveBatch(
+      this.#sql, due.map((t) => t.projection), expected, events, from, last, this.#lockFirst > 0);
+    this.#lockFirst = contended ? LOCK_FIRST_BATCHES : Math.max(0, this.#lockFirst - 1);
     for (const target of due) {
       const outcome = outcomes.get(target.projection.name);
       if (!outcome) continue;

@@ -12,6 +12,7 @@ import {
 import { allProjections } from '../../../src/projections/index.js';
 import { getUser } from '../../../src/projections/users/queries.js';
 import { ProjectionRunner } from '../../../src/projections/engine/runner.js';
+import { applyLiveBatch } from '../../../src/projections/engine/liveBatch.js';
 import type { LiveConsumer } from '../../../src/ports/projections.js';
 import {
   ALICE, BOB, BOB_PERSONAL, TestLog, Writer, allPositions, checkpoints, ledger, ledgerProjection, makeRunner, openEnv,
@@ -332,4 +333,38 @@ void t.test('a batch sent in one go commits nothing when a checkpoint is not whe
   t.same(checkpointPositions(refused.first, names), new Map([['one', 10n], ['two', 20n]]), 'the locked rows show the move');
   t.same(await checkpoints(sql), { one: '10', two: '20' }, 'no checkpoint moved');
   t.same(await applied(), [10n], 'and the write before the refusal was rolled back with it');
+});
+
+void t.test('a batch another instance applied is seen as contended; lock-first applies with no pipelined attempt', async (t) => {
+  const { sql } = await createTestDatabase(t);
+  await migrateProjections(sql);
+  const p = ledgerProjection('ledger', { writesOnly: true });
+  await sql.transaction(async (tx) => {
+    await tx.query('create schema if not exists authstream');
+    await p.setup(tx, (base) => `authstream.${base}`);
+    await insertCheckpoint(tx, 'ledger', 1);
+  });
+  const events = (from: number, to: number): Decoded[] => Array.from({ length: to - from }, (_, i) => ({
+    id: `e${from + i + 1}`, streamId: 's', type: 'UserRegistered', revision: BigInt(from + i), position: BigInt(from + i + 1),
+    occurredAt: new Date(), recordedAt: new Date(), data: {}, metadata: {},
+  }) as unknown as Decoded);
+  let pipelined = 0;
+  const counting = new Proxy(sql, {
+    get: (target, name: keyof typeof sql) => name === 'pipelinedBatch'
+      ? (...args: Parameters<typeof sql.pipelinedBatch>) => ((pipelined += 1), target.pipelinedBatch(...args))
+      : (typeof target[name] === 'function' ? (target[name] as () => unknown).bind(target) : target[name]),
+  });
+
+  const first = await applyLiveBatch(counting, [p], new Map([['ledger', 0n]]), events(0, 3), 0n, 3n);
+  t.same([first.contended, pipelined], [false, 1], 'alone: applied in one pipelined batch, not contended');
+  // Another instance applies 4-6 while this runner still believes the checkpoint at 3.
+  await applyLiveBatch(sql, [p], new Map([['ledger', 3n]]), events(3, 6), 3n, 6n);
+  const late = await applyLiveBatch(counting, [p], new Map([['ledger', 3n]]), events(3, 6), 3n, 6n);
+  t.equal(late.contended, true, 'found applied by another: contended');
+  t.match(late.outcomes.get('ledger'), { position: 6n, rewound: false, byOther: true });
+  const before = pipelined;
+  const next = await applyLiveBatch(counting, [p], new Map([['ledger', 6n]]), events(6, 9), 6n, 9n, true);
+  t.equal(pipelined, before, 'lock-first: no pipelined attempt');
+  t.same([next.contended, next.outcomes.get('ledger')?.position], [false, 9n], 'applied by this runner on the locked path');
+  t.same(await ledger(sql), ['1', '2', '3', '4', '5', '6', '7', '8', '9'], 'every event exactly once');
 });
