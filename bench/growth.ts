@@ -15,7 +15,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createRuntime } from '../src/composition/runtime.js';
 import { counterDelta, createBenchDatabase, dbReader } from './db.js';
-import { fillGrowthStore, type GrowthSample } from './growthStore.js';
+import { fillGrowthStore, growthUser, type GrowthSample } from './growthStore.js';
 import { loginRequests, measure, meRequests, PASSWORD, refreshRequests, registerRequests, type LoadShape, type Requests, type SeedUser } from './load.js';
 import { cpuMeter } from './procStats.js';
 import { startService } from './processes.js';
@@ -194,7 +194,7 @@ async function serveAndMeasure(
   }
 }
 
-/** GET /v1/admin/users?query=: an operator looking up one user by a part of their email. */
+/** GET /v1/admin/users?query=: an operator looking up one user by the part of their email before the domain. */
 function searchRequests(baseUrl: string, adminToken: string, users: number): Requests {
   let n = 0;
   return {
@@ -202,7 +202,10 @@ function searchRequests(baseUrl: string, adminToken: string, users: number): Req
     headers: { authorization: `Bearer ${adminToken}` },
     requests: [{
       method: 'GET',
-      setupRequest: (req) => ({ ...req, path: `/v1/admin/users?limit=20&query=${encodeURIComponent(`growth-${(n++ * 7919) % users}@`)}` }),
+      setupRequest: (req) => {
+        const local = growthUser((n++ * 7919) % users).email.split('@')[0] ?? '';
+        return { ...req, path: `/v1/admin/users?limit=20&query=${encodeURIComponent(`${local}@`)}` };
+      },
     }],
   };
 }

@@ -31,6 +31,29 @@ export interface GrowthShape {
 }
 
 export const ROTATIONS_PER_USER = 2;
+
+const FIRST = [
+  'anna', 'ben', 'chloe', 'david', 'elena', 'farid', 'grace', 'hugo', 'ines', 'jakub', 'keiko', 'liam', 'maria', 'noah', 'olga',
+  'pavel', 'quinn', 'rosa', 'sami', 'tara', 'umar', 'vera', 'wei', 'xenia', 'yusuf', 'zoe', 'amir', 'bea', 'carlos', 'dana',
+];
+const LAST = [
+  'smith', 'garcia', 'muller', 'rossi', 'novak', 'kowalski', 'dubois', 'jensen', 'silva', 'tanaka', 'kim', 'nguyen', 'ivanov',
+  'okafor', 'haddad', 'larsen', 'moreau', 'costa', 'weber', 'fischer', 'petrov', 'santos', 'cohen', 'ali', 'chen', 'lopez',
+  'meyer', 'brown', 'wilson', 'khan', 'patel', 'schmidt', 'romano', 'virtanen', 'horvat', 'popescu', 'yilmaz', 'sato', 'park', 'reyes',
+];
+const DOMAINS = ['gmail.com', 'outlook.com', 'yahoo.com', 'icloud.com', 'proton.me', 'web.de', 'example.org', 'acme.io'];
+
+/**
+ * The names and email of generated user `i`: first and last names from short lists and a
+ * handful of mail domains, as a real user base repeats them (a search's trigrams are then
+ * as common as in real data, not shared by every row), and the number for uniqueness.
+ */
+export function growthUser(i: number): { email: string; firstName: string; lastName: string } {
+  const first = FIRST[i % FIRST.length] as string;
+  const last = LAST[Math.floor(i / FIRST.length) % LAST.length] as string;
+  const cap = (w: string): string => w.charAt(0).toUpperCase() + w.slice(1);
+  return { email: `${first}.${last}${i}@${DOMAINS[(i * 7) % DOMAINS.length]}`, firstName: cap(first), lastName: cap(last) };
+}
 /** Users per bulk commit (three streams each). */
 const USERS_PER_COMMIT = 250;
 const COMMITS_IN_FLIGHT = 4;
@@ -89,7 +112,7 @@ export async function fillGrowthStore(runtime: Runtime, shape: GrowthShape, pass
     return { events, token };
   };
   /** A user's reservation and registration. */
-  const registration = async (userId: string, email: string, lastName: string, roles: string[]): Promise<StreamAppend[]> => [
+  const registration = async (userId: string, email: string, firstName: string, lastName: string, roles: string[]): Promise<StreamAppend[]> => [
     {
       streamId: identifierStream(secrets.identifierHash('email', email)), expectedRevision: 'no_stream',
       events: await encode([{ type: 'IdentifierClaimed', data: { user_id: userId, kind: 'email' } }], userId),
@@ -98,7 +121,7 @@ export async function fillGrowthStore(runtime: Runtime, shape: GrowthShape, pass
       streamId: userStream(userId), expectedRevision: 'no_stream',
       events: await encode([{
         type: 'UserRegistered',
-        data: { user_id: userId, email, phone: null, first_name: 'Growth', last_name: lastName, password_hash: passwordHash, roles },
+        data: { user_id: userId, email, phone: null, first_name: firstName, last_name: lastName, password_hash: passwordHash, roles },
       }], userId),
     },
   ];
@@ -111,10 +134,10 @@ export async function fillGrowthStore(runtime: Runtime, shape: GrowthShape, pass
     await keys.createMany(users.map((u) => u.id));
     const appends: StreamAppend[] = [];
     for (const u of users) {
-      const email = `growth-${u.i}@example.com`;
+      const { email, firstName, lastName } = growthUser(u.i);
       const sampled = u.i % sampleEvery === 0;
       const admin = u.i === 0;
-      appends.push(...(await registration(u.id, email, `User ${u.i}`, admin ? ['user', 'admin'] : ['user'])));
+      appends.push(...(await registration(u.id, email, firstName, lastName, admin ? ['user', 'admin'] : ['user'])));
       const session = sessionEvents(u.session, u.id, 0, 1 + ROTATIONS_PER_USER, sampled);
       appends.push({ streamId: sessionStream(u.session), expectedRevision: 'no_stream', events: await encode(session.events, u.id) });
       if (sampled) sample.tokens.push(session.token);
@@ -131,7 +154,7 @@ export async function fillGrowthStore(runtime: Runtime, shape: GrowthShape, pass
     const userId = randomUUID();
     const sessionId = randomUUID();
     await keys.create(userId);
-    await store.appendToStreams(await registration(userId, `growth-long-${l}@example.com`, `Long ${l}`, ['user']));
+    await store.appendToStreams(await registration(userId, `long-session-${l}@example.org`, 'Long', `Session ${l}`, ['user']));
     const total = 1 + shape.longRotations;
     for (let from = 0; from < total; from += LONG_CHUNK) {
       const count = Math.min(LONG_CHUNK, total - from);

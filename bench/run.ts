@@ -11,7 +11,7 @@
  *                                          inspector); prints where the time goes; writes
  *                                          $TMPDIR/authstream-bench-profiles/, not latest.json nor the docs
  *   node dist/bench/run.js --only=growth   the growth scenario alone (stores of 10k, 100k and 1M users:
- *                                          ~15 min; --quick: 2k and 20k); --growth-sizes=10000,100000 to choose
+ *                                          ~25 min; --quick: 2k and 20k); --growth-sizes=10000,100000 to choose
  *   --no-docs  leave docs/benchmarks.md alone      --docs  update it even in quick mode
  *   --out=DIR  where latest.json and latest.svg go (default bench/results)
  *   --wait-quiet=S  wait up to S seconds for a quiet machine first (full mode: 180)
