@@ -66,8 +66,8 @@ export function evolveSession(state: Session, event: Recorded<SessionEvent>): Se
   if (event.type === 'SessionStarted') {
     const d = event.data;
     return {
-      status: 'active', id: d.session_id, userId: d.user_id, currentHash: d.refresh_token_hash, recentRetirements: [], expiresAt: new Date(d.expires_at), createdAt: event.occurredAt,
-      lastUsedAt: event.occurredAt, userRevision: BigInt(d.user_revision), revokedReason: null, amr: d.amr ?? ['pwd'],
+      status: 'active', id: d.session_id, userId: d.user_id, currentHash: d.refresh_token_hash, recentRetirements: [],
+      expiresAt: new Date(d.expires_at), createdAt: event.occurredAt, lastUsedAt: event.occurredAt, userRevision: BigInt(d.user_revision), revokedReason: null, amr: d.amr ?? ['pwd'],
     };
   }
   if (state.status === 'none') return state;
