@@ -78,6 +78,8 @@ export async function dbReader(url: string): Promise<{
   close(): Promise<void>;
 }> {
   const client = new pg.Client({ connectionString: url, application_name: 'authstream-bench' });
+  // A connection cut by the drop of the database on Ctrl-C: its next query says so, if any.
+  client.on('error', () => {});
   await client.connect();
   return {
     async streamLengths(streams) {

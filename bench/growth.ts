@@ -18,6 +18,7 @@ import { counterDelta, createBenchDatabase, dbReader } from './db.js';
 import { fillGrowthStore, growthUser, type GrowthSample } from './growthStore.js';
 import { loginRequests, measure, meRequests, PASSWORD, refreshRequests, registerRequests, type LoadShape, type Requests, type SeedUser } from './load.js';
 import { cpuMeter } from './procStats.js';
+import { onInterrupt } from './suite.js';
 import { startService } from './processes.js';
 import { countEvents } from './rebuild.js';
 
@@ -88,6 +89,11 @@ async function measureSize(users: number, options: GrowthOptions): Promise<Growt
   const db = await createBenchDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'authstream-growth-'));
   const masterKey = randomBytes(32).toString('base64');
+  // Ctrl-C must not leave a store of a million users behind.
+  const unregister = onInterrupt(async () => {
+    await db.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
   try {
     const config = loadConfig({ DATABASE_URL: db.url, MASTER_KEY: masterKey, DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
     const runtime = await createRuntime(config, { log: { error: (obj, msg) => log(`runtime error: ${msg} ${JSON.stringify(obj)}`) } });
@@ -118,6 +124,7 @@ async function measureSize(users: number, options: GrowthOptions): Promise<Growt
     const scenarios = await serveAndMeasure(db, { masterKey, dataDir }, sample, options, users);
     return { users, store_events: storeEvents, generate_seconds: generateSeconds, rebuild, scenarios, relations: await relationSizes(db.url) };
   } finally {
+    unregister();
     await db.drop().catch((e: unknown) => log(`could not drop ${db.name}: ${String(e)}`));
     rmSync(dataDir, { recursive: true, force: true });
   }

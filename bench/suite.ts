@@ -87,6 +87,15 @@ const MIB = 2 ** 20;
 /** What a run must undo if the process is interrupted (Ctrl-C): children and the database. */
 const pendingCleanups = new Set<() => Promise<void>>();
 
+/**
+ * Registers what must be undone if the run is interrupted (the growth scenario's database
+ * and service too); returns the function that unregisters it once done.
+ */
+export function onInterrupt(cleanUp: () => Promise<void>): () => void {
+  pendingCleanups.add(cleanUp);
+  return () => pendingCleanups.delete(cleanUp);
+}
+
 /** Stops the children and drops the databases of the runs in progress (for signal handlers). */
 export async function cleanUpInterruptedRuns(): Promise<void> {
   await Promise.all([...pendingCleanups].map((c) => c().catch(() => {})));
