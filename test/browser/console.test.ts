@@ -109,7 +109,10 @@ t.test('the operator console in headless Chromium', async (t) => {
     await tab.getByLabel('Search users').fill('grace-');
     await tab.getByRole('button', { name: 'Search' }).click();
     await tab.getByRole('link', { name: 'Grace Hopper' }).waitFor();
-    t.equal(await tab.locator('tbody tr').count(), 1, 'the search finds her alone');
+    // The list shown before the search (every user) holds her too: wait for the answer to replace it.
+    const rows = tab.locator('tbody tr');
+    for (let waited = 0; waited < 5000 && (await rows.count()) !== 1; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    t.equal(await rows.count(), 1, 'the search finds her alone');
     await accessible('users');
     await shot('users');
     await tab.getByRole('link', { name: 'Grace Hopper' }).click();
@@ -217,11 +220,21 @@ t.test('the operator console in headless Chromium', async (t) => {
     await users.waitFor();
     await accessible('projections');
     await shot('projections');
-    await users.getByRole('button', { name: 'Rebuild users' }).click();
+    const button = users.getByRole('button', { name: 'Rebuild users' });
+    await button.click();
     await status('Rebuild of users started');
-    await users.getByRole('button', { name: 'Rebuild users' }).waitFor({ timeout: 30_000 });
-    const list = await call(service, 'GET', '/v1/admin/projections', undefined, bearer);
-    const p = list.body.projections.find((x: { name: string }) => x.name === 'users');
+    const usersStatus = async () => (await call(service, 'GET', '/v1/admin/projections', undefined, bearer))
+      .body.projections.find((x: { name: string }) => x.name === 'users');
+    // The console shows the progress instead of the button while the rebuild runs, unless
+    // it was over before the console's next read: wait for either, then for the button.
+    await Promise.race([
+      button.waitFor({ state: 'hidden', timeout: 30_000 }).catch(() => {}), // the loser of the race may time out
+      (async () => {
+        while ((await usersStatus()).rebuilding) await new Promise((r) => setTimeout(r, 100));
+      })(),
+    ]);
+    await button.waitFor({ timeout: 30_000 });
+    const p = await usersStatus();
     t.equal(p.rebuilding, false, 'the rebuild finished');
     t.equal(p.lag_events, 0, 'and caught up');
     t.equal((await call(service, 'GET', `/v1/admin/users/${targetId}`, undefined, bearer)).body.email, targetEmail, 'the rebuilt read model has the user');

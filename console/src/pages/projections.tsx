@@ -21,8 +21,13 @@ export function ProjectionsPage() {
   const { busy, notice, run } = useAction();
   const parked = useLoad(() => api.call<{ parked: Parked[] }>('GET', '/v1/admin/projections/parked'), []);
 
+  // Each read is numbered; a read sent before the latest rebuild was accepted is stale when
+  // it lands (it may still say "not rebuilding") and is dropped.
+  const reads = useRef({ sent: 0, freshFrom: 0 });
   const poll = useCallback(() => {
+    const seq = ++reads.current.sent;
     api.call<Status>('GET', '/v1/admin/projections').then((s) => {
+      if (seq < reads.current.freshFrom) return;
       for (const p of s.projections) {
         const samples = [...(history.current.get(p.name) ?? []), p.lag_events].slice(-SAMPLES);
         history.current.set(p.name, samples);
@@ -36,7 +41,10 @@ export function ProjectionsPage() {
 
   const rebuild = (p: Projection): void => {
     const verb = p.kind === 'sql' ? 'Rebuild' : 'Reload';
-    void run(`${verb} of ${p.name} started.`, () => api.call('POST', `/v1/admin/projections/${encodeURIComponent(p.name)}/rebuild`)).then(poll);
+    void run(`${verb} of ${p.name} started.`, async () => {
+      await api.call('POST', `/v1/admin/projections/${encodeURIComponent(p.name)}/rebuild`);
+      reads.current.freshFrom = reads.current.sent + 1;
+    }).then(poll);
   };
 
   return (
