@@ -23,6 +23,7 @@ import {
   type Subscription,
   type StreamAppend,
 } from '../ports/eventStore.js';
+import { streamReadCounts } from './streamRead.js';
 
 const DEFAULT_BATCH = 500;
 
@@ -104,13 +105,10 @@ export class MemoryEventStore implements EventStore {
   async readStreams(requests: readonly StreamRead[]): Promise<RecordedEvent[][]> {
     this.#open();
     return requests.map((r) => {
-      for (const [name, n] of [['latest', r.latest], ['maxCount', r.maxCount]] as const) {
-        if (n !== undefined && (!Number.isInteger(n) || n < 0)) throw new RangeError(`${name} must be a non-negative integer, got ${n}`);
-      }
-      if (r.latest !== undefined && r.maxCount !== undefined) throw new RangeError('a stream read takes latest or maxCount, not both');
+      const { latest, maxCount } = streamReadCounts(r);
       const stream = (this.#streams.get(r.streamId) ?? []).slice(Number(r.fromRevision ?? 0n));
-      const kept = r.maxCount !== undefined ? stream.slice(0, r.maxCount)
-        : r.latest === undefined ? stream : r.latest === 0 ? [] : stream.slice(-r.latest);
+      const kept = maxCount !== undefined ? stream.slice(0, maxCount)
+        : latest === undefined ? stream : latest === 0 ? [] : stream.slice(-latest);
       return kept.map(copy);
     });
   }

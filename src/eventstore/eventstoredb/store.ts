@@ -58,6 +58,7 @@ import {
   redactConnectionString,
 } from './mapping.js';
 import { CatchUpSubscription } from './subscription.js';
+import { streamReadCounts } from '../streamRead.js';
 
 const CONNECT_TIMEOUT_MS = 5000;
 const PING_TIMEOUT_MS = 5000;
@@ -188,14 +189,14 @@ export class EventStoreDbEventStore implements EventStore {
   /** One read per stream (gRPC streams side by side; this client has no multi-stream read). */
   async readStreams(requests: readonly StreamRead[]): Promise<RecordedEvent[][]> {
     return Promise.all(requests.map(async (r) => {
-      if (r.latest !== undefined && r.maxCount !== undefined) throw new RangeError('a stream read takes latest or maxCount, not both');
-      if (r.latest === undefined) {
+      const { latest, maxCount } = streamReadCounts(r);
+      if (latest === undefined) {
         return this.readStream(r.streamId, {
-          ...(r.fromRevision === undefined ? {} : { fromRevision: r.fromRevision }), ...(r.maxCount === undefined ? {} : { maxCount: r.maxCount }),
+          ...(r.fromRevision === undefined ? {} : { fromRevision: r.fromRevision }), ...(maxCount === undefined ? {} : { maxCount }),
         });
       }
       // The newest `latest` events, read from the end, then those from `fromRevision` on, oldest first.
-      const newest = await this.readStream(r.streamId, { direction: 'backwards', maxCount: r.latest });
+      const newest = await this.readStream(r.streamId, { direction: 'backwards', maxCount: latest });
       const from = r.fromRevision ?? 0n;
       return newest.filter((e) => e.revision >= from).reverse();
     }));

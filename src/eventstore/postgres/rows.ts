@@ -1,7 +1,7 @@
 /** Row mapping and small helpers shared by the PostgreSQL store's reads, appends and subscriptions. */
 import { translateError } from '../../infra/sql/errors.js';
 import { int8 } from '../../ports/sql.js';
-import type { JsonObject, RecordedEvent, StreamRead } from '../../ports/eventStore.js';
+import type { JsonObject, RecordedEvent } from '../../ports/eventStore.js';
 
 /**
  * `occurred_at` travels as epoch milliseconds (a float8, exact for whole milliseconds, which
@@ -39,12 +39,6 @@ export function optionalCount(count: number | undefined): number | undefined {
   if (count === undefined) return undefined;
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`invalid maxCount ${count}`);
   return count;
-}
-
-/** A StreamRead's counts, checked: `latest` or `maxCount`, each a non-negative integer. */
-export function streamReadCounts(r: StreamRead): { latest: number | undefined; maxCount: number | undefined } {
-  if (r.latest !== undefined && r.maxCount !== undefined) throw new RangeError('a stream read takes latest or maxCount, not both');
-  return { latest: optionalCount(r.latest), maxCount: optionalCount(r.maxCount) };
 }
 
 export function toRecordedEvent(row: EventRow): RecordedEvent {

@@ -78,7 +78,8 @@ import {
   type QuotedSchema,
 } from './schema.js';
 
-import { EVENT_COLUMNS, type EventRow, guard, optionalCount, streamReadCounts, toRecordedEvent } from './rows.js';
+import { EVENT_COLUMNS, type EventRow, guard, optionalCount, toRecordedEvent } from './rows.js';
+import { streamReadCounts } from '../streamRead.js';
 import { appendManyStatement, takesAll } from './appendMany.js';
 import { appendInTransaction, checkAppendSize } from './append.js';
 import { PostgresSubscription } from './subscription.js';
