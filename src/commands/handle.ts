@@ -149,7 +149,7 @@ async function append<S, E extends DomainEvent>(
     next = aggregate.evolve(next, r);
   }
   deps.listener?.appended?.(recorded as readonly Recorded<DomainEvent>[]);
-  deps.states?.set(streamId, next, result.nextExpectedRevision, aggregate.weigh?.(next));
+  deps.states?.set(streamId, next, result.nextExpectedRevision);
   return { state: next, events, revision: result.nextExpectedRevision, position: result.position };
 }
 

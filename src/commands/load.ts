@@ -104,6 +104,6 @@ function fold<S, E extends DomainEvent>(
     expected = e.revision + 1n;
   }
   const revision = lastRead ?? cached?.revision ?? null;
-  if (lastRead !== undefined) deps.states?.set(streamId, state, lastRead, aggregate.weigh?.(state));
+  if (lastRead !== undefined) deps.states?.set(streamId, state, lastRead);
   return { state, revision };
 }

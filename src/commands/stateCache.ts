@@ -4,10 +4,9 @@
  * revisions are sequential and every append still names its expected revision: a stale
  * entry only costs a conflict and a re-read. States are immutable values.
  *
- * Bounded by weight, not count: each entry weighs what its aggregate's `weigh` says (1, a
- * small state of ~1 KB, by default), and setting an entry drops the entries set longest
- * ago until the total is within `limit`. A session refreshed for weeks holds thousands of
- * retired token hashes; counted as one entry, 50,000 of them could hold gigabytes.
+ * Bounded by weight: setting an entry drops the entries set longest ago until the total is
+ * within `limit`. Every state the commands keep is small (~1 KB) and weighs the default 1,
+ * a session's too: it keeps its newest retired hashes only, not one per refresh.
  */
 export class StateCache {
   readonly #entries = new Map<string, { state: unknown; revision: bigint; weight: number }>();

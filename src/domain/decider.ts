@@ -8,11 +8,6 @@ export interface Aggregate<S, E extends DomainEvent> {
   initial: () => S;
   evolve: (state: S, event: Recorded<E>) => S;
   /**
-   * Optional: how much of the StateCache a state takes, in units of a small state (~1 KB);
-   * 1 when left out. For states that grow with their stream.
-   */
-  weigh?: (state: S) => number;
-  /**
    * Optional, for streams that grow without bound (a session: one event per refresh): the
    * state after the stream's first event and its newest `latest` is the state after all of
    * them, when `resume` folds the first event that follows a gap. Loading then reads at most
